@@ -1,0 +1,94 @@
+"""Events in: ``emit()`` stores what happened; evaluation runs in a worker after commit."""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from triggerhub.queueing import publish, publish_on_commit
+
+from . import signals
+from .models import Customer, Event
+
+log = logging.getLogger(__name__)
+
+
+def emit(
+    customer: Customer,
+    name: str,
+    properties: dict | None = None,
+    *,
+    occurred_at=None,
+    idempotency_key: str | None = None,
+    source: str = "django",
+) -> Event:
+    """Store an event for ``customer`` in the caller's transaction and return it.
+
+    A repeated ``idempotency_key`` from the same ``source`` returns the event stored
+    the first time and changes nothing. Evaluation is enqueued when the transaction
+    commits; if the broker cannot take it then, the event is evaluated right here so
+    its messages are safely in the outbox, and their delivery waits for the sweeper.
+    """
+    event = Event(
+        customer=customer,
+        name=name,
+        properties=properties or {},
+        occurred_at=occurred_at or timezone.now(),
+        source=source,
+        idempotency_key=idempotency_key,
+    )
+    if idempotency_key is None:
+        event.save(force_insert=True)
+    else:
+        existing = _find_repeat(source, idempotency_key)
+        if existing is not None:
+            return existing
+        try:
+            # A savepoint, so losing a race to a concurrent twin leaves the caller's
+            # transaction usable.
+            with transaction.atomic():
+                event.save(force_insert=True)
+        except IntegrityError:
+            existing = _find_repeat(source, idempotency_key)
+            if existing is None:
+                raise
+            return existing
+    publish_on_commit(_process_event_task(), event.pk, on_failure=process_event)
+    return event
+
+
+def _find_repeat(source, idempotency_key):
+    return Event.objects.filter(source=source, idempotency_key=idempotency_key).first()
+
+
+def _process_event_task():
+    from .tasks import process_event as task  # tasks import this module
+
+    return task
+
+
+def process_event(event_id: int) -> None:
+    """Let every listener (the activities) react to the event, once it is committed.
+
+    Safe to run twice: listeners are idempotent (an enrollment is unique per
+    activity, customer and occurrence), and ``processed_at`` only records progress.
+    """
+    event = Event.objects.select_related("customer").filter(pk=event_id).first()
+    if event is None:
+        log.info("event %s no longer exists; nothing to evaluate", event_id)
+        return
+    signals.event_ready.send(sender=Event, event=event)
+    Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=timezone.now())
+
+
+def republish_stale_events(*, older_than: timedelta, limit: int = 1000) -> int:
+    """Publish evaluation again for events stored ``older_than`` ago and never processed."""
+    cutoff = timezone.now() - older_than
+    stale_ids = list(
+        Event.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    task = _process_event_task()
+    return sum(publish(task, event_id) for event_id in stale_ids)

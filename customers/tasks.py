@@ -1,0 +1,18 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from . import events
+
+
+@shared_task(name="customers.tasks.process_event")
+def process_event(event_id: int) -> None:
+    events.process_event(event_id)
+
+
+@shared_task(name="customers.tasks.sweep_events")
+def sweep_events() -> int:
+    return events.republish_stale_events(
+        older_than=timedelta(seconds=settings.TRIGGERHUB_STALE_AFTER_SECONDS)
+    )

@@ -1,0 +1,22 @@
+"""What can go wrong when handing a message to a provider, and whether trying again helps."""
+
+
+class DeliveryError(Exception):
+    """A provider did not take the message. ``code`` is the provider's own error code."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = "", payload: dict | None = None):
+        super().__init__(message)
+        self.code = str(code or "")
+        self.payload = payload or {}
+
+
+class TransientDeliveryError(DeliveryError):
+    """A timeout, a 5xx, a rate limit: the same message may go through later."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider refused this message for good (invalid number, unsubscribed...)."""

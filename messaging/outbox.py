@@ -1,0 +1,145 @@
+"""The outbox: messages are rows first, and only then nudges on the broker.
+
+``enqueue()`` writes the message in the caller's transaction and publishes its
+delivery when that commits. ``sweep()`` (run by beat) publishes again whatever the
+broker lost or never took, releases deferred messages whose time came, and marks
+messages whose worker died mid-send as unknown.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from triggerhub.queueing import publish, publish_on_commit
+
+from . import policy
+from .models import Channel, Message, MessageEvent, Reason, Status
+
+log = logging.getLogger(__name__)
+
+
+def delivery_task(channel):
+    from . import tasks  # tasks import the delivery code, which imports this module
+
+    return tasks.deliver_email if channel == Channel.EMAIL else tasks.deliver_sms
+
+
+def enqueue(
+    *,
+    customer,
+    channel: Channel,
+    content,
+    category,
+    source: str,
+    dedupe_key: str,
+    send_after: datetime | None = None,
+    context: dict | None = None,
+) -> Message:
+    """Write a message for ``customer`` and publish its delivery once the caller commits.
+
+    ``content`` is an ``EmailTemplate`` for e-mail, an ``SmsContent`` for SMS. A
+    repeated ``dedupe_key`` returns the message written the first time. The send
+    policy is asked now: a message it blocks is kept with its reason, never sent;
+    one it defers waits for its moment.
+    """
+    existing = Message.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    send_after = max(send_after or now, now)
+    message = Message(
+        customer=customer,
+        channel=channel,
+        category=category,
+        email_template=content if channel == Channel.EMAIL else None,
+        sms_content=content if channel == Channel.SMS else None,
+        context=context or {},
+        source=source,
+        dedupe_key=dedupe_key,
+        send_after=send_after,
+        status=Status.QUEUED if send_after <= now else Status.SCHEDULED,
+    )
+    decision = policy.decide(customer, channel, category, send_after)
+    if decision.action == policy.Action.BLOCK:
+        message.status, message.reason = Status.BLOCKED, decision.reason
+    elif decision.action == policy.Action.DEFER:
+        message.status, message.reason, message.send_after = (
+            Status.DEFERRED, decision.reason, decision.until,
+        )
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        existing = Message.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is None:
+            raise
+        return existing
+    MessageEvent.objects.create(message=message, status=message.status, reason=message.reason)
+    if message.status == Status.QUEUED:
+        publish_on_commit(delivery_task(channel), message.pk)
+    return message
+
+
+def sweep(*, stale_after: timedelta, now: datetime | None = None, limit: int = 1000) -> dict:
+    """One pass of the clock over the outbox. Safe to run twice at once."""
+    now = now or timezone.now()
+    return {
+        "unknown": expire_leases(now=now),
+        "released": _publish_pending(
+            Message.objects.filter(
+                status__in=(Status.SCHEDULED, Status.DEFERRED), send_after__lte=now
+            ),
+            now=now, limit=limit,
+        ),
+        "republished": _publish_pending(
+            Message.objects.filter(
+                status=Status.QUEUED, send_after__lte=now, updated_at__lt=now - stale_after
+            ),
+            now=now, limit=limit,
+        ),
+    }
+
+
+def _publish_pending(queryset, *, now, limit) -> int:
+    """Mark due messages queued as of ``now`` and publish their delivery.
+
+    The rows are claimed with SKIP LOCKED where the database has it, so two sweepers
+    at once publish each message once; a twin publish would be harmless anyway
+    (delivery claims the row before sending).
+    """
+    with transaction.atomic():
+        due = list(
+            queryset.select_for_update(skip_locked=True)
+            .order_by("send_after")
+            .values_list("pk", "channel")[:limit]
+        )
+        Message.objects.filter(pk__in=[pk for pk, _ in due]).update(
+            status=Status.QUEUED, updated_at=now
+        )
+    return sum(publish(delivery_task(channel), pk) for pk, channel in due)
+
+
+def expire_leases(*, now) -> int:
+    """Messages left in "sending" past their lease: the worker died mid-send.
+
+    Whether the provider got it is unknown, so they are not resent blindly; ops
+    see them under the "unknown" status.
+    """
+    with transaction.atomic():
+        expired = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.SENDING, lease_expires_at__lt=now)
+            .values_list("pk", flat=True)
+        )
+        Message.objects.filter(pk__in=expired).update(
+            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, updated_at=now
+        )
+        MessageEvent.objects.bulk_create(
+            MessageEvent(message_id=pk, status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED)
+            for pk in expired
+        )
+    if expired:
+        log.warning("%d message(s) lost their worker mid-send and are now unknown", len(expired))
+    return len(expired)

@@ -1,0 +1,279 @@
+"""TriggerHub settings, read from the environment.
+
+Two modes, chosen by ``TRIGGERHUB_MODE``:
+
+* ``development`` (the default): safe to run on a laptop with nothing installed.
+  SQLite in ``var/``, the embedded file-system Celery broker in ``var/broker``,
+  e-mail and SMS printed to the console.
+* ``production``: ``DEBUG`` off, ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``
+  required, HTTPS-only cookies and HSTS. ``manage.py check --deploy`` is clean.
+
+Every variable is documented where it is read. Our own settings are prefixed
+``TRIGGERHUB_``; Django's own keep Django's names behind ``DJANGO_``.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+# An optional .env file beside manage.py; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Where the embedded defaults keep their state: SQLite file, broker folder, sent mail.
+VAR_DIR = Path(env("TRIGGERHUB_VAR_DIR", default=str(BASE_DIR / "var")))
+
+TRIGGERHUB_MODE = env("TRIGGERHUB_MODE", default="development")
+if TRIGGERHUB_MODE not in ("development", "production"):
+    raise ImproperlyConfigured(
+        f"TRIGGERHUB_MODE must be 'development' or 'production', not {TRIGGERHUB_MODE!r}."
+    )
+PRODUCTION = TRIGGERHUB_MODE == "production"
+
+# DJANGO_DEBUG: on by default in development, always off unless asked in production.
+DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+
+if PRODUCTION:
+    # Required in production: a long random string, e.g. from
+    # `python -c "import secrets; print(secrets.token_urlsafe(50))"`.
+    try:
+        SECRET_KEY = env("DJANGO_SECRET_KEY")
+    except ImproperlyConfigured:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required when TRIGGERHUB_MODE=production."
+        ) from None
+    # Required in production: the host names the site answers to, comma-separated.
+    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS is required when TRIGGERHUB_MODE=production "
+            "(comma-separated host names, e.g. triggerhub.example.com)."
+        )
+else:
+    SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-never-in-production")
+    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+# DJANGO_CSRF_TRUSTED_ORIGINS: origins (scheme://host) allowed to POST forms, if behind a proxy.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "anymail",
+    "customers",
+    "messaging",
+    "activities",
+    "storefront",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "triggerhub.urls"
+WSGI_APPLICATION = "triggerhub.wsgi.application"
+ASGI_APPLICATION = "triggerhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "storefront.context_processors.cart",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+# DATABASE_URL: e.g. postgres://user:password@host:5432/triggerhub. Without it,
+# SQLite in var/triggerhub.sqlite3 (the embedded default).
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'triggerhub.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat are separate processes sharing one file: WAL lets readers
+    # run beside the writer, IMMEDIATE takes the write lock at BEGIN so two writers
+    # queue up instead of failing with "database is locked" half-way through.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not :memory:, so a real worker process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-triggerhub.sqlite3")}
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+else:
+    # DJANGO_CONN_MAX_AGE: seconds to keep a database connection open (0 = per request).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "storefront:login"
+LOGIN_REDIRECT_URL = "storefront:products"
+LOGOUT_REDIRECT_URL = "storefront:products"
+
+# --- Security (production) ----------------------------------------------------
+if PRODUCTION:
+    # TLS terminates at the load balancer, which sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # DJANGO_HSTS_SECONDS: how long browsers must use HTTPS only (default one year).
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Celery ---------------------------------------------------------------------
+# REDIS_URL: e.g. redis://localhost:6379/0. Without it, the embedded broker: kombu's
+# file-system transport in TRIGGERHUB_BROKER_DIR, which separate processes share.
+REDIS_URL = env("REDIS_URL", default="")
+TRIGGERHUB_BROKER_DIR = Path(env("TRIGGERHUB_BROKER_DIR", default=str(VAR_DIR / "broker")))
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A task whose worker vanished comes back after this many seconds.
+        "visibility_timeout": env.int("TRIGGERHUB_VISIBILITY_TIMEOUT", default=3600),
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+    }
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    for _folder in ("queue", "control"):
+        (TRIGGERHUB_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(TRIGGERHUB_BROKER_DIR / "queue"),
+        "data_folder_out": str(TRIGGERHUB_BROKER_DIR / "queue"),
+        "control_folder": str(TRIGGERHUB_BROKER_DIR / "control"),
+        "polling_interval": 0.5,
+    }
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+# Every task of ours is idempotent, so a task is acknowledged only when it finished
+# and comes back if the worker process died while running it.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_DEFAULT_QUEUE = "clock"
+# One queue per kind of work, so a flood of e-mail never delays event evaluation.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("events", "email", "sms", "clock")
+]
+CELERY_TASK_ROUTES = {
+    "customers.tasks.process_event": {"queue": "events"},
+    "messaging.tasks.deliver_email": {"queue": "email"},
+    "messaging.tasks.deliver_sms": {"queue": "sms"},
+    "*": {"queue": "clock"},
+}
+# Beat schedules live in the database (django-celery-beat), editable in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- E-mail -------------------------------------------------------------------
+# DJANGO_EMAIL_BACKEND: any Django e-mail backend; in production an anymail ESP,
+# e.g. anymail.backends.postmark.EmailBackend with ANYMAIL_* credentials below.
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND",
+    default=(
+        "anymail.backends.test.EmailBackend"
+        if PRODUCTION
+        else "django.core.mail.backends.console.EmailBackend"
+    ),
+)
+# DJANGO_EMAIL_FILE_PATH: folder for django.core.mail.backends.filebased.EmailBackend.
+EMAIL_FILE_PATH = env("DJANGO_EMAIL_FILE_PATH", default=str(VAR_DIR / "sent-mail"))
+# DEFAULT_FROM_EMAIL: sender of templates that do not set their own.
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TriggerHub <hello@triggerhub.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ANYMAIL = {
+    # ANYMAIL_WEBHOOK_SECRET: "user:password" the ESP uses to call our tracking webhooks.
+    "WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default=""),
+}
+for _name, _value in env.ENVIRON.items():
+    # Any ANYMAIL_<ESP>_<SETTING> variable (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN) passes through.
+    if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
+        ANYMAIL[_name.removeprefix("ANYMAIL_")] = _value
+
+# --- TriggerHub -----------------------------------------------------------------
+# TRIGGERHUB_SMS_BACKEND: dotted path of the SMS backend class (console, locmem, twilio).
+TRIGGERHUB_SMS_BACKEND = env(
+    "TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend"
+)
+# TRIGGERHUB_DEFAULT_TIMEZONE: the zone of customers of whom nothing better is known.
+TRIGGERHUB_DEFAULT_TIMEZONE = env("TRIGGERHUB_DEFAULT_TIMEZONE", default="UTC")
+# TRIGGERHUB_STALE_AFTER_SECONDS: work queued this long ago and not picked up is
+# published again by the sweeper (the broker may have lost it, or been down).
+TRIGGERHUB_STALE_AFTER_SECONDS = env.int("TRIGGERHUB_STALE_AFTER_SECONDS", default=120)
+# TRIGGERHUB_SEND_LEASE_SECONDS: how long a worker may hold a message in "sending";
+# past it the message is marked "unknown" for ops to look at, never resent blindly.
+TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default=300)
+# TRIGGERHUB_MAX_SEND_ATTEMPTS: tries for a transient delivery error before "failed".
+TRIGGERHUB_MAX_SEND_ATTEMPTS = env.int("TRIGGERHUB_MAX_SEND_ATTEMPTS", default=5)
+# TRIGGERHUB_RETRY_BACKOFF_SECONDS: first retry delay; it doubles per attempt, with jitter.
+TRIGGERHUB_RETRY_BACKOFF_SECONDS = env.float("TRIGGERHUB_RETRY_BACKOFF_SECONDS", default=30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("TRIGGERHUB_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
