@@ -50,7 +50,7 @@ def advance(enrollment_id: int) -> None:
     is locked while it runs, and each send has a dedupe key of its own."""
     with transaction.atomic():
         enrollment = (
-            Enrollment.objects.select_for_update()
+            Enrollment.objects.select_for_update(of=("self",))
             .select_related("activity", "customer", "event")
             .get(pk=enrollment_id)
         )

@@ -82,8 +82,11 @@ def process_event(event_id: int) -> None:
     Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=timezone.now())
 
 
-def republish_stale_events(*, older_than: timedelta, limit: int = 1000) -> int:
-    """Publish evaluation again for events stored ``older_than`` ago and never processed."""
+def republish_stale_events(*, older_than: timedelta, limit: int = 1000) -> list[int]:
+    """Publish evaluation again for events stored ``older_than`` ago and never processed.
+
+    Returns the ids of the events published.
+    """
     cutoff = timezone.now() - older_than
     stale_ids = list(
         Event.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
@@ -91,4 +94,4 @@ def republish_stale_events(*, older_than: timedelta, limit: int = 1000) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     task = _process_event_task()
-    return sum(publish(task, event_id) for event_id in stale_ids)
+    return [event_id for event_id in stale_ids if publish(task, event_id)]

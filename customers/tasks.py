@@ -13,6 +13,6 @@ def process_event(event_id: int) -> None:
 
 @shared_task(name="customers.tasks.sweep_events")
 def sweep_events() -> int:
-    return events.republish_stale_events(
+    return len(events.republish_stale_events(
         older_than=timedelta(seconds=settings.TRIGGERHUB_STALE_AFTER_SECONDS)
-    )
+    ))

@@ -146,6 +146,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+# WhiteNoise serves the admin's static files; in development straight from the apps.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -166,6 +171,7 @@ if PRODUCTION:
     # TLS terminates at the load balancer, which sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP inside the network
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # DJANGO_HSTS_SECONDS: how long browsers must use HTTPS only (default one year).
@@ -187,6 +193,12 @@ if REDIS_URL:
         "visibility_timeout": env.int("TRIGGERHUB_VISIBILITY_TIMEOUT", default=3600),
         "socket_connect_timeout": 3,
         "socket_timeout": 10,
+        # Publishing gives up after one reconnection attempt instead of retrying for
+        # seconds: a storefront request must not hang on a dead broker. The rows are
+        # the record of the work; the sweepers publish again what did not get through.
+        "max_retries": 1,
+        "interval_start": 0.1,
+        "connect_retries_timeout": 3,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from . import views
+
 admin.site.site_header = "TriggerHub"
 admin.site.site_title = "TriggerHub"
 admin.site.index_title = "Dialog marketing console"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
     path("", include("storefront.urls")),
 ]

@@ -1,0 +1,79 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from activities.engine import evaluate_event
+from activities.models import Activity, ActivityStatus, Enrollment, EnrollmentState, Reentry
+from customers.events import emit
+from messaging.models import Message
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_registration_enrolls_the_customer_and_writes_the_welcome_message():
+    activity = factories.welcome_activity()
+    customer = factories.customer()
+    event = emit(customer, "customer_registered")
+
+    [enrollment] = evaluate_event(event)
+
+    assert (enrollment.activity, enrollment.customer) == (activity, customer)
+    enrollment.refresh_from_db()
+    assert enrollment.state == EnrollmentState.COMPLETED
+    message = Message.objects.get(customer=customer)
+    assert message.email_template.slug == "welcome"
+    assert message.source == f"activity:{activity.pk}/enrollment:{enrollment.pk}/step:0"
+
+
+def test_evaluating_the_same_event_twice_enrolls_and_writes_once():
+    factories.welcome_activity()
+    event = emit(factories.customer(), "customer_registered")
+    evaluate_event(event)
+    evaluate_event(event)
+    assert Enrollment.objects.count() == 1
+    assert Message.objects.count() == 1
+
+
+def test_reentry_once_ignores_a_second_registration_event():
+    factories.welcome_activity(reentry=Reentry.ONCE)
+    customer = factories.customer()
+    evaluate_event(emit(customer, "customer_registered"))
+    evaluate_event(emit(customer, "customer_registered"))
+    assert Message.objects.filter(customer=customer).count() == 1
+
+
+def test_reentry_always_enrolls_for_every_event():
+    factories.welcome_activity(reentry=Reentry.ALWAYS)
+    customer = factories.customer()
+    evaluate_event(emit(customer, "customer_registered"))
+    evaluate_event(emit(customer, "customer_registered"))
+    assert Message.objects.filter(customer=customer).count() == 2
+
+
+@pytest.mark.parametrize("status", [ActivityStatus.DRAFT, ActivityStatus.PAUSED, ActivityStatus.ENDED])
+def test_only_active_activities_enroll(status):
+    factories.welcome_activity(status=status)
+    assert evaluate_event(emit(factories.customer(), "customer_registered")) == []
+    assert Message.objects.count() == 0
+
+
+def test_other_events_do_not_trigger_the_activity():
+    factories.welcome_activity()
+    assert evaluate_event(emit(factories.customer(), "order_placed")) == []
+
+
+def test_an_activity_with_unknown_templates_and_steps_lists_every_problem():
+    activity = Activity(
+        name="Broken", trigger_event="customer_registered",
+        steps=[{"type": "send", "channel": "email", "template": "nope"},
+               {"type": "teleport"},
+               {"type": "send", "channel": "fax"}],
+    )
+    with pytest.raises(ValidationError) as error:
+        activity.full_clean()
+    problems = error.value.message_dict["steps"]
+    assert problems == [
+        "Step 1: there is no e-mail template 'nope'.",
+        "Step 2: unknown type 'teleport'; known: send.",
+        "Step 3: channel must be 'email' or 'sms', not 'fax'.",
+    ]

@@ -1,0 +1,77 @@
+from datetime import datetime, timezone as dt_timezone
+
+import pytest
+
+from customers import signals
+from customers.events import emit, process_event
+from customers.models import Event
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_emit_stores_the_event_with_its_properties():
+    customer = factories.customer()
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=dt_timezone.utc)
+
+    event = emit(customer, "order_placed", {"total": "59.90"}, occurred_at=at)
+
+    stored = Event.objects.get(pk=event.pk)
+    assert (stored.customer, stored.name, stored.properties, stored.occurred_at) == (
+        customer, "order_placed", {"total": "59.90"}, at,
+    )
+    assert stored.processed_at is None
+
+
+def test_emit_enqueues_evaluation_only_when_the_transaction_commits(
+    django_capture_on_commit_callbacks,
+):
+    customer = factories.customer()
+    with django_capture_on_commit_callbacks() as callbacks:
+        emit(customer, "customer_registered")
+        assert Event.objects.count() == 1  # stored at once, in the caller's transaction
+    assert len(callbacks) == 1
+
+
+def test_repeated_idempotency_key_returns_the_first_event_and_enqueues_nothing_more(
+    django_capture_on_commit_callbacks,
+):
+    customer = factories.customer()
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = emit(customer, "customer_registered", idempotency_key="reg-1")
+        again = emit(customer, "customer_registered", {"other": 1}, idempotency_key="reg-1")
+
+    assert again.pk == first.pk
+    assert again.properties == {}
+    assert Event.objects.count() == 1
+    assert len(callbacks) == 1
+
+
+def test_the_same_key_from_another_source_is_another_event():
+    customer = factories.customer()
+    first = emit(customer, "customer_registered", idempotency_key="k", source="django")
+    other = emit(customer, "customer_registered", idempotency_key="k", source="shop-api")
+    assert first.pk != other.pk
+
+
+def test_order_placed_signal_stores_its_arguments_as_properties():
+    customer = factories.customer()
+
+    signals.order_placed.send(
+        sender=None, customer=customer, order_id="1042", total="59.90", currency="EUR",
+        items=[{"sku": "moka-pot", "quantity": 1}], idempotency_key="order:1042",
+    )
+
+    event = Event.objects.get(name="order_placed")
+    assert event.properties == {
+        "order_id": "1042", "total": "59.90", "currency": "EUR",
+        "items": [{"sku": "moka-pot", "quantity": 1}],
+    }
+    assert event.idempotency_key == "order:1042"
+
+
+def test_processing_an_event_marks_it_processed_and_tolerates_a_deleted_event():
+    event = emit(factories.customer(), "customer_registered")
+    process_event(event.pk)
+    assert Event.objects.get(pk=event.pk).processed_at is not None
+    process_event(event.pk + 1000)  # gone: nothing to do, no error

@@ -1,0 +1,64 @@
+"""Both ways to run, and the production mode, are set by environment variables alone."""
+
+import os
+import subprocess
+import sys
+
+from django.core.management import call_command
+
+from .conftest import ROOT
+
+PRODUCTION_ENV = {
+    "TRIGGERHUB_MODE": "production",
+    "DJANGO_SECRET_KEY": "x7Qm2vN9pL4sT8wZ1cR6yB3nK5hJ0fG2dA9eU4iO7tY1rW8qE3",
+    "DJANGO_ALLOWED_HOSTS": "triggerhub.example.com",
+}
+
+
+def manage(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRIGGERHUB_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_the_documented_production_variables():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is required when TRIGGERHUB_MODE=production" in result.stderr
+
+
+def test_production_turns_debug_off():
+    result = manage("shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG)", **PRODUCTION_ENV)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_database_and_broker_come_from_the_environment():
+    code = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+    )
+    services = manage(
+        "shell", "--no-imports", "-c", code,
+        DATABASE_URL="postgres://u@db.example:5432/th", REDIS_URL="redis://cache.example:6379/1",
+    )
+    assert services.stdout.split() == ["django.db.backends.postgresql", "redis://cache.example:6379/1"]
+    embedded = manage("shell", "--no-imports", "-c", code)
+    assert embedded.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+
+
+def test_every_model_change_has_its_migration(db):
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_healthz_answers_ok_when_the_database_does(client, db):
+    response = client.get("/healthz")
+    assert (response.status_code, response.content) == (200, b"ok")
