@@ -3,9 +3,9 @@
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import publish, publish_on_commit
 
 from . import signals
@@ -27,8 +27,9 @@ def emit(
 
     A repeated ``idempotency_key`` from the same ``source`` returns the event stored
     the first time and changes nothing. Evaluation is enqueued when the transaction
-    commits; if the broker cannot take it then, the event is evaluated right here so
-    its messages are safely in the outbox, and their delivery waits for the sweeper.
+    commits; if the broker cannot take it then, the event is evaluated in this process
+    so that its messages are safely in the outbox, and their delivery waits for the
+    sweeper.
     """
     event = Event(
         customer=customer,
@@ -41,25 +42,13 @@ def emit(
     if idempotency_key is None:
         event.save(force_insert=True)
     else:
-        existing = _find_repeat(source, idempotency_key)
-        if existing is not None:
-            return existing
-        try:
-            # A savepoint, so losing a race to a concurrent twin leaves the caller's
-            # transaction usable.
-            with transaction.atomic():
-                event.save(force_insert=True)
-        except IntegrityError:
-            existing = _find_repeat(source, idempotency_key)
-            if existing is None:
-                raise
-            return existing
+        event, created = insert_or_get_existing(
+            event, source=source, idempotency_key=idempotency_key
+        )
+        if not created:
+            return event
     publish_on_commit(_process_event_task(), event.pk, on_failure=process_event)
     return event
-
-
-def _find_repeat(source, idempotency_key):
-    return Event.objects.filter(source=source, idempotency_key=idempotency_key).first()
 
 
 def _process_event_task():

@@ -9,9 +9,10 @@ messages whose worker died mid-send as unknown.
 import logging
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import publish, publish_on_commit
 
 from . import policy
@@ -44,9 +45,6 @@ def enqueue(
     policy is asked now: a message it blocks is kept with its reason, never sent;
     one it defers waits for its moment.
     """
-    existing = Message.objects.filter(dedupe_key=dedupe_key).first()
-    if existing is not None:
-        return existing
     now = timezone.now()
     send_after = max(send_after or now, now)
     message = Message(
@@ -68,14 +66,9 @@ def enqueue(
         message.status, message.reason, message.send_after = (
             Status.DEFERRED, decision.reason, decision.until,
         )
-    try:
-        with transaction.atomic():
-            message.save(force_insert=True)
-    except IntegrityError:
-        existing = Message.objects.filter(dedupe_key=dedupe_key).first()
-        if existing is None:
-            raise
-        return existing
+    message, created = insert_or_get_existing(message, dedupe_key=dedupe_key)
+    if not created:
+        return message
     MessageEvent.objects.create(message=message, status=message.status, reason=message.reason)
     if message.status == Status.QUEUED:
         publish_on_commit(delivery_task(channel), message.pk)

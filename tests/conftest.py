@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from triggerhub.celery import app as celery_app
+from triggerhub.queueing import publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_QUEUES = "events,email,sms,clock"
@@ -135,6 +136,7 @@ def broker_unreachable():
     reset_broker_connections()
     try:
         yield
+        publisher.flush()  # what was committed inside tried (and failed) to publish inside
     finally:
         celery_app.conf.broker_url = saved_url
         celery_app.conf.broker_transport_options = saved_options

@@ -16,7 +16,10 @@ PRODUCTION_ENV = {
 
 
 def manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TRIGGERHUB_", "DJANGO_"))}
+    clean = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("TRIGGERHUB_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
         capture_output=True, text=True, timeout=120,

@@ -273,6 +273,9 @@ TRIGGERHUB_DEFAULT_TIMEZONE = env("TRIGGERHUB_DEFAULT_TIMEZONE", default="UTC")
 # TRIGGERHUB_STALE_AFTER_SECONDS: work queued this long ago and not picked up is
 # published again by the sweeper (the broker may have lost it, or been down).
 TRIGGERHUB_STALE_AFTER_SECONDS = env.int("TRIGGERHUB_STALE_AFTER_SECONDS", default=120)
+# TRIGGERHUB_PUBLISH_IN_BACKGROUND: hand after-commit publishes to a thread of the
+# process, so requests do not wait for the broker (off: publish in the request thread).
+TRIGGERHUB_PUBLISH_IN_BACKGROUND = env.bool("TRIGGERHUB_PUBLISH_IN_BACKGROUND", default=True)
 # TRIGGERHUB_SEND_LEASE_SECONDS: how long a worker may hold a message in "sending";
 # past it the message is marked "unknown" for ops to look at, never resent blindly.
 TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default=300)
