@@ -65,3 +65,11 @@ def test_every_model_change_has_its_migration(db):
 def test_healthz_answers_ok_when_the_database_does(client, db):
     response = client.get("/healthz")
     assert (response.status_code, response.content) == (200, b"ok")
+
+
+def test_beat_schedules_for_the_sweepers_exist_after_migrating(db):
+    from django_celery_beat.models import PeriodicTask
+
+    schedules = {t.task: t.interval.every for t in PeriodicTask.objects.filter(enabled=True)}
+    assert schedules["messaging.tasks.sweep_outbox"] == 30
+    assert schedules["customers.tasks.sweep_events"] == 60

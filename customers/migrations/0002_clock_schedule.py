@@ -1,26 +1,10 @@
-"""The sweeper of unprocessed events, as a beat schedule editable in the admin.
-
-Created once here (not from settings at every beat start) so that what ops change
-in the admin stays changed.
-"""
+"""The sweeper of unprocessed events, as a beat schedule editable in the admin."""
 
 from django.db import migrations
 
+from triggerhub.schedules import add_interval_task, remove_task
 
-def add_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name="Re-publish events nobody evaluated",
-        defaults={"task": "customers.tasks.sweep_events", "interval": every_minute, "queue": "clock"},
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        task="customers.tasks.sweep_events"
-    ).delete()
+TASK = "customers.tasks.sweep_events"
 
 
 class Migration(migrations.Migration):
@@ -28,4 +12,11 @@ class Migration(migrations.Migration):
         ("customers", "0001_initial"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
-    operations = [migrations.RunPython(add_schedule, remove_schedule)]
+    operations = [
+        migrations.RunPython(
+            lambda apps, _: add_interval_task(
+                apps, name="Re-publish events nobody evaluated", task=TASK, seconds=60
+            ),
+            lambda apps, _: remove_task(apps, task=TASK),
+        )
+    ]
