@@ -1,7 +1,27 @@
+import re
+import zoneinfo
+
+import pytz
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import ExtractDay, ExtractMonth
+
+from . import phones
+
+#: Customer fields whose changes are reported as ``profile_updated`` events.
+TRACKED_FIELDS = (
+    "email", "phone", "first_name", "last_name", "country", "language",
+    "timezone", "date_of_birth", "attributes",
+)
+_LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|\d{3}))?$")
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
 
 
 class Customer(models.Model):
@@ -21,7 +41,10 @@ class Customer(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True, db_index=True, help_text="ISO 3166-1 alpha-2")
     language = models.CharField(max_length=35, blank=True, help_text="BCP 47, e.g. it or pt-BR")
-    timezone = models.CharField(max_length=64, blank=True, db_index=True, help_text="IANA zone name")
+    timezone = models.CharField(
+        max_length=64, blank=True, db_index=True,
+        help_text="IANA zone, set by hand. Leave empty to derive it from the phone number or country.",
+    )
     date_of_birth = models.DateField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,13 +52,105 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Birthday and anniversary triggers look customers up by month and day.
+            models.Index(ExtractMonth("date_of_birth"), ExtractDay("date_of_birth"), name="customer_birthday"),
+        ]
 
     def __str__(self):
         return self.email or self.phone or self.external_id or f"customer {self.pk}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        customer = super().from_db(db, field_names, values)
+        customer._loaded = customer._tracked_values()
+        return customer
+
+    def _tracked_values(self) -> dict:
+        values = {}
+        for name in TRACKED_FIELDS:
+            if name in self.__dict__:  # deferred fields are not loaded, so not compared
+                value = self.__dict__[name]
+                values[name] = dict(value) if isinstance(value, dict) else value
+        return values
+
+    def changes(self) -> dict:
+        """What changed since the row was loaded: {field: (old, new)}, attributes per key."""
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            return {}
+        changes = {}
+        for name, old in loaded.items():
+            new = getattr(self, name)
+            if name == "attributes":
+                new = new or {}
+                for key in sorted(set(old) | set(new)):
+                    if old.get(key) != new.get(key):
+                        changes[f"attributes.{key}"] = (old.get(key), new.get(key))
+            elif old != new:
+                changes[name] = (old, new)
+        return changes
+
+    def save(self, *args, **kwargs):
+        from . import signals  # signals' receivers import this module
+
+        changes = self.changes()
+        super().save(*args, **kwargs)
+        self._loaded = self._tracked_values()
+        if changes:
+            signals.profile_updated.send(sender=Customer, customer=self, changes=changes)
+
+    def clean(self):
+        errors = {}
+        self.country = (self.country or "").upper()
+        if self.country and self.country not in pytz.country_names:
+            errors["country"] = f"'{self.country}' is not a country code (ISO 3166-1 alpha-2, e.g. US or IT)."
+        if self.phone:
+            try:
+                self.phone = phones.normalize(self.phone, self.country or None)
+            except ValidationError as exc:
+                errors["phone"] = exc.messages
+        if self.language and not _LANGUAGE_TAG.match(self.language):
+            errors["language"] = f"'{self.language}' is not a language tag such as it or pt-BR."
+        if self.timezone and self.timezone not in zoneinfo.available_timezones():
+            errors["timezone"] = f"'{self.timezone}' is not an IANA time zone such as Europe/Rome."
+        if not isinstance(self.attributes, dict):
+            errors["attributes"] = "Attributes must be an object of names and values."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def full_name(self):
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def time_zones(self) -> list[str]:
+        """The zones the customer may be in, best knowledge first.
+
+        A zone set by hand wins; else the phone number's zones; else the country's;
+        else the site default.
+        """
+        if self.timezone:
+            return [self.timezone]
+        if self.phone:
+            from_phone = phones.time_zones(self.phone)
+            if from_phone:
+                return from_phone
+        if self.country and self.country in pytz.country_timezones:
+            return list(pytz.country_timezones[self.country])
+        return [settings.TRIGGERHUB_DEFAULT_TIMEZONE]
+
+    def has_consent(self, channel) -> bool:
+        """Whether the latest consent record for ``channel`` grants it."""
+        return self.consent_state(channel) == ConsentAction.GRANTED
+
+    def consent_state(self, channel):
+        """The action of the latest consent record for ``channel``, or None if there is none."""
+        return (
+            self.consent_records.filter(channel=channel)
+            .order_by("-recorded_at", "-pk")
+            .values_list("action", flat=True)
+            .first()
+        )
 
 
 class Event(models.Model):
@@ -74,3 +189,105 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.name} for {self.customer}"
+
+
+class ConsentAction(models.TextChoices):
+    GRANTED = "granted", "Granted"
+    REVOKED = "revoked", "Revoked"
+
+
+class ConsentSource(models.TextChoices):
+    FORM = "form", "Form"
+    KEYWORD = "keyword", "SMS keyword"
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    IMPORT = "import", "Import"
+    BOUNCE = "bounce", "Bounce"
+    COMPLAINT = "complaint", "Complaint"
+    CARRIER = "carrier", "Carrier"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The consent ledger is append-only: record a new grant or revocation instead.")
+
+    def delete(self):
+        raise TypeError("The consent ledger is append-only: records are never deleted.")
+
+
+class ConsentRecord(models.Model):
+    """One grant or revocation of consent, as it happened. Never edited, never deleted."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="consent_records")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    action = models.CharField(max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    evidence = models.TextField(
+        blank=True, help_text="The consent wording shown, the inbound message, the provider's report..."
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    recorded_at = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "channel", "-recorded_at"], name="consent_latest")]
+
+    def __str__(self):
+        return f"{self.channel} {self.action} ({self.source}) at {self.recorded_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The consent ledger is append-only: record a new grant or revocation instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The consent ledger is append-only: records are never deleted.")
+
+
+class Segment(models.Model):
+    """A named, static list of customers."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(blank=True)
+    customers = models.ManyToManyField(Customer, through="SegmentMembership", related_name="segments")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "customer"], name="segment_member_once")]
+
+
+class ApiKey(models.Model):
+    """A key a storefront uses for the events API. Only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="Also the source of the events it sends.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=600, help_text="Requests a minute this key may make; more get 429."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -19,7 +19,8 @@ customer_registered = Signal()
 order_placed = Signal()
 #: customer, cart_id, items, total
 cart_updated = Signal()
-#: customer, changes ({field: (old, new)})
+#: customer, changes ({field: (old, new)}; attributes as "attributes.<name>").
+#: Sent by Customer.save() itself whenever a tracked field changes.
 profile_updated = Signal()
 
 #: Sent in the worker when a stored event is ready to be evaluated (event).

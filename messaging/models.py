@@ -4,14 +4,9 @@ from django.db import models
 from django.db.models import Q
 from django.template import TemplateSyntaxError
 
-from customers.models import Customer
+from customers.models import Channel, Customer
 
 from .rendering import compile_template
-
-
-class Channel(models.TextChoices):
-    EMAIL = "email", "E-mail"
-    SMS = "sms", "SMS"
 
 
 class Category(models.TextChoices):

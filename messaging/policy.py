@@ -3,9 +3,9 @@
 ``decide()`` is asked when a message is written and again when it is delivered.
 It answers send, defer until a moment, or block with a reason from ``Reason``.
 
-This first version knows addresses and categories. Marketing messages need the
-customer's consent for the channel; until the consent ledger exists, no customer
-has given any, so marketing is blocked with "no consent" — the safe answer.
+This version knows addresses, categories and consent: a marketing message needs
+the customer's consent for its channel, read from the consent ledger at the moment
+of the decision, so a revocation stops what is still waiting.
 """
 
 from dataclasses import dataclass
@@ -14,6 +14,8 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
+
+from customers.models import ConsentAction
 
 from .models import Category, Channel, Reason
 
@@ -57,5 +59,9 @@ def decide(customer, channel, category, at: datetime) -> Decision:
         except ValidationError:
             return Decision.block(Reason.INVALID_ADDRESS)
     if category == Category.MARKETING:
-        return Decision.block(Reason.NO_CONSENT)
+        state = customer.consent_state(channel)
+        if state == ConsentAction.REVOKED:
+            return Decision.block(Reason.OPTED_OUT)
+        if state != ConsentAction.GRANTED:
+            return Decision.block(Reason.NO_CONSENT)
     return Decision.send()
