@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Customer, Event
+from . import api_keys
+from .models import ApiKey, ConsentRecord, Customer, Event, Segment, SegmentMembership
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,15 +17,34 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class EventInline(admin.TabularInline):
-    model = Event
-    fields = ("name", "occurred_at", "properties", "processed_at")
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyInline):
+    model = Event
+    fields = ("name", "occurred_at", "properties", "processed_at")
+    readonly_fields = fields
     ordering = ["-occurred_at"]
     show_change_link = True
+
+
+class ConsentHistoryInline(ReadOnlyInline):
+    """The consent ledger of the customer: readable here, appended only through consent.grant/revoke."""
+
+    model = ConsentRecord
+    verbose_name_plural = "consent history"
+    fields = ("recorded_at", "channel", "action", "source", "evidence", "ip_address", "user_agent")
+    readonly_fields = fields
+    ordering = ["-recorded_at", "-pk"]
 
 
 @admin.register(Customer)
@@ -32,9 +52,21 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ("__str__", "email", "phone", "country", "language", "created_at")
     list_filter = ("country", "language")
     search_fields = ("email", "phone", "external_id", "first_name", "last_name")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "zones")
     raw_id_fields = ("user",)
-    inlines = [EventInline]
+    inlines = [ConsentHistoryInline, EventInline]
+
+    @admin.display(description="time zones in use")
+    def zones(self, customer):
+        return ", ".join(customer.time_zones())
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = ("customer", "channel", "action", "source", "recorded_at")
+    list_filter = ("channel", "action", "source")
+    search_fields = ("customer__email", "customer__phone", "evidence")
+    date_hierarchy = "recorded_at"
 
 
 @admin.register(Event)
@@ -43,3 +75,39 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ("name", "source")
     search_fields = ("customer__email", "idempotency_key")
     date_hierarchy = "received_at"
+
+
+class SegmentMembershipInline(admin.TabularInline):
+    model = SegmentMembership
+    raw_id_fields = ("customer",)
+    readonly_fields = ("added_at",)
+    extra = 0
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "created_at")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [SegmentMembershipInline]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fields = ("name", "rate_limit_per_minute", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key = api_keys.fill_new_key(obj)
+        super().save_model(request, obj, form, change)
+        messages.warning(
+            request, f"The key for {obj.name} is {key} — copy it now: it is stored hashed and shown only once."
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        revoked = api_keys.revoke(queryset)
+        self.message_user(request, f"{revoked} key(s) revoked.")
