@@ -231,12 +231,25 @@ CELERY_TASK_QUEUES = [
 ]
 CELERY_TASK_ROUTES = {
     "customers.tasks.process_event": {"queue": "events"},
+    "customers.tasks.process_events": {"queue": "events"},
     "messaging.tasks.deliver_email": {"queue": "email"},
     "messaging.tasks.deliver_sms": {"queue": "sms"},
     "*": {"queue": "clock"},
 }
 # Beat schedules live in the database (django-celery-beat), editable in the admin.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Cache (API rate limits) ---------------------------------------------------
+# Redis when REDIS_URL is set, so every web process counts against one limit;
+# otherwise files in var/cache, shared by the processes of one machine.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
+
+# TRIGGERHUB_API_MAX_BODY_BYTES: the largest request body the events API takes (413 above).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("TRIGGERHUB_API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 
 # --- E-mail -------------------------------------------------------------------
 # DJANGO_EMAIL_BACKEND: any Django e-mail backend; in production an anymail ESP,

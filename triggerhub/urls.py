@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
+from .api import api
 
 admin.site.site_header = "TriggerHub"
 admin.site.site_title = "TriggerHub"
@@ -10,5 +11,6 @@ admin.site.index_title = "Dialog marketing console"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", api.urls),
     path("", include("storefront.urls")),
 ]
