@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import ExtractDay, ExtractMonth
+from django.db.models.functions import ExtractDay, ExtractMonth, Lower
 
 from . import phones
 
@@ -55,6 +55,8 @@ class Customer(models.Model):
         indexes = [
             # Birthday and anniversary triggers look customers up by month and day.
             models.Index(ExtractMonth("date_of_birth"), ExtractDay("date_of_birth"), name="customer_birthday"),
+            # The events API finds customers by e-mail address, whatever its case.
+            models.Index(Lower("email"), name="customer_email_lower"),
         ]
 
     def __str__(self):
