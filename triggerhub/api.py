@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from ninja import Body, Field, NinjaAPI, Schema
+from ninja import Body, Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
@@ -185,11 +185,11 @@ def _request_body(schema: dict) -> dict:
 def post_event(request, event: dict[str, Any] = Body(...)):
     checked, errors = _check(event)
     if errors:
-        return 422, _errors_body(errors)
+        return Status(422, _errors_body(errors))
     [outcome] = accept_events([(0, checked)], source=request.auth.name)
     if outcome.created:
-        return 202, {"id": outcome.event_id, "status": "accepted"}
-    return 200, {"id": outcome.event_id, "status": "duplicate"}
+        return Status(202, {"id": outcome.event_id, "status": "accepted"})
+    return Status(200, {"id": outcome.event_id, "status": "duplicate"})
 
 
 @api.post(
@@ -203,9 +203,9 @@ def post_event(request, event: dict[str, Any] = Body(...)):
 )
 def post_batch(request, batch: BatchIn = Body(...)):
     if len(batch.events) > BATCH_LIMIT:
-        return 422, _errors_body(
+        return Status(422, _errors_body(
             [FieldError("events", f"A batch holds at most {BATCH_LIMIT} events, not {len(batch.events)}.")]
-        )
+        ))
     results = [None] * len(batch.events)
     checked = []
     for index, raw in enumerate(batch.events):
@@ -223,10 +223,10 @@ def post_batch(request, batch: BatchIn = Body(...)):
     body = {"accepted": counts["accepted"], "duplicates": counts["duplicate"], "rejected": counts["rejected"],
             "results": results}
     if counts["accepted"]:
-        return 202, body
+        return Status(202, body)
     if counts["duplicate"]:
-        return 200, body
-    return 422, body
+        return Status(200, body)
+    return Status(422, body)
 
 
 @api.exception_handler(NinjaValidationError)
