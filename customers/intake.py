@@ -73,6 +73,9 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
             customer["phone"] = phones.normalize(customer["phone"], country)
         except ValidationError as exc:
             errors.append(FieldError(f"{where}.phone", " ".join(exc.messages)))
+    for path in _paths_with_nul(data):
+        # PostgreSQL cannot store U+0000 in text or JSON: refuse it by name, not with a 500.
+        errors.append(FieldError(prefix + path, "Contains the NUL character (\\u0000), which cannot be stored."))
     occurred_at = data.get("occurred_at")
     if occurred_at is not None and timezone.is_naive(occurred_at):
         errors.append(FieldError(
@@ -84,6 +87,22 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
         name=data["name"], customer=customer, properties=data.get("properties") or {},
         occurred_at=occurred_at, idempotency_key=data.get("idempotency_key"),
     ), []
+
+
+def _paths_with_nul(value, path=""):
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield inner
+            else:
+                yield from _paths_with_nul(item, inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths_with_nul(item, f"{path}[{index}]")
 
 
 def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> list[Outcome]:

@@ -199,3 +199,13 @@ def test_the_openapi_document_is_served(client):
     assert {"/api/v1/events", "/api/v1/events/batch"} <= set(document["paths"])
     body = document["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"external_id", "email", "phone", "country"} <= set(body["properties"]["customer"]["properties"])
+
+
+def test_a_nul_character_anywhere_is_refused_by_field_not_with_a_500(api):
+    response = api("events", {
+        "name": "a", "customer": {"external_id": "x\u0000y"},
+        "properties": {"items": [{"sku": "moka\u0000"}]}, "idempotency_key": "k\u0000",
+    })
+    assert response.status_code == 422
+    assert set(errors_of(response)) == {"customer.external_id", "properties.items[0].sku", "idempotency_key"}
+    assert Event.objects.count() == 0
