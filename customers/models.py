@@ -1,3 +1,4 @@
+import copy
 import re
 import zoneinfo
 
@@ -68,19 +69,24 @@ class Customer(models.Model):
         customer._loaded = customer._tracked_values()
         return customer
 
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._loaded = self._tracked_values()
+
     def _tracked_values(self) -> dict:
-        values = {}
-        for name in TRACKED_FIELDS:
-            if name in self.__dict__:  # deferred fields are not loaded, so not compared
-                value = self.__dict__[name]
-                values[name] = dict(value) if isinstance(value, dict) else value
-        return values
+        # Deep copies: an attribute list changed in place must still differ from its old self.
+        return {name: copy.deepcopy(self.__dict__[name]) for name in TRACKED_FIELDS if name in self.__dict__}
 
     def changes(self) -> dict:
         """What changed since the row was loaded: {field: (old, new)}, attributes per key."""
         loaded = getattr(self, "_loaded", None)
         if loaded is None:
             return {}
+        # A field deferred at load (only()/defer()) and set since: its old value is in the row.
+        unloaded = [name for name in TRACKED_FIELDS if name not in loaded and name in self.__dict__]
+        if unloaded and self.pk is not None:
+            old_values = type(self)._base_manager.filter(pk=self.pk).values(*unloaded).first() or {}
+            loaded = {**loaded, **old_values}
         changes = {}
         for name, old in loaded.items():
             new = getattr(self, name)
