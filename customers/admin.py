@@ -1,6 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
-from . import api_keys
+from . import api_keys, exporting, importing
 from .models import ApiKey, ConsentRecord, Customer, Event, Segment, SegmentMembership
 
 
@@ -55,10 +61,64 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at", "zones")
     raw_id_fields = ("user",)
     inlines = [ConsentHistoryInline, EventInline]
+    actions = ["export_as_csv"]
+    change_list_template = "admin/customers/customer/change_list.html"
+
+    class ImportForm(forms.Form):
+        file = forms.FileField(label="CSV file", help_text="UTF-8, with a header line naming the columns.")
+
+        def clean_file(self):
+            upload = self.cleaned_data["file"]
+            try:
+                return importing.open_csv_upload(upload.file)
+            except importing.ImportFileError as exc:
+                raise ValidationError(str(exc)) from None
 
     @admin.display(description="time zones in use")
     def zones(self, customer):
         return ", ".join(customer.time_zones())
+
+    def get_urls(self):
+        # Before the model's own URLs, whose "<object_id>/" would take "import/".
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="customers_customer_import"),
+            *super().get_urls(),
+        ]
+
+    def has_import_permission(self, request):
+        """An import both creates and changes customers."""
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_import_permission": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = self.ImportForm(request.POST, request.FILES) if request.method == "POST" else self.ImportForm()
+        report = None
+        if form.is_bound and form.is_valid():
+            try:
+                report = importing.import_customers(form.cleaned_data["file"], filename=request.FILES["file"].name)
+            except importing.ImportFileError as exc:
+                form.add_error("file", str(exc))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import customers from CSV",
+            "opts": self.model._meta,
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/customers/customer/import.html", context)
+
+    @admin.action(description="Export selected as CSV")
+    def export_as_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="customers-{timezone.now():%Y%m%d-%H%M}.csv"'
+        response.write("\ufeff")  # the byte-order mark Excel needs to read UTF-8; the importer skips it
+        exporting.export_customers(queryset, response)
+        return response
 
 
 @admin.register(ConsentRecord)

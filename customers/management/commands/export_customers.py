@@ -1,0 +1,23 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from customers.exporting import export_customers
+from customers.models import Customer
+
+class Command(BaseCommand):
+    help = "Export every customer as CSV, in the columns import_customers reads back."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", nargs="?", help="Where to write the CSV (default: standard output).")
+
+    def handle(self, *args, file=None, **options):
+        customers = Customer.objects.all()
+        if file is None:
+            count = export_customers(customers, self.stdout)
+            self.stderr.write(f"{count:,} customers exported.")
+            return
+        try:
+            with open(file, "w", encoding="utf-8", newline="") as stream:
+                count = export_customers(customers, stream)
+        except OSError as exc:
+            raise CommandError(f"Cannot write {file!r}: {exc.strerror}.") from None
+        self.stderr.write(f"{count:,} customers exported to {file}.")
