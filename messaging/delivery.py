@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from triggerhub.queueing import publish
 
-from . import policy, rendering
+from . import policy, rendering, sms
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
@@ -57,6 +57,8 @@ def deliver(message_id: int) -> Status | None:
             provider_id = _send_email(message, values)
         else:
             provider_id = _send_sms(message, values)
+    except sms.TooLong as exc:
+        return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
     except DeliveryError as exc:
         return _after_failure(message, exc)
     return record(
@@ -89,8 +91,9 @@ def _send_email(message, values) -> str:
 
 def _send_sms(message, values) -> str:
     body = rendering.render_sms(message.sms_content, values)
+    message.body_text = body  # kept as rendered if the policy refuses it
+    body = message.body_text = sms.apply_long_policy(body, settings.TRIGGERHUB_SMS_LONG_POLICY)
     message.to_address = message.customer.phone
-    message.body_text = body
     result = sms_backends.get_backend().send(
         OutgoingSms(to=message.to_address, body=body, message_id=message.pk)
     )

@@ -49,6 +49,7 @@ class Reason(models.TextChoices):
     TRANSIENT_ERROR = "transient error", "Transient gateway error"
     PROVIDER_REJECTED = "provider rejected", "Rejected by the provider"
     LEASE_EXPIRED = "lease expired", "Worker lost while sending"
+    TOO_LONG = "too long", "SMS longer than one part (refused by the site's policy)"
 
 
 def validate_template_source(source: str) -> None:

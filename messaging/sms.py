@@ -97,3 +97,18 @@ def _fitting_prefix(text, encoding) -> int:
         if used > SINGLE_LIMIT[encoding]:
             return index
     return len(text)
+
+
+class TooLong(Exception):
+    """The site refuses SMS longer than one part, and this text is."""
+
+
+def apply_long_policy(text: str, policy: str) -> str:
+    """``text`` as it may be sent under ``policy`` (a ``LongSmsPolicy``); raises ``TooLong``."""
+    result = segment(text)
+    if result.segments <= 1 or policy == LongSmsPolicy.SPLIT:
+        return text
+    if policy == LongSmsPolicy.TRUNCATE:
+        return truncate(text)
+    forced = f"; {', '.join(map(repr, result.non_gsm_characters))} forced UCS-2" if result.non_gsm_characters else ""
+    raise TooLong(f"{result.units} {result.encoding} units make {result.segments} parts{forced}.")

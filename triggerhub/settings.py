@@ -281,6 +281,13 @@ for _name, _value in env.ENVIRON.items():
 TRIGGERHUB_SMS_BACKEND = env(
     "TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend"
 )
+# TRIGGERHUB_SMS_LONG_POLICY: a rendered SMS over one part is sent as several parts
+# ("split", paid per part), cut to one ("truncate"), or blocked ("refuse").
+TRIGGERHUB_SMS_LONG_POLICY = env("TRIGGERHUB_SMS_LONG_POLICY", default="split")
+if TRIGGERHUB_SMS_LONG_POLICY not in ("split", "truncate", "refuse"):
+    raise ImproperlyConfigured(
+        f"TRIGGERHUB_SMS_LONG_POLICY must be split, truncate or refuse, not {TRIGGERHUB_SMS_LONG_POLICY!r}."
+    )
 # TRIGGERHUB_DEFAULT_TIMEZONE: the zone of customers of whom nothing better is known.
 TRIGGERHUB_DEFAULT_TIMEZONE = env("TRIGGERHUB_DEFAULT_TIMEZONE", default="UTC")
 # TRIGGERHUB_STALE_AFTER_SECONDS: work queued this long ago and not picked up is

@@ -134,3 +134,31 @@ def test_an_sms_goes_through_the_configured_backend(settings):
     assert (sms.to, sms.body, sms.message_id) == ("+12125550100", "Hi Zoe!", message.pk)
     message.refresh_from_db()
     assert message.provider_message_id.startswith("locmem-")
+
+
+def long_sms(settings, text):
+    settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+    locmem.outbox.clear()
+    customer = factories.customer(phone="+12125550100")
+    return outbox.enqueue(
+        customer=customer, channel=Channel.SMS, content=factories.sms_content(text=text),
+        category=Category.TRANSACTIONAL, source="test", dedupe_key="long",
+    )
+
+
+@pytest.mark.parametrize("policy, sent_body", [("split", "’" + "a" * 80), ("truncate", "’" + "a" * 69)])
+def test_a_long_sms_is_split_or_truncated_by_the_site_policy(settings, policy, sent_body):
+    settings.TRIGGERHUB_SMS_LONG_POLICY = policy
+    message = long_sms(settings, "’" + "a" * 80)
+    assert deliver(message.pk) == Status.SENT
+    assert [sms.body for sms in locmem.outbox] == [sent_body]
+
+
+def test_a_long_sms_is_blocked_under_refuse_and_the_reason_names_the_culprit(settings):
+    settings.TRIGGERHUB_SMS_LONG_POLICY = "refuse"
+    message = long_sms(settings, "It’s " + "a" * 80)
+    assert deliver(message.pk) == Status.BLOCKED
+    message.refresh_from_db()
+    assert message.reason == Reason.TOO_LONG
+    assert message.detail == "85 UCS-2 units make 2 parts; '’' forced UCS-2."
+    assert locmem.outbox == []
