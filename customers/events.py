@@ -71,6 +71,12 @@ def process_event(event_id: int) -> None:
     Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=timezone.now())
 
 
+def process_events(event_ids: list[int]) -> None:
+    """A batch from the events API, evaluated one event after another."""
+    for event_id in event_ids:
+        process_event(event_id)
+
+
 def republish_stale_events(*, older_than: timedelta, limit: int = 1000) -> list[int]:
     """Publish evaluation again for events stored ``older_than`` ago and never processed.
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import publish_on_commit
 
-from . import phones
+from . import events, phones, tasks
 from .models import Customer, Event
 
 #: Customer fields an event may set or update, besides the identifying ones.
@@ -138,17 +138,8 @@ def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> li
                 outcome.event_id = waiting[0].event_id
         created_ids = [outcome.event_id for _, outcome in new_events if outcome.created]
         if created_ids:
-            from .tasks import process_events  # tasks import the events module, which imports us
-
-            publish_on_commit(process_events, created_ids, on_failure=_process_inline)
+            publish_on_commit(tasks.process_events, created_ids, on_failure=events.process_events)
     return outcomes
-
-
-def _process_inline(event_ids):
-    from .events import process_event
-
-    for event_id in event_ids:
-        process_event(event_id)
 
 
 def _existing_event_ids(source, keys) -> dict:

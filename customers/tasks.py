@@ -13,9 +13,7 @@ def process_event(event_id: int) -> None:
 
 @shared_task(name="customers.tasks.process_events")
 def process_events(event_ids: list[int]) -> None:
-    """A batch from the events API: one task, evaluated one event after another."""
-    for event_id in event_ids:
-        events.process_event(event_id)
+    events.process_events(event_ids)
 
 
 @shared_task(name="customers.tasks.sweep_events")
