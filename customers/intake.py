@@ -7,7 +7,8 @@ customers, one of events — and publishes their evaluation as one task.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytz
 from django.core.exceptions import ValidationError
@@ -77,16 +78,29 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
         # PostgreSQL cannot store U+0000 in text or JSON: refuse it by name, not with a 500.
         errors.append(FieldError(prefix + path, "Contains the NUL character (\\u0000), which cannot be stored."))
     occurred_at = data.get("occurred_at")
-    if occurred_at is not None and timezone.is_naive(occurred_at):
-        errors.append(FieldError(
-            f"{prefix}occurred_at", "Give a time zone offset, e.g. 2026-05-01T12:00:00Z or +02:00."
-        ))
+    if occurred_at is not None:
+        occurred_at, problem = _as_utc(occurred_at)
+        if problem:
+            errors.append(FieldError(f"{prefix}occurred_at", problem))
     if errors:
         return None, errors
     return CheckedEvent(
         name=data["name"], customer=customer, properties=data.get("properties") or {},
         occurred_at=occurred_at, idempotency_key=data.get("idempotency_key"),
     ), []
+
+
+def _as_utc(moment: datetime) -> tuple[datetime | None, str]:
+    """``moment`` in UTC, or the reason it is not a real moment."""
+    if timezone.is_naive(moment):
+        return None, "Give a time zone offset, e.g. 2026-05-01T12:00:00Z or +02:00."
+    # Real offsets run from -12:00 to +14:00; PostgreSQL refuses anything past ±15:59.
+    if abs(moment.utcoffset()) > timedelta(hours=14):
+        return None, f"{moment.utcoffset()} is not a real time zone offset (they run from -12:00 to +14:00)."
+    try:
+        return moment.astimezone(dt_timezone.utc), ""
+    except OverflowError:
+        return None, "That moment is out of range."
 
 
 def _paths_with_nul(value, path=""):

@@ -209,3 +209,9 @@ def test_a_nul_character_anywhere_is_refused_by_field_not_with_a_500(api):
     assert response.status_code == 422
     assert set(errors_of(response)) == {"customer.external_id", "properties.items[0].sku", "idempotency_key"}
     assert Event.objects.count() == 0
+
+
+def test_an_offset_no_time_zone_has_is_refused_by_field(api):
+    response = api("events", {"name": "a", "customer": {"external_id": "x"}, "occurred_at": "2026-01-14T00:59:28-17:55"})
+    assert response.status_code == 422
+    assert "is not a real time zone offset" in errors_of(response)["occurred_at"]
