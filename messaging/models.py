@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -102,6 +104,45 @@ class SmsContent(models.Model):
         return self.name or self.slug
 
 
+class EmailTemplateVariant(models.Model):
+    """The same e-mail in another language; the template itself is the site's default language."""
+
+    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="variants")
+    language = models.CharField(max_length=10, help_text="A language code such as it or pt-br.")
+    subject = models.CharField(max_length=300, validators=[validate_template_source])
+    html_body = models.TextField(validators=[validate_template_source])
+    text_body = models.TextField(
+        blank=True, validators=[validate_template_source],
+        help_text="Leave empty to derive it from the HTML body.",
+    )
+
+    class Meta:
+        ordering = ["template", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "language"], name="email_variant_per_language")
+        ]
+
+    def __str__(self):
+        return f"{self.template.slug} [{self.language}]"
+
+
+class SmsContentVariant(models.Model):
+    """The same SMS in another language."""
+
+    content = models.ForeignKey(SmsContent, on_delete=models.CASCADE, related_name="variants")
+    language = models.CharField(max_length=10, help_text="A language code such as it or pt-br.")
+    text = models.TextField(validators=[validate_template_source])
+
+    class Meta:
+        ordering = ["content", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["content", "language"], name="sms_variant_per_language")
+        ]
+
+    def __str__(self):
+        return f"{self.content.slug} [{self.language}]"
+
+
 class Message(models.Model):
     """One e-mail or SMS to one customer: the outbox row that delivery works from."""
 
@@ -127,6 +168,19 @@ class Message(models.Model):
     reason = models.CharField(max_length=30, choices=Reason.choices, blank=True)
     detail = models.TextField(blank=True, help_text="The provider's own words, when it refused.")
     send_after = models.DateTimeField()
+    expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Past this moment a message still waiting is blocked instead of sent late.",
+    )
+    rules = models.JSONField(
+        default=dict, blank=True,
+        help_text="Send-policy overrides of the activity that wrote it (quiet hours, caps, regions).",
+    )
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends",
+        help_text="The undelivered message this one sends again.",
+    )
+    parts = models.PositiveSmallIntegerField(default=0, help_text="SMS parts paid for.")
     attempts = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     to_address = models.CharField(max_length=254, blank=True)
@@ -160,6 +214,11 @@ class Message(models.Model):
                 fields=["lease_expires_at"], condition=Q(status="sending"),
                 name="message_sending_lease",
             ),
+            # Frequency caps count a customer's recent messages per channel and category.
+            models.Index(
+                fields=["customer", "channel", "category", "sent_at"],
+                condition=Q(sent_at__isnull=False), name="message_sent_per_customer",
+            ),
         ]
 
     def __str__(self):
@@ -185,3 +244,85 @@ class MessageEvent(models.Model):
 
     def __str__(self):
         return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SuppressionReason(models.TextChoices):
+    BOUNCE = "bounce", "Hard bounce"
+    COMPLAINT = "complaint", "Spam complaint"
+    MANUAL = "manual", "Added by hand"
+
+
+class Suppression(models.Model):
+    """An address nothing more may be sent to on its channel (hard bounce, complaint)."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    address = models.CharField(max_length=254, help_text="Stored lower-case for e-mail.")
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    detail = models.TextField(blank=True)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="suppressions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "address"], name="one_suppression_per_address")
+        ]
+
+    def __str__(self):
+        return f"{self.address} ({self.get_reason_display()})"
+
+
+class SmsRate(models.Model):
+    """What one SMS part costs, in credits, to a destination country ("" is every other one)."""
+
+    country = models.CharField(
+        max_length=2, blank=True, unique=True,
+        help_text="ISO 3166 alpha-2 code of the destination; leave empty for the default rate.",
+    )
+    credits_per_part = models.DecimalField(max_digits=10, decimal_places=4)
+
+    class Meta:
+        ordering = ["country"]
+        verbose_name = "SMS rate"
+
+    def __str__(self):
+        return f"{self.country or 'default'}: {self.credits_per_part} per part"
+
+
+class CreditBalance(models.Model):
+    """The prepaid SMS balance: one row, locked while a send is paid for."""
+
+    credits = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.credits} credits"
+
+
+class CreditEntryKind(models.TextChoices):
+    PURCHASE = "purchase", "Credits added"
+    SEND = "send", "SMS sent"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class CreditEntry(models.Model):
+    """One movement of the SMS balance; the ledger that explains it."""
+
+    kind = models.CharField(max_length=20, choices=CreditEntryKind.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=4, help_text="Negative for spending.")
+    balance_after = models.DecimalField(max_digits=14, decimal_places=4)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_entries"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "credit entries"
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount:+}"
