@@ -14,13 +14,15 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.utils import timezone
 
+from customers import consent
+from customers.models import ConsentSource
 from triggerhub.queueing import publish
 
 from . import policy, rendering, sms
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
-from .exceptions import DeliveryError
+from .exceptions import DeliveryError, RecipientOptedOut
 from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status
 from .outbox import delivery_task
 
@@ -112,6 +114,11 @@ def _after_failure(message, exc: DeliveryError) -> Status:
         publish(delivery_task(message.channel), message.pk, countdown=delay)
         return status
     reason = Reason.TRANSIENT_ERROR if exc.retryable else Reason.PROVIDER_REJECTED
+    if isinstance(exc, RecipientOptedOut):
+        consent.revoke(
+            message.customer, message.channel, ConsentSource.CARRIER,
+            evidence=f"{detail} (message {message.pk})",
+        )
     return record(message, Status.FAILED, reason=reason, detail=detail, payload=exc.payload)
 
 

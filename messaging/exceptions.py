@@ -20,3 +20,11 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The provider refused this message for good (invalid number, unsubscribed...)."""
+
+
+class RecipientOptedOut(PermanentDeliveryError):
+    """The recipient unsubscribed at the carrier or provider (e.g. replied STOP to Twilio).
+
+    Nothing more may be sent until they opt in again, so delivery revokes their
+    consent on the channel, with the carrier as the source.
+    """

@@ -281,6 +281,22 @@ for _name, _value in env.ENVIRON.items():
 TRIGGERHUB_SMS_BACKEND = env(
     "TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend"
 )
+# Twilio, for TRIGGERHUB_SMS_BACKEND=messaging.backends.sms.twilio.SmsBackend (read
+# by that module at send time; messaging/checks.py says what is missing):
+# TRIGGERHUB_TWILIO_ACCOUNT_SID / TRIGGERHUB_TWILIO_AUTH_TOKEN: the account's credentials (AC...).
+TRIGGERHUB_TWILIO_ACCOUNT_SID = env("TRIGGERHUB_TWILIO_ACCOUNT_SID", default="")
+TRIGGERHUB_TWILIO_AUTH_TOKEN = env("TRIGGERHUB_TWILIO_AUTH_TOKEN", default="")
+# TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID (MG..., preferred) or TRIGGERHUB_TWILIO_FROM_NUMBER
+# (E.164): who the SMS comes from. The messaging service wins when both are set.
+TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID = env("TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID", default="")
+TRIGGERHUB_TWILIO_FROM_NUMBER = env("TRIGGERHUB_TWILIO_FROM_NUMBER", default="")
+# TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL: where Twilio reports delivery, e.g.
+# https://triggerhub.example.com/webhooks/twilio/status/ (none: no status reports).
+TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL = env("TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL", default="")
+# TRIGGERHUB_TWILIO_API_BASE: another address for Twilio's REST API (tests use a local fake).
+TRIGGERHUB_TWILIO_API_BASE = env("TRIGGERHUB_TWILIO_API_BASE", default="https://api.twilio.com")
+# TRIGGERHUB_TWILIO_TIMEOUT_SECONDS: how long to wait for Twilio before retrying later.
+TRIGGERHUB_TWILIO_TIMEOUT_SECONDS = env.float("TRIGGERHUB_TWILIO_TIMEOUT_SECONDS", default=10)
 # TRIGGERHUB_SMS_LONG_POLICY: a rendered SMS over one part is sent as several parts
 # ("split", paid per part), cut to one ("truncate"), or blocked ("refuse").
 TRIGGERHUB_SMS_LONG_POLICY = env("TRIGGERHUB_SMS_LONG_POLICY", default="split")

@@ -1,0 +1,132 @@
+"""Twilio's Programmable Messaging, through the official ``twilio`` client.
+
+Settings (from the environment, see triggerhub/settings.py; read at send time):
+
+* ``TRIGGERHUB_TWILIO_ACCOUNT_SID``, ``TRIGGERHUB_TWILIO_AUTH_TOKEN``: the credentials.
+* ``TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID`` (preferred) or ``TRIGGERHUB_TWILIO_FROM_NUMBER``
+  (E.164): the sender. The messaging service wins when both are set.
+* ``TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL``: optional, where Twilio reports delivery.
+* ``TRIGGERHUB_TWILIO_API_BASE``: optional, another address for the REST API (tests).
+* ``TRIGGERHUB_TWILIO_TIMEOUT_SECONDS``: how long to wait for an answer.
+
+``manage.py check`` (messaging/checks.py) reports what is missing before anything is sent.
+"""
+
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ...exceptions import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from .base import BaseSmsBackend, OutgoingSms, SmsResult
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) that say "later, not never".
+TRANSIENT_CODES = {
+    20429: "Twilio is rate limiting the account",
+    20500: "Twilio had an internal error",
+    20503: "Twilio's service is unavailable",
+    30001: "the sender's queue at Twilio overflowed",
+}
+OPTED_OUT_CODE = 21610
+# What the operator can do about the permanent ones we know.
+PERMANENT_HINTS = {
+    21211: "the customer's phone number is not a valid 'To' number; correct it on the customer",
+    21408: "SMS to this country is not enabled; allow it in Twilio's Messaging geo permissions",
+    21610: "the recipient replied STOP; they must text START to the sender to receive SMS again",
+    21614: "the customer's number is not a mobile number and cannot receive SMS",
+}
+
+
+class SmsBackend(BaseSmsBackend):
+    """Sends each SMS with one ``Messages.create`` call; the provider id is Twilio's SID (SM...)."""
+
+    def send(self, sms: OutgoingSms) -> SmsResult:
+        account_sid = settings.TRIGGERHUB_TWILIO_ACCOUNT_SID
+        auth_token = settings.TRIGGERHUB_TWILIO_AUTH_TOKEN
+        if not (account_sid and auth_token):
+            # Retryable: the messages wait while ops set the variables and restart.
+            raise TransientDeliveryError(
+                "Twilio is not configured: set TRIGGERHUB_TWILIO_ACCOUNT_SID and "
+                "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
+            )
+        client = _client(
+            account_sid, auth_token,
+            settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
+        )
+        try:
+            created = client.messages.create(to=sms.to, body=sms.body, **_sender_and_callback())
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _classify(exc) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # A read timeout may come after Twilio took the message: retrying risks a
+            # twin SMS, which we accept rather than losing the message.
+            raise TransientDeliveryError(
+                f"Could not reach Twilio at {settings.TRIGGERHUB_TWILIO_API_BASE}: {exc}"
+            ) from exc
+        return SmsResult(created.sid)
+
+
+def _sender_and_callback() -> dict:
+    fields = {}
+    if settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID:
+        fields["messaging_service_sid"] = settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID
+    else:
+        fields["from_"] = settings.TRIGGERHUB_TWILIO_FROM_NUMBER
+    if settings.TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL:
+        fields["status_callback"] = settings.TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL
+    return fields
+
+
+def _classify(exc: TwilioRestException | TwilioServiceException):
+    """The Twilio error as one of ours: retryable or not, with Twilio's code and words."""
+    status = int(exc.status)
+    code = int(exc.code) if exc.code else status  # the library puts the status where no code came
+    if isinstance(exc, TwilioServiceException):
+        said = f"{exc.title}: {exc.detail}" if exc.detail else exc.title
+    else:
+        said = (exc.msg or "").removeprefix("Unable to create record: ")
+    payload = {
+        "provider": "twilio", "http_status": status, "twilio_code": code,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+    }
+    if code in TRANSIENT_CODES or status == 429 or status >= 500:
+        why = TRANSIENT_CODES.get(code, "Twilio could not take the message now")
+        return TransientDeliveryError(
+            f"Twilio: {said} (HTTP {status}); {why}, it will be retried.", code=code, payload=payload
+        )
+    hint = PERMANENT_HINTS.get(code, "see the error's page on twilio.com")
+    error = RecipientOptedOut if code == OPTED_OUT_CODE else PermanentDeliveryError
+    return error(f"Twilio refused the SMS: {said} (HTTP {status}); {hint}.", code=code, payload=payload)
+
+
+@lru_cache(maxsize=4)
+def _client(account_sid: str, auth_token: str, api_base: str, timeout: float) -> Client:
+    """One client (and HTTP connection pool) per configuration and process."""
+    return Client(
+        username=account_sid, password=auth_token, account_sid=account_sid,
+        http_client=_ApiBaseHttpClient(api_base, timeout=timeout),
+    )
+
+
+class _ApiBaseHttpClient(TwilioHttpClient):
+    """Sends the requests meant for api.twilio.com to ``api_base`` instead.
+
+    The twilio library has no base-URL option; a custom HTTP client is the extension
+    point Twilio documents for this (twilio.com/docs/libraries/python/custom-http-clients-python).
+    """
+
+    def __init__(self, api_base: str, **kwargs):
+        super().__init__(**kwargs)
+        self.api_base = urlsplit(api_base.rstrip("/"))
+
+    def request(self, method, url, *args, **kwargs):
+        requested = urlsplit(url)
+        url = urlunsplit(requested._replace(
+            scheme=self.api_base.scheme, netloc=self.api_base.netloc,
+            path=self.api_base.path + requested.path,
+        ))
+        return super().request(method, url, *args, **kwargs)
