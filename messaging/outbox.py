@@ -36,14 +36,18 @@ def enqueue(
     source: str,
     dedupe_key: str,
     send_after: datetime | None = None,
+    expires_at: datetime | None = None,
     context: dict | None = None,
+    rules: dict | None = None,
 ) -> Message:
     """Write a message for ``customer`` and publish its delivery once the caller commits.
 
     ``content`` is an ``EmailTemplate`` for e-mail, an ``SmsContent`` for SMS. A
     repeated ``dedupe_key`` returns the message written the first time. The send
     policy is asked now: a message it blocks is kept with its reason, never sent;
-    one it defers waits for its moment.
+    one it defers waits for its moment. ``rules`` are the sender's overrides of the
+    site's send rules (see ``policy.SendRules.errors_in``); past ``expires_at`` a
+    message still waiting is blocked rather than sent late.
     """
     now = timezone.now()
     send_after = max(send_after or now, now)
@@ -57,19 +61,25 @@ def enqueue(
         source=source,
         dedupe_key=dedupe_key,
         send_after=send_after,
+        expires_at=expires_at,
+        rules=rules or {},
         status=Status.QUEUED if send_after <= now else Status.SCHEDULED,
     )
-    decision = policy.decide(customer, channel, category, send_after)
+    decision = policy.decide(
+        customer, channel, category, send_after, rules=rules, expires_at=expires_at
+    )
     if decision.action == policy.Action.BLOCK:
-        message.status, message.reason = Status.BLOCKED, decision.reason
+        message.status, message.reason, message.detail = Status.BLOCKED, decision.reason, decision.detail
     elif decision.action == policy.Action.DEFER:
-        message.status, message.reason, message.send_after = (
-            Status.DEFERRED, decision.reason, decision.until,
+        message.status, message.reason, message.detail, message.send_after = (
+            Status.DEFERRED, decision.reason, decision.detail, decision.until,
         )
     message, created = insert_or_get_existing(message, dedupe_key=dedupe_key)
     if not created:
         return message
-    MessageEvent.objects.create(message=message, status=message.status, reason=message.reason)
+    MessageEvent.objects.create(
+        message=message, status=message.status, reason=message.reason, detail=message.detail
+    )
     if message.status == Status.QUEUED:
         publish_on_commit(delivery_task(channel), message.pk)
     return message
@@ -81,9 +91,10 @@ def sweep(*, stale_after: timedelta, now: datetime | None = None, limit: int = 1
     return {
         "unknown": expire_leases(now=now),
         "released": _publish_pending(
+            # Held for credits: released by credits.add(), not by the clock.
             Message.objects.filter(
                 status__in=(Status.SCHEDULED, Status.DEFERRED), send_after__lte=now
-            ),
+            ).exclude(reason=Reason.NO_CREDITS),
             now=now, limit=limit,
         ),
         "republished": _publish_pending(

@@ -26,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_QUEUES = "events,email,sms,clock"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """A test database of this session's own, so test runs side by side never share one."""
+    test_settings = settings.DATABASES["default"].setdefault("TEST", {})
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine.endswith("sqlite3"):
+        name = test_settings.get("NAME") or str(ROOT / "var" / "test-triggerhub.sqlite3")
+        test_settings["NAME"] = name.replace(".sqlite3", f"-{os.getpid()}.sqlite3")
+    else:
+        test_settings["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+
+
 def wait_until(predicate, *, timeout=20.0, interval=0.1, message="condition"):
     """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

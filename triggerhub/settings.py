@@ -304,6 +304,23 @@ if TRIGGERHUB_SMS_LONG_POLICY not in ("split", "truncate", "refuse"):
     raise ImproperlyConfigured(
         f"TRIGGERHUB_SMS_LONG_POLICY must be split, truncate or refuse, not {TRIGGERHUB_SMS_LONG_POLICY!r}."
     )
+# TRIGGERHUB_SEND_WINDOW: when marketing SMS may arrive, in the recipient's local time
+# (every zone the customer may be in); activities may override it.
+TRIGGERHUB_SEND_WINDOW = env("TRIGGERHUB_SEND_WINDOW", default="08:00-21:00")
+# TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS: keep marketing SMS to Monday-Friday as well.
+TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS = env.bool("TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS", default=False)
+# TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES: messages held overnight go out over the first
+# minutes of the window, each customer at a stable offset, not all at 08:00:00.
+TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES = env.int("TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES", default=30)
+# TRIGGERHUB_FREQUENCY_CAPS: rolling caps per customer, channel:category:count/window
+# (d = days, h = hours), comma-separated; activities may override them.
+TRIGGERHUB_FREQUENCY_CAPS = env(
+    "TRIGGERHUB_FREQUENCY_CAPS", default="sms:marketing:1/1d,sms:marketing:3/7d"
+)
+# TRIGGERHUB_SMS_CREDITS_ENFORCED: SMS are paid from the prepaid balance at the rates
+# set in the admin (SMS rates); an SMS that cannot be paid for is held until credits
+# are added. Off: SMS are not metered.
+TRIGGERHUB_SMS_CREDITS_ENFORCED = env.bool("TRIGGERHUB_SMS_CREDITS_ENFORCED", default=False)
 # TRIGGERHUB_DEFAULT_TIMEZONE: the zone of customers of whom nothing better is known.
 TRIGGERHUB_DEFAULT_TIMEZONE = env("TRIGGERHUB_DEFAULT_TIMEZONE", default="UTC")
 # TRIGGERHUB_STALE_AFTER_SECONDS: work queued this long ago and not picked up is
