@@ -11,14 +11,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from customers import consent
-from customers.models import ConsentSource
+from customers.models import ConsentSource, Customer
 from triggerhub.queueing import publish
 
-from . import policy, rendering, sms
+from . import credits, policy, rendering, sms
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
@@ -47,41 +48,82 @@ def deliver(message_id: int) -> Status | None:
     message = Message.objects.select_related("customer", "email_template", "sms_content").get(
         pk=message_id
     )
-    decision = policy.decide(message.customer, message.channel, message.category, now)
-    if decision.action == policy.Action.BLOCK:
-        return record(message, Status.BLOCKED, reason=decision.reason)
-    if decision.action == policy.Action.DEFER:
-        return record(message, Status.DEFERRED, reason=decision.reason, send_after=decision.until)
-
     values = {"customer": rendering.customer_context(message.customer), **message.context}
     try:
-        if message.channel == Channel.EMAIL:
-            provider_id = _send_email(message, values)
-        else:
-            provider_id = _send_sms(message, values)
+        _render(message, values)
     except sms.TooLong as exc:
         return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
+
+    decision = _approve(message, now)
+    if decision.action == policy.Action.BLOCK:
+        return record(message, Status.BLOCKED, reason=decision.reason, detail=decision.detail)
+    if decision.action == policy.Action.DEFER:
+        return record(
+            message, Status.DEFERRED, reason=decision.reason, detail=decision.detail,
+            send_after=decision.until,
+        )
+    try:
+        if message.channel == Channel.EMAIL:
+            provider_id = _send_email(message)
+        else:
+            provider_id = _send_sms(message)
     except DeliveryError as exc:
         return _after_failure(message, exc)
-    return record(
-        message, Status.SENT,
-        provider_message_id=provider_id or "", sent_at=timezone.now(), lease_expires_at=None,
-    )
+    return record(message, Status.SENT, provider_message_id=provider_id or "")
 
 
-def _send_email(message, values) -> str:
-    template = message.email_template
-    subject, body_text, body_html = rendering.render_email(template, values)
-    message.to_address = message.customer.email
-    message.subject, message.body_text, message.body_html = subject, body_text, body_html
+def _approve(message, now) -> policy.Decision:
+    """Ask the policy at send time and, when it says send, take the slot before sending.
+
+    The customer's row is locked while deciding so that two workers sending to the same
+    customer cannot both take the last place under a frequency cap: the first marks its
+    message handed over (``sent_at``, which caps count) before the second decides. SMS
+    credits are debited in the same transaction.
+    """
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=message.customer_id)
+        decision = policy.decide(
+            customer, message.channel, message.category, now,
+            rules=message.rules, expires_at=message.expires_at,
+            parts=message.parts or None, message_id=message.pk,
+        )
+        if decision.action != policy.Action.SEND:
+            return decision
+        if (
+            message.channel == Channel.SMS
+            and settings.TRIGGERHUB_SMS_CREDITS_ENFORCED
+            and not credits.debit(message, message.parts)
+        ):
+            return policy.Decision.defer(now, Reason.NO_CREDITS, credits.shortfall(message.to_address, message.parts))
+        message.customer = customer
+        message.sent_at = now
+        Message.objects.filter(pk=message.pk).update(sent_at=now)
+    return decision
+
+
+def _render(message, values) -> None:
+    """Render ``message`` for its customer into its subject and bodies (and SMS parts)."""
+    if message.channel == Channel.EMAIL:
+        message.to_address = message.customer.email
+        message.subject, message.body_text, message.body_html = rendering.render_email(
+            message.email_template, values
+        )
+        return
+    message.to_address = message.customer.phone
+    message.body_text = rendering.render_sms(message.sms_content, values)  # kept if refused
+    message.body_text = sms.apply_long_policy(message.body_text, settings.TRIGGERHUB_SMS_LONG_POLICY)
+    message.parts = sms.segment(message.body_text).segments
+
+
+def _send_email(message) -> str:
     email = EmailMultiAlternatives(
-        subject=subject,
-        body=body_text,
-        from_email=template.from_email or settings.DEFAULT_FROM_EMAIL,
+        subject=message.subject,
+        body=message.body_text,
+        from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[message.to_address],
         headers={"X-TriggerHub-Message": str(message.pk)},
     )
-    email.attach_alternative(body_html, "text/html")
+    email.attach_alternative(message.body_html, "text/html")
     try:
         email.send()
     except Exception as exc:
@@ -91,19 +133,19 @@ def _send_email(message, values) -> str:
     return (status.message_id or "") if status is not None else ""
 
 
-def _send_sms(message, values) -> str:
-    body = rendering.render_sms(message.sms_content, values)
-    message.body_text = body  # kept as rendered if the policy refuses it
-    body = message.body_text = sms.apply_long_policy(body, settings.TRIGGERHUB_SMS_LONG_POLICY)
-    message.to_address = message.customer.phone
+def _send_sms(message) -> str:
     result = sms_backends.get_backend().send(
-        OutgoingSms(to=message.to_address, body=body, message_id=message.pk)
+        OutgoingSms(to=message.to_address, body=message.body_text, message_id=message.pk)
     )
     return result.provider_message_id
 
 
 def _after_failure(message, exc: DeliveryError) -> Status:
     detail = f"{exc.code}: {exc}" if exc.code else str(exc)
+    # Not handed over after all: caps stop counting it and what it cost comes back.
+    message.sent_at = None
+    if message.channel == Channel.SMS:
+        credits.refund(message, note=detail)
     if exc.retryable and message.attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS:
         delay = retry_delay(message.attempts)
         log.info("message %s: transient error (%s), retry in %.0fs", message.pk, detail, delay)
