@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
+
+    def ready(self):
+        from .checks import check_sms_backend
+
+        checks.register(check_sms_backend, "triggerhub")
+
+        from anymail.signals import tracking
+
+        from .webhooks import on_tracking_event
+
+        tracking.connect(on_tracking_event, dispatch_uid="messaging.webhooks.on_tracking_event")

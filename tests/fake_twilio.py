@@ -1,0 +1,157 @@
+"""A local stand-in for Twilio's Messages API, for the real ``twilio`` client to talk to.
+
+It speaks just enough of ``POST /2010-04-01/Accounts/{sid}/Messages.json`` (form
+fields, HTTP basic auth, Twilio's JSON answers and error bodies), records every
+request it gets, and answers from a script: ``fake.reply_with(500, 500, 201)``
+or ``fake.reply_with(FakeTwilio.error(21610, "Attempt to send to unsubscribed recipient"))``.
+When the script runs out it accepts the message (201).
+"""
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict | None = None  # None: what Twilio would say for ``status``
+    delay: float = 0.0  # seconds to wait before answering
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    account_sid: str  # from the path
+    form: dict  # the form fields, one value each (To, Body, MessagingServiceSid, From, StatusCallback)
+    auth: tuple[str, str] | None  # (user, password) of HTTP basic auth
+    headers: dict = field(repr=False, default_factory=dict)
+
+
+class FakeTwilio:
+    account_sid = "AC" + "f" * 32
+    auth_token = "fake-auth-token"
+    messaging_service_sid = "MG" + "e" * 32
+
+    def __init__(self):
+        self.requests: list[ReceivedRequest] = []
+        self._script: list[Reply] = []
+        self._lock = threading.Lock()
+        self._server = None
+        self._thread = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeTwilio":
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering and close the port: a client now gets "connection refused"."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+    def reply_with(self, *replies) -> None:
+        """Answer the next requests with ``replies``: a ``Reply``, or an HTTP status alone."""
+        with self._lock:
+            self._script.extend(r if isinstance(r, Reply) else Reply(r) for r in replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+
+    @staticmethod
+    def error(code: int, message: str, status: int = 400) -> Reply:
+        """Twilio's error body, as its API returns it."""
+        return Reply(status, {
+            "code": code, "message": message, "status": status,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        })
+
+    def _answer(self, account_sid: str, form: dict, auth, headers) -> Reply:
+        with self._lock:
+            self.requests.append(ReceivedRequest(account_sid, form, auth, headers))
+            reply = self._script.pop(0) if self._script else Reply(201)
+        if auth != (self.account_sid, self.auth_token) or account_sid != self.account_sid:
+            return self.error(20003, "Authenticate", status=401)
+        if reply.body is not None:
+            return reply
+        if reply.status == 201:
+            return Reply(201, self._created(account_sid, form), reply.delay)
+        code = {429: 20429, 503: 20503}.get(reply.status, 20500 if reply.status >= 500 else reply.status)
+        return Reply(reply.status, self.error(code, "Scripted failure", reply.status).body, reply.delay)
+
+    @staticmethod
+    def _created(account_sid: str, form: dict) -> dict:
+        sid = "SM" + uuid.uuid4().hex
+        now = formatdate(usegmt=True)
+        return {
+            "sid": sid, "account_sid": account_sid, "api_version": "2010-04-01",
+            "to": form.get("To"), "from": form.get("From"), "body": form.get("Body"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "status": "accepted" if form.get("MessagingServiceSid") else "queued",
+            "direction": "outbound-api", "num_segments": "1", "num_media": "0",
+            "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
+            "date_created": now, "date_updated": now, "date_sent": None,
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}/Media.json"},
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so a stopped fake refuses the next one
+    # instead of answering on a kept-alive connection.
+    protocol_version = "HTTP/1.0"
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        match = MESSAGES_PATH.match(self.path)
+        if not match:
+            return self._send(Reply(404, FakeTwilio.error(20404, "The requested resource was not found", 404).body))
+        form = {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
+        reply = self.server.fake._answer(match["account"], form, self._basic_auth(), dict(self.headers))
+        if reply.delay:
+            time.sleep(reply.delay)
+        self._send(reply)
+
+    def _basic_auth(self):
+        scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+        return user, password
+
+    def _send(self, reply: Reply):
+        data = json.dumps(reply.body).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client timed out and hung up, as a test of timeouts wants
+
+    def log_message(self, format, *args):
+        pass  # the tests assert on ``requests``; access lines would only be noise
