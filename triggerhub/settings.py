@@ -268,7 +268,8 @@ EMAIL_FILE_PATH = env("DJANGO_EMAIL_FILE_PATH", default=str(VAR_DIR / "sent-mail
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TriggerHub <hello@triggerhub.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = {
-    # ANYMAIL_WEBHOOK_SECRET: "user:password" the ESP uses to call our tracking webhooks.
+    # ANYMAIL_WEBHOOK_SECRET: "user:password" the ESP uses to call our tracking webhooks
+    # (basic auth on https://<host>/anymail/<esp>/tracking/; wrong or missing: refused).
     "WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET", default=""),
 }
 for _name, _value in env.ENVIRON.items():
@@ -336,6 +337,15 @@ TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default
 TRIGGERHUB_MAX_SEND_ATTEMPTS = env.int("TRIGGERHUB_MAX_SEND_ATTEMPTS", default=5)
 # TRIGGERHUB_RETRY_BACKOFF_SECONDS: first retry delay; it doubles per attempt, with jitter.
 TRIGGERHUB_RETRY_BACKOFF_SECONDS = env.float("TRIGGERHUB_RETRY_BACKOFF_SECONDS", default=30)
+# TRIGGERHUB_PUBLIC_BASE_URL: the address the outside world calls us at, e.g.
+# https://triggerhub.example.com, when a proxy rewrites host or scheme; Twilio's status
+# callback signature is checked over this base and the path (empty: the request's own URL).
+TRIGGERHUB_PUBLIC_BASE_URL = env("TRIGGERHUB_PUBLIC_BASE_URL", default="")
+# TRIGGERHUB_EMAIL_RESEND_ATTEMPTS: how many times an e-mail the ESP could not deliver
+# (not a hard bounce or complaint; see messaging/resend.py) is sent again (0: never).
+TRIGGERHUB_EMAIL_RESEND_ATTEMPTS = env.int("TRIGGERHUB_EMAIL_RESEND_ATTEMPTS", default=0)
+# TRIGGERHUB_EMAIL_RESEND_AFTER_HOURS: how long after the failure it is sent again.
+TRIGGERHUB_EMAIL_RESEND_AFTER_HOURS = env.float("TRIGGERHUB_EMAIL_RESEND_AFTER_HOURS", default=24)
 
 LOGGING = {
     "version": 1,

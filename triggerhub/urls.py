@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from messaging import webhooks
+
 from . import views
 from .api import api
 
@@ -12,5 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", api.urls),
+    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status-webhook"),
+    path("anymail/", include("anymail.urls")),
     path("", include("storefront.urls")),
 ]
