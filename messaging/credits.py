@@ -41,8 +41,13 @@ def shortfall(phone: str, parts: int) -> str:
         return f"no SMS rate for {country} and no default rate"
     available = balance()
     if cost > available:
-        return f"needs {cost} credits, {available} left"
+        return f"needs {_plain(cost)} credits, {_plain(available)} left"
     return ""
+
+
+def _plain(amount: Decimal) -> str:
+    text = f"{amount:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _locked_balance() -> CreditBalance:
