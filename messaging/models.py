@@ -1,14 +1,14 @@
+import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
-from django.template import TemplateSyntaxError
 
 from customers.models import Channel, Customer
 
-from .rendering import compile_template
+from .rendering import normalize_language, template_problems
 
 
 class Category(models.TextChoices):
@@ -55,12 +55,16 @@ class Reason(models.TextChoices):
 
 
 def validate_template_source(source: str) -> None:
-    try:
-        compile_template(source)
-    except TemplateSyntaxError as exc:
-        line = getattr(exc, "template_debug", {}).get("line")
-        where = f"line {line}: " if line else ""
-        raise ValidationError(f"{where}{exc}") from None
+    """Refuse syntax errors and unknown variables, each with its line (rendering.TEMPLATE_VARIABLES)."""
+    problems = template_problems(source)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _clean_variant_language(variant) -> None:
+    variant.language = normalize_language(variant.language)
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", variant.language):
+        raise ValidationError({"language": f"'{variant.language}' is not a language code such as it or pt-br."})
 
 
 class EmailTemplate(models.Model):
@@ -125,6 +129,9 @@ class EmailTemplateVariant(models.Model):
     def __str__(self):
         return f"{self.template.slug} [{self.language}]"
 
+    def clean(self):
+        _clean_variant_language(self)
+
 
 class SmsContentVariant(models.Model):
     """The same SMS in another language."""
@@ -141,6 +148,9 @@ class SmsContentVariant(models.Model):
 
     def __str__(self):
         return f"{self.content.slug} [{self.language}]"
+
+    def clean(self):
+        _clean_variant_language(self)
 
 
 class Message(models.Model):

@@ -4,14 +4,44 @@ Templates are written in the Django template language, compiled by an engine of
 their own: no file loaders (a template cannot include files from the server),
 autoescaping on for HTML, and a context built here from the customer's safe fields
 and the message's own values, never from model instances.
+
+The variables a template may use are listed once, in ``TEMPLATE_VARIABLES``; a
+template naming any other is refused when it is saved (``template_problems``), with
+the line and the closest known name. A template or SMS content may have language
+variants; the customer's language picks one (``version_for``).
 """
 
+import difflib
 import html
 import re
+from dataclasses import dataclass
 
-from django.template import Context, Engine
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import FilterExpression, Node, Variable
+from django.template.defaulttags import FilterNode, ForNode, WithNode
+from django.template.smartif import TokenBase
 
 _engine = Engine(autoescape=True, debug=True, loaders=[])
+
+#: The customer's fields a template sees as ``customer.<name>``, besides ``customer.attributes``.
+CUSTOMER_FIELDS = ("first_name", "last_name", "full_name", "email", "phone", "country", "language")
+
+#: Below a name marked so, any name is allowed (its content varies by event, link set, customer).
+ANYTHING = "anything"
+
+#: Every variable a template may use: a dict lists the names below a variable, ``None`` is
+#: a value with nothing below it. Who fills them in: ``customer`` comes from
+#: ``customer_context()``; ``event``, ``coupon`` and ``links`` from the activity that wrote
+#: the message (``Message.context``); ``unsubscribe_url`` and ``site`` from delivery.
+#: README.md, "Template variables", documents this list for marketers.
+TEMPLATE_VARIABLES = {
+    "customer": {**dict.fromkeys(CUSTOMER_FIELDS), "attributes": ANYTHING},
+    "event": ANYTHING,
+    "coupon": {"code": None, "percent_off": None, "amount_off": None, "expires_at": None},
+    "links": ANYTHING,
+    "unsubscribe_url": None,
+    "site": {"name": None, "url": None},
+}
 
 
 def compile_template(source: str):
@@ -22,15 +52,217 @@ def compile_template(source: str):
 def customer_context(customer) -> dict:
     """The customer fields a template may use: nothing that could leak another's data."""
     return {
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "full_name": customer.full_name,
-        "email": customer.email,
-        "phone": customer.phone,
-        "country": customer.country,
-        "language": customer.language,
+        **{name: getattr(customer, name) for name in CUSTOMER_FIELDS},
         "attributes": dict(customer.attributes or {}),
     }
+
+
+def values_for(customer, context: dict | None = None) -> dict:
+    """What a message to ``customer`` renders with: the customer's fields and the message's values."""
+    return {"customer": customer_context(customer), **(context or {})}
+
+
+# --- Checking a template before it is saved ---------------------------------------
+
+
+def template_problems(source: str) -> list[str]:
+    """What is wrong with ``source``, each problem starting with its line; empty if nothing is."""
+    try:
+        template = compile_template(source)
+    except TemplateSyntaxError as exc:
+        line = getattr(exc, "template_debug", {}).get("line")
+        return [f"{f'line {line}: ' if line else ''}{exc}"]
+    nodes = list(_all_nodes(template.nodelist))
+    used = []
+    _collect_variables(template.nodelist, frozenset(_assigned_names(nodes)), None, used, set())
+    block_names = _block_names(nodes)
+    problems = []
+    for line, lookups, scope in used:
+        problem = _unknown_variable(lookups, scope, block_names)
+        if problem:
+            problems.append(f"line {line}: {problem}" if line else problem)
+    return list(dict.fromkeys(problems))
+
+
+def _collect_variables(node, scope, line, used, seen):
+    """Append (line, lookups, names in scope) for each variable under ``node``.
+
+    Walks every attribute of every node rather than a list of known tags, so that a
+    variable inside any built-in tag ({% if %}, {% firstof %}, {% cycle %}, filter
+    arguments...) is seen; only the tags that define names need a case of their own.
+    """
+    if isinstance(node, Node):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        line = getattr(getattr(node, "token", None), "lineno", None) or line
+        if isinstance(node, ForNode):
+            _collect_variables(node.sequence, scope, line, used, seen)
+            loop_scope = scope | {*node.loopvars, "forloop"}
+            _collect_variables(node.nodelist_loop, loop_scope, line, used, seen)
+            _collect_variables(node.nodelist_empty, scope, line, used, seen)
+        elif isinstance(node, WithNode):
+            _collect_variables(list(node.extra_context.values()), scope, line, used, seen)
+            _collect_variables(node.nodelist, scope | set(node.extra_context), line, used, seen)
+        elif isinstance(node, FilterNode):
+            # {% filter upper %} compiles to "var|upper": "var" is the block's own output.
+            _collect_variables(_filter_arguments(node.filter_expr), scope, line, used, seen)
+            _collect_variables(node.nodelist, scope, line, used, seen)
+        else:
+            for name, value in vars(node).items():
+                if name not in ("token", "origin"):
+                    _collect_variables(value, scope, line, used, seen)
+    elif isinstance(node, FilterExpression):
+        _collect_variables(node.var, scope, line, used, seen)
+        _collect_variables(_filter_arguments(node), scope, line, used, seen)
+    elif isinstance(node, Variable):
+        if node.lookups:
+            used.append((line, node.lookups, scope))
+    elif isinstance(node, TokenBase):  # the operators and operands of an {% if %} condition
+        _collect_variables(list(vars(node).values()), scope, line, used, seen)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            _collect_variables(item, scope, line, used, seen)
+    elif isinstance(node, dict):
+        _collect_variables(list(node.values()), scope, line, used, seen)
+
+
+def _filter_arguments(expression: FilterExpression) -> list:
+    return [argument for _, arguments in expression.filters for is_variable, argument in arguments if is_variable]
+
+
+def _all_nodes(value, seen=None):
+    """Every node under ``value``, however deep (nodelists of any tag, {% if %} branches...)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, Node):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        yield value
+        for name, item in vars(value).items():
+            if name not in ("token", "origin"):
+                yield from _all_nodes(item, seen)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _all_nodes(item, seen)
+    elif isinstance(value, dict):
+        yield from _all_nodes(list(value.values()), seen)
+
+
+def _assigned_names(nodes) -> set[str]:
+    """Names the template sets for itself with "as" ({% cycle ... as row %}, {% now "Y" as year %})."""
+    return {
+        getattr(node, attribute)
+        for node in nodes
+        for attribute in ("asvar", "variable_name", "var_name")
+        if isinstance(getattr(node, attribute, None), str)
+    }
+
+
+def _block_names(nodes) -> set[str]:
+    """Names defined only inside a block: {% for item in ... %}, {% with total=... %}."""
+    names = set()
+    for node in nodes:
+        if isinstance(node, ForNode):
+            names.update(node.loopvars)
+        elif isinstance(node, WithNode):
+            names.update(node.extra_context)
+    return names
+
+
+def _unknown_variable(lookups: tuple[str, ...], scope, block_names=()) -> str | None:
+    """Why ``lookups`` (e.g. ("customer", "first_name")) is not a known variable, or None."""
+    if lookups[0] in scope:
+        return None
+    if lookups[0] in block_names and lookups[0] not in TEMPLATE_VARIABLES:
+        return (
+            f"'{'.'.join(lookups)}' is used outside the {{% for %}} or {{% with %}} block that defines "
+            f"{lookups[0]}; move it inside the block."
+        )
+    known = TEMPLATE_VARIABLES
+    for depth, name in enumerate(lookups):
+        if known is ANYTHING:
+            return None
+        if not isinstance(known, dict) or name not in known:
+            return _explain(lookups, depth, scope)
+        known = known[name]
+    return None
+
+
+def _explain(lookups, depth, scope) -> str:
+    dotted = ".".join(lookups)
+    suggestion = difflib.get_close_matches(dotted, _candidates(lookups, scope), n=1, cutoff=0.6)
+    problem = f"unknown variable '{dotted}'" + (f" — did you mean {suggestion[0]}?" if suggestion else ".")
+    parent = lookups[:depth]
+    known = TEMPLATE_VARIABLES
+    for name in parent:
+        known = known[name]
+    if parent and isinstance(known, dict):
+        return f"{problem} {'.'.join(parent)} has {_and_list(_names_below(known))}"
+    if parent:
+        return f"{problem} {'.'.join(parent)} has nothing below it."
+    roots = _and_list(_names_below(TEMPLATE_VARIABLES))
+    own = f"; here also {', '.join(sorted(scope))}" if scope else ""
+    return f"{problem} Templates can use {roots}{own} (see \"Template variables\" in the README)."
+
+
+def _candidates(lookups, scope) -> list[str]:
+    """Known names to compare ``lookups`` with; where anything may follow, the user's own tail does."""
+    candidates = []
+    for path, below in known_variables():
+        if below is ANYTHING:
+            path = path + lookups[len(path):]
+        candidates.append(".".join(path))
+    candidates += [".".join((name, *lookups[1:])) for name in scope]
+    return candidates
+
+
+def known_variables(known=None, prefix=()):
+    """Each known variable as (path, ``None`` or ``ANYTHING``): ("customer", "email"), None..."""
+    for name, below in (TEMPLATE_VARIABLES if known is None else known).items():
+        if isinstance(below, dict):
+            yield from known_variables(below, (*prefix, name))
+        else:
+            yield (*prefix, name), below
+
+
+def _names_below(known: dict) -> list[str]:
+    """Known names for a person to read; "attributes.…" where any name may follow."""
+    return [f"{name}.…" if below is not None else name for name, below in known.items()]
+
+
+def _and_list(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+# --- Languages ----------------------------------------------------------------------
+
+
+def normalize_language(code: str | None) -> str:
+    """"pt_BR", "pt-BR" and "pt-br" are one language: stored and compared as "pt-br"."""
+    return (code or "").strip().replace("_", "-").lower()
+
+
+def version_for(content, language: str | None):
+    """The variant of ``content`` in ``language``: the exact one (pt-br), else the base
+    language's (pt), else ``content`` itself, which is written in the site's default language.
+
+    Reads ``content.variants.all()``, so a caller that prefetched the variants pays no query.
+    """
+    wanted = normalize_language(language)
+    if not wanted or content.pk is None:
+        return content
+    variants = {normalize_language(variant.language): variant for variant in content.variants.all()}
+    return variants.get(wanted) or variants.get(wanted.split("-")[0]) or content
+
+
+def _customer_language(values: dict) -> str:
+    customer = values.get("customer")
+    return customer.get("language", "") if isinstance(customer, dict) else ""
+
+
+# --- Rendering ------------------------------------------------------------------------
 
 
 def render(source: str, values: dict, *, autoescape: bool) -> str:
@@ -47,16 +279,64 @@ def text_from_html(markup: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def render_email(template, values: dict) -> tuple[str, str, str]:
-    """Return (subject, text body, HTML body) of ``template`` for ``values``."""
-    subject = " ".join(render(template.subject, values, autoescape=False).split())
-    body_html = render(template.html_body, values, autoescape=True)
-    if template.text_body.strip():
-        body_text = render(template.text_body, values, autoescape=False)
+def render_email(template, values: dict, *, language: str | None = None) -> tuple[str, str, str]:
+    """Return (subject, text body, HTML body) of ``template`` for ``values``.
+
+    The version is the one in ``language``, by default the customer's (``values["customer"]``).
+    """
+    version = version_for(template, _customer_language(values) if language is None else language)
+    return _render_email_version(version, values)
+
+
+def render_sms(content, values: dict, *, language: str | None = None) -> str:
+    """The text of ``content`` for ``values``, in ``language`` (by default the customer's)."""
+    version = version_for(content, _customer_language(values) if language is None else language)
+    return _render_sms_version(version, values)
+
+
+def _render_email_version(version, values) -> tuple[str, str, str]:
+    subject = " ".join(render(version.subject, values, autoescape=False).split())
+    body_html = render(version.html_body, values, autoescape=True)
+    if version.text_body.strip():
+        body_text = render(version.text_body, values, autoescape=False)
     else:
         body_text = text_from_html(body_html)
     return subject, body_text, body_html
 
 
-def render_sms(content, values: dict) -> str:
-    return render(content.text, values, autoescape=False).strip()
+def _render_sms_version(version, values) -> str:
+    return render(version.text, values, autoescape=False).strip()
+
+
+# --- Previews in the admin ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    customer: object
+    language: str  # the language asked for: the customer's unless the marketer chose one
+    version: object  # the template or SMS content itself, or the variant that language picked
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    error: str = ""  # why it could not be rendered, for the marketer to fix
+
+
+def preview_email(template, customer, *, language: str | None = None, context: dict | None = None) -> Preview:
+    """``template`` as ``customer`` would get it, with the message values ``context``."""
+    return _preview(template, customer, language, context, _render_email_version)
+
+
+def preview_sms(content, customer, *, language: str | None = None, context: dict | None = None) -> Preview:
+    return _preview(content, customer, language, context, lambda version, values: ("", _render_sms_version(version, values), ""))
+
+
+def _preview(content, customer, language, context, render_version) -> Preview:
+    language = customer.language if language is None else language
+    version = version_for(content, language)
+    try:
+        subject, text, body_html = render_version(version, values_for(customer, context))
+    except Exception as exc:  # a stored template may fail in any way; the marketer reads why, never a 500
+        line = getattr(exc, "template_debug", {}).get("line")
+        return Preview(customer, language, version, error=f"{f'line {line}: ' if line else ''}{exc}")
+    return Preview(customer, language, version, subject=subject, text=text, html=body_html)
