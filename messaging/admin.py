@@ -1,22 +1,243 @@
-from django.contrib import admin
+import json
+import unicodedata
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from customers.admin import ReadOnlyAdmin
+from customers.models import Channel, Customer
 
-from .models import EmailTemplate, Message, MessageEvent, SmsContent
+from . import outbox, rendering, sms
+from .models import (
+    Category, EmailTemplate, EmailTemplateVariant, Message, MessageEvent, SmsContent,
+    SmsContentVariant, Status,
+)
+
+
+def segment_report(text: str) -> dict:
+    """How ``text`` travels as SMS, for people: the counter on the SMS form and the preview."""
+    result = sms.segment(text)
+    parts = result.segments
+    capacity = sms.SINGLE_LIMIT[result.encoding] if parts <= 1 else parts * sms.PART_LIMIT[result.encoding]
+    forced = [
+        {"character": c, "codepoint": f"U+{ord(c):04X}", "name": unicodedata.name(c, "")}
+        for c in result.non_gsm_characters
+    ]
+    summary = f"{result.encoding} · {parts} part{'' if parts == 1 else 's'} · {result.units}/{capacity}"
+    if forced:
+        summary += " · forced by " + ", ".join(f"{f['character']} ({f['codepoint']})" for f in forced[:5])
+        summary += " …" if len(forced) > 5 else ""
+    return {
+        "encoding": result.encoding, "parts": parts, "units": result.units, "capacity": capacity,
+        "forced_by": forced, "summary": summary,
+    }
+
+
+class VariantForm(forms.ModelForm):
+    def clean_language(self):
+        # Normalised here too, so two rows of one formset ("pt-BR", "pt-br") meet as duplicates.
+        return rendering.normalize_language(self.cleaned_data["language"])
+
+
+class EmailTemplateVariantInline(admin.StackedInline):
+    model = EmailTemplateVariant
+    form = VariantForm
+    fields = ("language", "subject", "html_body", "text_body")
+    extra = 0
+
+
+class SmsContentVariantInline(admin.TabularInline):
+    model = SmsContentVariant
+    form = VariantForm
+    fields = ("language", "text")
+    extra = 0
+
+
+class RecipientForm(forms.Form):
+    """A customer to render for or send to, and the values an activity would add."""
+
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all())
+    values = forms.JSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text='Values beyond the customer\'s, as JSON, e.g. {"event": {"order_id": "1042"}, '
+                  '"coupon": {"code": "WELCOME10"}}.',
+    )
+
+    def __init__(self, *args, admin_site, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].widget = AutocompleteSelect(Message._meta.get_field("customer"), admin_site)
+
+    def clean_values(self):
+        values = self.cleaned_data["values"] or {}
+        if not isinstance(values, dict):
+            raise forms.ValidationError('Give the values as a JSON object, e.g. {"event": {"order_id": "1042"}}.')
+        if "customer" in values:
+            raise forms.ValidationError("Leave out \"customer\": it comes from the customer chosen above.")
+        return values
+
+
+class PreviewForm(RecipientForm):
+    language = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, content, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = rendering.normalize_language(settings.LANGUAGE_CODE)
+        languages = dict.fromkeys(
+            [default, *(rendering.normalize_language(v.language) for v in content.variants.all())]
+        )
+        self.fields["language"].choices = [
+            ("", "The customer's language"),
+            *((code, f"{code} (the template itself)" if code == default else code) for code in languages),
+        ]
+
+
+class MessageContentAdmin(admin.ModelAdmin):
+    """What e-mail templates and SMS content share: variants, a preview, a test send."""
+
+    channel: Channel
+    actions = ["send_test"]
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view),
+                 name="%s_%s_preview" % info),
+            path("<path:object_id>/send-test/", self.admin_site.admin_view(self.send_test_view),
+                 name="%s_%s_send_test" % info),
+            *super().get_urls(),
+        ]
+
+    def _content_or_refuse(self, request, object_id, may):
+        content = self.get_object(request, unquote(object_id))
+        if content is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}.")
+        if not may(request, content):
+            raise PermissionDenied
+        return content
+
+    def _page(self, request, content, template, title, **context):
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "original": content, "title": title, "channel": self.channel, **context,
+        })
+
+    def preview_view(self, request, object_id):
+        content = self._content_or_refuse(request, object_id, self.has_view_permission)
+        form = PreviewForm(request.GET or None, content=content, admin_site=self.admin_site)
+        preview = None
+        if form.is_valid():
+            render_preview = rendering.preview_email if self.channel == Channel.EMAIL else rendering.preview_sms
+            preview = render_preview(
+                content, form.cleaned_data["customer"],
+                language=form.cleaned_data["language"] or None, context=form.cleaned_data["values"],
+            )
+        report = segment_report(preview.text) if preview and self.channel == Channel.SMS and not preview.error else None
+        return self._page(
+            request, content, "admin/messaging/preview.html", f"Preview of {content}",
+            form=form, preview=preview, segments=report, long_policy=self._long_policy_outcome(preview, report),
+            values_json=json.dumps(form.cleaned_data["values"]) if preview else "",
+            may_send_test=self.has_change_permission(request, content),
+            default_language=rendering.normalize_language(settings.LANGUAGE_CODE),
+        )
+
+    def _long_policy_outcome(self, preview, report):
+        if not report or report["parts"] <= 1:
+            return None
+        policy = settings.TRIGGERHUB_SMS_LONG_POLICY
+        try:
+            sent = sms.apply_long_policy(preview.text, policy)
+        except sms.TooLong as exc:
+            return f"The site refuses SMS over one part (TRIGGERHUB_SMS_LONG_POLICY=refuse): it would be blocked. {exc}"
+        if policy == sms.LongSmsPolicy.TRUNCATE:
+            return f"The site cuts SMS to one part (TRIGGERHUB_SMS_LONG_POLICY=truncate); it would send: {sent}"
+        return f"The site sends it as {report['parts']} parts, each paid for (TRIGGERHUB_SMS_LONG_POLICY=split)."
+
+    def send_test_view(self, request, object_id):
+        content = self._content_or_refuse(request, object_id, self.has_change_permission)
+        form = RecipientForm(request.POST or None, admin_site=self.admin_site)
+        if request.method == "POST" and form.is_valid():
+            message = outbox.enqueue(
+                customer=form.cleaned_data["customer"], channel=self.channel, content=content,
+                category=Category.TRANSACTIONAL, source=f"admin-test:{request.user.get_username()}",
+                dedupe_key=f"admin-test:{uuid.uuid4()}", context=form.cleaned_data["values"],
+            )
+            self._report_test(request, message)
+            return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[content.pk]))
+        return self._page(request, content, "admin/messaging/send_test.html", f"Send a test of {content}", form=form)
+
+    def _report_test(self, request, message):
+        link = reverse("admin:messaging_message_change", args=[message.pk])
+        what = f"{message.get_channel_display()} #{message.pk} to {message.customer}"
+        if message.status in (Status.QUEUED, Status.SCHEDULED):
+            level, outcome = messages.SUCCESS, "queued; its status follows on the message's page"
+        elif message.reason:
+            level, outcome = messages.WARNING, f"{message.get_status_display().lower()} ({message.get_reason_display()})"
+        else:
+            level, outcome = messages.WARNING, message.get_status_display().lower()
+        self.message_user(request, format_html('Test <a href="{}">{}</a>: {}.', link, what, outcome), level)
+
+    @admin.action(description="Send a test of the selected item to a customer…")
+    def send_test(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one to send a test of.", messages.WARNING)
+            return None
+        info = self.opts.app_label, self.opts.model_name
+        return redirect(reverse("admin:%s_%s_send_test" % info, args=[queryset.get().pk]))
 
 
 @admin.register(EmailTemplate)
-class EmailTemplateAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "subject", "updated_at")
+class EmailTemplateAdmin(MessageContentAdmin):
+    channel = Channel.EMAIL
+    list_display = ("slug", "name", "subject", "languages", "updated_at")
     search_fields = ("slug", "name", "subject")
     prepopulated_fields = {"slug": ("name",)}
+    inlines = [EmailTemplateVariantInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("variants")
+
+    @admin.display(description="variants")
+    def languages(self, template):
+        return ", ".join(variant.language for variant in template.variants.all()) or "—"
 
 
 @admin.register(SmsContent)
-class SmsContentAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "text", "updated_at")
+class SmsContentAdmin(MessageContentAdmin):
+    channel = Channel.SMS
+    list_display = ("slug", "name", "text", "languages", "updated_at")
     search_fields = ("slug", "name", "text")
     prepopulated_fields = {"slug": ("name",)}
+    inlines = [SmsContentVariantInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("variants")
+
+    @admin.display(description="variants")
+    def languages(self, content):
+        return ", ".join(variant.language for variant in content.variants.all()) or "—"
+
+    def get_urls(self):
+        # Before the model's own URLs, whose "<object_id>/" would take "segments/".
+        return [
+            path("segments/", self.admin_site.admin_view(self.segments_view), name="messaging_smscontent_segments"),
+            *super().get_urls(),
+        ]
+
+    def segments_view(self, request):
+        """The live counter's JSON: how the text typed so far travels as SMS (counted by messaging.sms)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(segment_report(request.GET.get("text", "")))
 
 
 class MessageEventInline(admin.TabularInline):
@@ -30,8 +251,27 @@ class MessageEventInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "customer", "channel", "category", "status", "reason", "subject", "send_after", "sent_at")
+    list_display = (
+        "pk", "customer_link", "channel", "category", "status", "reason", "subject", "sms_parts",
+        "send_after", "sent_at",
+    )
     list_filter = ("status", "reason", "channel", "category")
-    search_fields = ("customer__email", "customer__phone", "dedupe_key", "provider_message_id", "subject")
+    list_select_related = ("customer",)
+    search_fields = (
+        "customer__email", "customer__phone", "customer__first_name", "customer__last_name",
+        "customer__external_id", "dedupe_key", "provider_message_id", "subject",
+    )
+    search_help_text = "Customer e-mail, phone, name or external id; dedupe key, provider id, subject."
     date_hierarchy = "created_at"
     inlines = [MessageEventInline]
+
+    @admin.display(description="customer", ordering="customer")
+    def customer_link(self, message):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:customers_customer_change", args=[message.customer_id]),
+            message.customer,
+        )
+
+    @admin.display(description="SMS parts", ordering="parts")
+    def sms_parts(self, message):
+        return message.parts if message.channel == Channel.SMS else "—"
