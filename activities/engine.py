@@ -85,6 +85,7 @@ def run_step(enrollment, index, step) -> str:
             source=f"activity:{enrollment.activity_id}/enrollment:{enrollment.pk}/step:{index}",
             dedupe_key=f"enrollment:{enrollment.pk}:step:{index}",
             context={"event": {"name": event.name, **event.properties} if event else {}},
+            rules=enrollment.activity.send_rules,
         )
         return f"message {message.pk} {message.status}"
     raise ValueError(f"unknown step type {step['type']!r}")

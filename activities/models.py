@@ -3,6 +3,7 @@ from django.db import models
 
 from customers.models import Customer, Event
 from messaging.models import Category, Channel, EmailTemplate, SmsContent
+from messaging.policy import SendRules
 
 
 class ActivityStatus(models.TextChoices):
@@ -36,6 +37,13 @@ class Activity(models.Model):
         default=list,
         help_text='A list of steps, e.g. [{"type": "send", "channel": "email", "template": "welcome"}].',
     )
+    send_rules = models.JSONField(
+        default=dict, blank=True,
+        help_text='Overrides of the site\'s send rules for this activity\'s messages, e.g. '
+        '{"send_window": {"start": "10:00", "end": "19:00", "no_weekends": true}, '
+        '"caps": [{"channel": "sms", "category": "marketing", "count": 1, "days": 7}], '
+        '"excluded_regions": ["Asia", "Australia"]}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -47,9 +55,15 @@ class Activity(models.Model):
         return self.name
 
     def clean(self):
+        errors = {}
         problems = list(step_problems(self.steps))
         if problems:
-            raise ValidationError({"steps": problems})
+            errors["steps"] = problems
+        rule_problems = SendRules.errors_in(self.send_rules)
+        if rule_problems:
+            errors["send_rules"] = rule_problems
+        if errors:
+            raise ValidationError(errors)
 
 
 def step_problems(steps):

@@ -77,3 +77,39 @@ def test_an_activity_with_unknown_templates_and_steps_lists_every_problem():
         "Step 2: unknown type 'teleport'; known: send.",
         "Step 3: channel must be 'email' or 'sms', not 'fax'.",
     ]
+
+
+def test_an_activitys_send_window_override_travels_with_its_messages():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    from customers import consent
+    from customers.models import ConsentSource
+    from messaging.models import Channel, Reason, Status
+
+    content = factories.sms_content(slug="promo")
+    rules = {"send_window": {"start": "10:00", "end": "19:00"}}
+    factories.welcome_activity(
+        category="marketing", send_rules=rules,
+        steps=[{"type": "send", "channel": "sms", "content": content.slug}],
+    )
+    customer = factories.customer(phone="+12125550100")
+    consent.grant(customer, Channel.SMS, ConsentSource.FORM)
+    with time_machine.travel(datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("America/New_York")), tick=False):
+        evaluate_event(emit(customer, "customer_registered"))
+
+    message = Message.objects.get(customer=customer)
+    assert message.rules == rules
+    assert (message.status, message.reason) == (Status.DEFERRED, Reason.QUIET_HOURS)
+    assert message.send_after.astimezone(ZoneInfo("America/New_York")).hour == 10
+
+
+def test_invalid_send_rules_are_a_form_error_naming_the_problem():
+    activity = factories.welcome_activity(send_rules={"send_window": {"start": "8am"}})
+    with pytest.raises(ValidationError) as error:
+        activity.full_clean()
+    assert error.value.message_dict["send_rules"] == [
+        "send_window.start must be a time such as 08:00, not '8am'"
+    ]
