@@ -75,7 +75,9 @@ class RecipientForm(forms.Form):
 
     def __init__(self, *args, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"].widget = AutocompleteSelect(Message._meta.get_field("customer"), admin_site)
+        field = self.fields["customer"]
+        field.widget = AutocompleteSelect(Message._meta.get_field("customer"), admin_site)
+        field.widget.choices = field.choices
 
     def clean_values(self):
         values = self.cleaned_data["values"] or {}
