@@ -23,7 +23,7 @@ from . import credits, policy, rendering, sms
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
-from .exceptions import DeliveryError, RecipientOptedOut
+from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut
 from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status
 from .outbox import delivery_task
 
@@ -146,6 +146,8 @@ def _after_failure(message, exc: DeliveryError) -> Status:
     message.sent_at = None
     if message.channel == Channel.SMS:
         credits.refund(message, note=detail)
+    if isinstance(exc, OutcomeUnknown):
+        return record(message, Status.UNKNOWN, reason=Reason.NO_ANSWER, detail=detail, payload=exc.payload)
     if exc.retryable and message.attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS:
         delay = retry_delay(message.attempts)
         log.info("message %s: transient error (%s), retry in %.0fs", message.pk, detail, delay)

@@ -28,3 +28,10 @@ class RecipientOptedOut(PermanentDeliveryError):
     Nothing more may be sent until they opt in again, so delivery revokes their
     consent on the channel, with the carrier as the source.
     """
+
+
+class OutcomeUnknown(DeliveryError):
+    """The provider may or may not have taken the message (it did not answer in time).
+
+    Retrying could send it twice, so the message is marked unknown for ops to check.
+    """

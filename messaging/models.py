@@ -51,6 +51,7 @@ class Reason(models.TextChoices):
     TRANSIENT_ERROR = "transient error", "Transient gateway error"
     PROVIDER_REJECTED = "provider rejected", "Rejected by the provider"
     LEASE_EXPIRED = "lease expired", "Worker lost while sending"
+    NO_ANSWER = "no answer", "The provider did not answer in time (it may have sent it)"
     TOO_LONG = "too long", "SMS longer than one part (refused by the site's policy)"
 
 

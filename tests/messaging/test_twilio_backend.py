@@ -10,7 +10,12 @@ from messaging import outbox
 from messaging.backends.sms.base import OutgoingSms
 from messaging.backends.sms.twilio import SmsBackend
 from messaging.delivery import deliver
-from messaging.exceptions import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from messaging.exceptions import (
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from messaging.models import Category, Channel, MessageEvent, Reason, Status
 from tests import factories
 from tests.fake_twilio import FakeTwilio, Reply
@@ -143,12 +148,25 @@ def test_twilio_unreachable_is_a_transient_error_and_the_message_waits_for_a_ret
     assert message.send_after > timezone.now()
 
 
-def test_twilio_answering_too_slowly_is_a_transient_error(fake_twilio, settings):
+def test_twilio_answering_too_slowly_leaves_the_message_unknown_not_resent(fake_twilio, settings):
+    # The request reached Twilio; whether it sent the SMS is unknown, and a retry could send it twice.
     settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS = 0.2
     fake_twilio.reply_with(Reply(201, delay=1))
 
-    with pytest.raises(TransientDeliveryError, match="Could not reach Twilio"):
+    with pytest.raises(OutcomeUnknown, match="did not answer within 0.2s"):
         send()
+
+
+def test_a_message_whose_send_timed_out_is_marked_unknown_for_ops(fake_twilio, settings):
+    settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS = 0.2
+    fake_twilio.reply_with(Reply(201, delay=1))
+    message = transactional_sms()
+
+    assert deliver(message.pk) == Status.UNKNOWN
+    message.refresh_from_db()
+    assert (message.reason, message.attempts) == (Reason.NO_ANSWER, 1)
+    assert deliver(message.pk) is None  # not picked up again
+    assert len(fake_twilio.requests) == 1
 
 
 @pytest.mark.parametrize("reply, code", [

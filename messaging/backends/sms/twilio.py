@@ -21,7 +21,12 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ...exceptions import PermanentDeliveryError, RecipientOptedOut, TransientDeliveryError
+from ...exceptions import (
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from .base import BaseSmsBackend, OutgoingSms, SmsResult
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) that say "later, not never".
@@ -61,9 +66,14 @@ class SmsBackend(BaseSmsBackend):
             created = client.messages.create(to=sms.to, body=sms.body, **_sender_and_callback())
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _classify(exc) from exc
+        except requests.ReadTimeout as exc:
+            # The request reached Twilio, the answer did not reach us: it may have been
+            # sent, and a retry could text the customer twice.
+            raise OutcomeUnknown(
+                f"Twilio did not answer within {settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS}s: {exc}"
+            ) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
-            # A read timeout may come after Twilio took the message: retrying risks a
-            # twin SMS, which we accept rather than losing the message.
+            # Refused, DNS or a connect timeout: the request never reached Twilio.
             raise TransientDeliveryError(
                 f"Could not reach Twilio at {settings.TRIGGERHUB_TWILIO_API_BASE}: {exc}"
             ) from exc
