@@ -7,9 +7,10 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self):
-        from .checks import check_sms_backend
+        from .checks import check_send_rules, check_sms_backend
 
         checks.register(check_sms_backend, "triggerhub")
+        checks.register(check_send_rules, "triggerhub")
 
         from anymail.signals import tracking
 

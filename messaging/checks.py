@@ -86,3 +86,21 @@ def _e164_problem(number: str) -> str:
     except ValidationError as exc:
         return exc.messages[0]
     return ""
+
+
+def check_send_rules(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The site's send window and frequency caps must parse, or no marketing SMS could be decided."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .policy import SendRules
+
+    try:
+        SendRules.site()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(
+            str(exc),
+            hint="Fix TRIGGERHUB_SEND_WINDOW (e.g. 08:00-21:00) or TRIGGERHUB_FREQUENCY_CAPS "
+                 "(e.g. sms:marketing:1/1d,sms:marketing:3/7d).",
+            id="triggerhub.E006",
+        )]
+    return []

@@ -108,3 +108,17 @@ def test_check_deploy_is_clean_with_a_complete_twilio_production_configuration()
         TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL="https://triggerhub.example.com/webhooks/twilio/status/",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name, value", [
+    ("TRIGGERHUB_SEND_WINDOW", "21:00-08:00"),
+    ("TRIGGERHUB_SEND_WINDOW", "8am to 9pm"),
+    ("TRIGGERHUB_FREQUENCY_CAPS", "sms:marketing:3 per week"),
+])
+def test_a_send_window_or_cap_that_does_not_parse_is_an_error(settings, name, value):
+    from messaging.checks import check_send_rules
+
+    setattr(settings, name, value)
+    [problem] = check_send_rules()
+    assert problem.id == "triggerhub.E006"
+    assert name in problem.msg
