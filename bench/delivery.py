@@ -1,0 +1,363 @@
+"""E-mails delivered per second through TriggerHub's outbox and real workers, beside django-post-office.
+
+    .venv/bin/pip install -e ".[bench]"   # once: django-post-office
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \
+        .venv/bin/python bench/delivery.py [--count 20000] [--processes 2]
+
+A throw-away database (``triggerhub_bench``, never a test run's) is created, migrated
+with post-office installed (bench/settings_delivery.py) and dropped here; the Celery
+broker is a Redis database of its own (``--redis-db``), emptied before and after.
+Both systems send the same transactional e-mail (a template with a subject, an HTML
+and a text body, the customer's name and an order's lines), rendered at delivery, to
+``--count`` customers through the same backend: anymail's test backend
+(bench/anymail_test_backend.py). Each is timed in two phases:
+
+* TriggerHub. write: ``messaging.outbox.enqueue()`` once per message, each in its own
+  transaction as an activity's step does (policy asked, Message and MessageEvent
+  inserted, delivery published to Redis; until the publisher has flushed). deliver:
+  ``--processes`` Celery worker processes (``celery worker -Q email``, already
+  started and idle) are told to consume the e-mail queue; the time runs from that
+  order until the last message's "sent" event is stored in PostgreSQL.
+* django-post-office. write: ``mail.send_many()`` of the same e-mails
+  (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=...)``
+  called until nothing is queued (batches of ``--post-office-batch``; a Log row per
+  e-mail sent, post-office's default log level).
+
+Before the timed run it counts the SQL statements of one TriggerHub delivery (in
+this process, with the same backend); ``--profile N`` also prints where N
+deliveries in this process spend their time. Target: TriggerHub delivers at least
+twice as many messages per second as django-post-office.
+"""
+
+import argparse
+import cProfile
+import logging
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# post-office must be an installed app here and in the workers: the bench's own settings.
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_delivery"
+os.environ["DJANGO_DEBUG"] = "false"  # as in production: no query log kept in memory
+BENCH_DATABASE = "triggerhub_bench"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000, help="e-mails per system (default 20000)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="worker processes for each system (default 2)")
+    parser.add_argument("--pool", default="solo", choices=("solo", "prefork"),
+                        help="solo: --processes separate workers; prefork: one worker of that "
+                             "concurrency (default solo)")
+    parser.add_argument("--prefetch", type=int, default=1,
+                        help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)")
+    parser.add_argument("--post-office-batch", type=int, default=1000,
+                        help="post-office's BATCH_SIZE (default 1000; its own default is 100)")
+    parser.add_argument("--redis-db", type=int, default=15,
+                        help="the Redis database used as the bench's broker (default 15)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile N TriggerHub deliveries in this process")
+    return parser.parse_args()
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and os.environ.get("REDIS_URL"):
+    # Not the tests' broker database: their worker would take our tasks, ours theirs.
+    _redis = urlsplit(os.environ["REDIS_URL"])
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{ARGS.redis_db}"))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core import mail as django_mail  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Max  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from post_office import mail as post_office_mail  # noqa: E402
+from post_office.models import STATUS as PO_STATUS  # noqa: E402
+from post_office.models import Email as PoEmail  # noqa: E402
+from post_office.models import EmailTemplate as PoTemplate  # noqa: E402
+
+from customers.models import Customer  # noqa: E402
+from messaging import delivery, outbox  # noqa: E402
+from messaging.models import Category, Channel, EmailTemplate, Message, MessageEvent, Status  # noqa: E402
+from triggerhub.celery import app as celery_app  # noqa: E402
+from triggerhub.queueing import publisher  # noqa: E402
+
+logging.getLogger("post_office").setLevel(logging.WARNING)  # a line per batch and process otherwise
+
+SUBJECT = "Your order {{ event.order_id }} is confirmed, {{ customer.first_name }}"
+HTML_BODY = """<h1>Thank you, {{ customer.first_name }}!</h1>
+<p>We received your order {{ event.order_id }} of {{ event.total }} {{ event.currency }}.</p>
+<table>{% for item in event.items %}
+<tr><td>{{ item.quantity }} ×</td><td>{{ item.name }}</td><td>{{ item.price }}</td></tr>{% endfor %}
+</table>
+<p><a href="https://shop.example.com/orders/{{ event.order_id }}">Follow your order</a></p>
+<p>The Moka Shop</p>"""
+TEXT_BODY = """Thank you, {{ customer.first_name }}!
+
+We received your order {{ event.order_id }} of {{ event.total }} {{ event.currency }}.
+{% for item in event.items %}
+{{ item.quantity }} × {{ item.name }}  {{ item.price }}{% endfor %}
+
+Follow your order: https://shop.example.com/orders/{{ event.order_id }}
+The Moka Shop"""
+ITEMS = [{"name": "Moka pot, 6 cups", "quantity": 1, "price": "39.90"},
+         {"name": "Ground coffee 250 g", "quantity": 2, "price": "9.95"}]
+SENDER = "The Moka Shop <orders@shop.example.com>"
+
+
+def order(i):
+    return {"name": "order_placed", "order_id": f"A{100_000 + i}", "total": "59.80", "currency": "EUR",
+            "items": ITEMS}
+
+
+def database_url(d):
+    auth = quote(d.get("USER") or "", safe="") + (f":{quote(d['PASSWORD'], safe='')}" if d.get("PASSWORD") else "")
+    return f"postgres://{auth}@{d.get('HOST') or 'localhost'}:{d.get('PORT') or 5432}/{d['NAME']}"
+
+
+def create_customers(count):
+    Customer.objects.bulk_create(
+        (Customer(external_id=f"bench-{i}", email=f"customer{i}@example.com", first_name=f"First{i}",
+                  last_name=f"Last{i}", country="IT", language="en") for i in range(count)),
+        batch_size=2000,
+    )
+    return list(Customer.objects.order_by("pk"))
+
+
+class Workers:
+    """``--processes`` Celery worker processes on the bench database, idle until ``consume()``."""
+
+    IDLE_QUEUE = "bench-idle"
+
+    def __init__(self, count, pool, prefetch, log_dir):
+        self.names, self.processes, self.logs = [], [], []
+        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
+               "DJANGO_SETTINGS_MODULE": "bench.settings_delivery", "PYTHONUNBUFFERED": "1"}
+        shapes = [1] * count if pool == "solo" else [count]
+        for n, concurrency in enumerate(shapes):
+            name = f"bench{n}-{os.getpid()}@delivery"
+            log = open(Path(log_dir) / f"worker{n}.log", "w")
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", self.IDLE_QUEUE,
+                 "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", str(prefetch),
+                 "--loglevel", "WARNING", "-n", name, "--without-gossip", "--without-mingle",
+                 "--without-heartbeat"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+            self.names.append(name)
+            self.logs.append(log)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        ready = set()
+        while ready != set(self.names):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"workers not ready (see {self.logs[0].name}): {set(self.names) - ready}")
+            for reply in celery_app.control.ping(destination=self.names, timeout=0.5) or []:
+                ready.update(reply)
+
+    def consume(self, queue):
+        replies = celery_app.control.add_consumer(queue, destination=self.names, reply=True, timeout=5)
+        if len(replies) != len(self.names):
+            raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took the {queue} queue")
+
+    def stop(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for log in self.logs:
+            log.close()
+
+
+def triggerhub_write(customers, template, tag):
+    start = time.perf_counter()
+    for i, customer in enumerate(customers):
+        with transaction.atomic():
+            outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
+                           category=Category.TRANSACTIONAL, source=f"bench:{tag}",
+                           dedupe_key=f"bench:{tag}:{i}", context={"event": order(i)})
+    if not publisher.flush(600):
+        raise RuntimeError("the publisher did not flush in 10 minutes")
+    return time.perf_counter() - start
+
+
+def triggerhub_deliver(workers, count, tag):
+    sent = Message.objects.filter(source=f"bench:{tag}", status=Status.SENT)
+    started_at = timezone.now()
+    start = time.perf_counter()
+    workers.consume("email")
+    deadline = start + max(600, count / 5)
+    while (done := sent.count()) < count:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {done} of {count} messages sent after {deadline - start:.0f}s")
+        time.sleep(0.1)
+    last = MessageEvent.objects.filter(message__source=f"bench:{tag}", status=Status.SENT).aggregate(
+        last=Max("at"))["last"]
+    return (last - started_at).total_seconds()
+
+
+def post_office_write(customers):
+    po_template = PoTemplate.objects.create(name="order-confirmation", subject=SUBJECT,
+                                            content=TEXT_BODY, html_content=HTML_BODY)
+    start = time.perf_counter()
+    post_office_mail.send_many([
+        {"sender": SENDER, "recipients": [customer.email], "template": po_template,
+         "render_on_delivery": True,
+         "context": {"customer": {"first_name": customer.first_name, "last_name": customer.last_name,
+                                  "email": customer.email}, "event": order(i)}}
+        for i, customer in enumerate(customers)
+    ])
+    return time.perf_counter() - start
+
+
+def post_office_deliver(processes):
+    start = time.perf_counter()
+    while True:
+        # The forked children close the connection they inherit, which ends it for this
+        # process too: a fresh one for each call.
+        connection.close()
+        sent, failed, requeued = post_office_mail.send_queued(processes=processes)
+        if failed or requeued:
+            raise RuntimeError(f"post-office failed {failed} and requeued {requeued} e-mails")
+        if not sent:
+            break
+    return time.perf_counter() - start
+
+
+def queries_per_delivery(customers, template, samples=20):
+    """Statements and commits that write (each a WAL flush) of one delivery, and one delivery's statements."""
+    ids = [outbox.enqueue(customer=c, channel=Channel.EMAIL, content=template, category=Category.TRANSACTIONAL,
+                          source="bench:queries", dedupe_key=f"bench:queries:{i}", context={"event": order(i)}).pk
+           for i, c in enumerate(customers[:samples])]
+    delivery.deliver(ids[0])  # warm-up: the backend's imports, the connection
+    with CaptureQueriesContext(connection) as captured:
+        for pk in ids[1:]:
+            assert delivery.deliver(pk) == Status.SENT
+    statements = [q["sql"] for q in captured.captured_queries]
+    writing_commits, in_transaction, wrote = 0, False, False
+    for sql in statements:
+        verb = sql.split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            in_transaction, wrote = True, False
+        elif verb == "COMMIT":
+            writing_commits += wrote
+            in_transaction = False
+        elif verb in ("INSERT", "UPDATE", "DELETE"):
+            wrote = True
+            writing_commits += not in_transaction  # autocommit: the statement is its own transaction
+    runs = samples - 1
+    return len(statements) / runs, writing_commits / runs, statements[: len(statements) // runs]
+
+
+def profile_deliveries(customers, template, count):
+    ids = [outbox.enqueue(customer=c, channel=Channel.EMAIL, content=template, category=Category.TRANSACTIONAL,
+                          source="bench:profile", dedupe_key=f"bench:profile:{i}", context={"event": order(i)}).pk
+           for i, c in enumerate(customers[:count])]
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for pk in ids:
+        delivery.deliver(pk)
+    profiler.disable()
+    seconds = time.perf_counter() - start
+    print(f"\nprofile: {count} deliveries in this process, {count / seconds:.0f}/s (profiler on)")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+def say(text):
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def purge_broker():
+    with celery_app.connection_for_write() as conn:
+        for queue in ("email", Workers.IDLE_QUEUE):
+            conn.default_channel.queue_purge(queue)
+
+
+def main():
+    args = ARGS
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        sys.exit("Set DATABASE_URL to a PostgreSQL database and REDIS_URL to Redis: this bench measures them.")
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = BENCH_DATABASE
+    settings.POST_OFFICE["BATCH_SIZE"] = args.post_office_batch
+    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
+    log_dir = ROOT / "var" / "bench-delivery"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers = None
+    try:
+        purge_broker()
+        customers = create_customers(args.count)
+        template = EmailTemplate.objects.create(slug="order-confirmation", name="Order confirmation",
+                                                from_email=SENDER, subject=SUBJECT, html_body=HTML_BODY,
+                                                text_body=TEXT_BODY)
+        workers = Workers(args.processes, args.pool, args.prefetch, log_dir)
+        queries, commits, statements = queries_per_delivery(customers, template)
+        if args.profile:
+            profile_deliveries(customers, template, args.profile)
+        publisher.flush(60)
+        purge_broker()  # the sampled messages' nudges: they were delivered here already
+        django_mail.outbox = []
+
+        say(f"TriggerHub: writing {args.count:,} messages")
+        th_write = triggerhub_write(customers, template, "run")
+        workers.wait_ready()
+        connection.close()  # idle through the delivery; polled on a fresh connection
+        say("TriggerHub: delivering")
+        th_deliver = triggerhub_deliver(workers, args.count, "run")
+        workers.stop()
+        workers = None
+
+        say(f"django-post-office: writing {args.count:,} e-mails")
+        po_write = post_office_write(customers)
+        say("django-post-office: delivering")
+        po_deliver = post_office_deliver(args.processes)
+        po_sent = PoEmail.objects.filter(status=PO_STATUS.sent).count()
+        if po_sent != args.count:
+            raise RuntimeError(f"post-office sent {po_sent} of {args.count}")
+    finally:
+        if workers is not None:
+            workers.stop()
+        purge_broker()
+        connection.close()
+        connection.creation.destroy_test_db(test_db, verbosity=0)
+
+    n = args.count
+    shape = (f"{args.processes} solo workers" if args.pool == "solo"
+             else f"1 prefork worker × {args.processes}")
+    print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
+          f"anymail test backend; TriggerHub: {shape}, prefetch {args.prefetch}; "
+          f"post-office: send_queued(processes={args.processes}), batch {args.post_office_batch}")
+    print(f"{'system':20} {'write s':>8} {'deliver s':>10} {'total s':>8} {'msg/s deliver':>14} {'msg/s total':>12}")
+    rows = {"TriggerHub": (th_write, th_deliver), "django-post-office": (po_write, po_deliver)}
+    for name, (write, deliver) in rows.items():
+        print(f"{name:20} {write:8.2f} {deliver:10.2f} {write + deliver:8.2f} {n / deliver:14,.0f} "
+              f"{n / (write + deliver):12,.0f}")
+    print(f"ratio TriggerHub / post-office: deliver {po_deliver / th_deliver:.2f}, "
+          f"total {(po_write + po_deliver) / (th_write + th_deliver):.2f}  (target: deliver >= 2)")
+    print(f"TriggerHub per delivery: {queries:.0f} SQL statements (BEGIN/COMMIT included), "
+          f"{commits:.0f} commits that write:")
+    for sql in statements:
+        print(f"    {sql[:100]}")
+
+
+if __name__ == "__main__":
+    main()
