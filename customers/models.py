@@ -213,6 +213,7 @@ class ConsentSource(models.TextChoices):
     BOUNCE = "bounce", "Bounce"
     COMPLAINT = "complaint", "Complaint"
     CARRIER = "carrier", "Carrier"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe (link or the provider's list-unsubscribe)"
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -69,7 +69,20 @@ def deliver(message_id: int) -> Status | None:
             provider_id = _send_sms(message)
     except DeliveryError as exc:
         return _after_failure(message, exc)
-    return record(message, Status.SENT, provider_message_id=provider_id or "")
+    return _record_sent(message, provider_id or "")
+
+
+def _record_sent(message, provider_id: str) -> Status:
+    """Record the hand-over; a provider report that overtook it (delivered) keeps its status."""
+    with transaction.atomic():
+        current = Message.objects.select_for_update().values_list("status", flat=True).get(pk=message.pk)
+        if current in (Status.SENDING, Status.UNKNOWN):
+            return record(message, Status.SENT, provider_message_id=provider_id)
+        message.provider_message_id, message.status = provider_id, current
+        message.lease_expires_at = None
+        message.save()
+        MessageEvent.objects.create(message=message, status=Status.SENT, detail="recorded after a later report")
+        return current
 
 
 def _approve(message, now) -> policy.Decision:
@@ -123,6 +136,8 @@ def _send_email(message) -> str:
         to=[message.to_address],
         headers={"X-TriggerHub-Message": str(message.pk)},
     )
+    # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
+    email.metadata = {"triggerhub_message": str(message.pk)}
     email.attach_alternative(message.body_html, "text/html")
     try:
         email.send()

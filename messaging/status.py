@@ -29,7 +29,8 @@ so two callbacks racing for the same message cannot move it backwards.
 Side effects of a report (the same report twice has them once): a hard bounce or a
 complaint suppresses the address and revokes the customer's e-mail consent (source
 bounce / complaint); Twilio error 21610 on a failed SMS (the recipient replied STOP)
-revokes their SMS consent (source carrier); an e-mail moving to ``undelivered`` may
+revokes their SMS consent (source carrier); an ESP-reported unsubscribe revokes
+e-mail consent (source unsubscribe); an e-mail moving to ``undelivered`` may
 be sent again later (resend.py).
 """
 
@@ -189,6 +190,12 @@ def record_tracking_event(*, event, esp_name: str) -> Message | None:
         )
         if status == Status.BOUNCED or event.event_type == "complained":
             _stop_sending(message, address, complaint=event.event_type == "complained", detail=detail)
+        elif event.event_type == "unsubscribed" and _is_customers_address(message.customer, address):
+            # The recipient used the ESP's unsubscribe (List-Unsubscribe or its footer link).
+            _revoke_once(
+                message.customer, Channel.EMAIL, ConsentSource.UNSUBSCRIBE,
+                evidence=f"{detail} (message {message.pk}, {address})",
+            )
     return message
 
 
@@ -217,14 +224,17 @@ def _stop_sending(message, address, *, complaint: bool, detail: str) -> None:
     )
     customer = message.customer
     # The customer may have changed address since: their new one did not bounce.
-    if suppressions.normalize_address(Channel.EMAIL, customer.email) == suppressions.normalize_address(
-        Channel.EMAIL, address
-    ):
+    if _is_customers_address(customer, address):
         _revoke_once(
             customer, Channel.EMAIL,
             ConsentSource.COMPLAINT if complaint else ConsentSource.BOUNCE,
             evidence=f"{detail} (message {message.pk}, {address})",
         )
+
+
+def _is_customers_address(customer, address) -> bool:
+    normalize = suppressions.normalize_address
+    return normalize(Channel.EMAIL, customer.email) == normalize(Channel.EMAIL, address)
 
 
 def _revoke_once(customer, channel, source, *, evidence: str) -> None:

@@ -162,3 +162,29 @@ def test_a_long_sms_is_blocked_under_refuse_and_the_reason_names_the_culprit(set
     assert message.reason == Reason.TOO_LONG
     assert message.detail == "85 UCS-2 units make 2 parts; '’' forced UCS-2."
     assert locmem.outbox == []
+
+
+def test_a_delivery_report_that_overtakes_the_send_is_not_moved_back_to_sent(settings, monkeypatch):
+    from messaging import status as provider_status
+    from messaging.models import Message
+
+    settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+    message = outbox.enqueue(
+        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
+        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="t", dedupe_key="race",
+    )
+    original_send = locmem.SmsBackend.send
+
+    def send_and_report_delivered_at_once(self, sms):
+        result = original_send(self, sms)
+        provider_status.apply_provider_status(
+            message=Message.objects.get(pk=sms.message_id), status=Status.DELIVERED, detail="fast carrier"
+        )
+        return result
+
+    monkeypatch.setattr(locmem.SmsBackend, "send", send_and_report_delivered_at_once)
+    assert deliver(message.pk) == Status.DELIVERED
+    message.refresh_from_db()
+    assert message.status == Status.DELIVERED
+    assert message.provider_message_id.startswith("locmem-")
+    assert list(message.events.values_list("status", flat=True)) == ["queued", "delivered", "sent"]

@@ -242,12 +242,14 @@ def test_a_click_keeps_the_link_in_the_detail():
     assert message.events.get().detail == "SendGrid clicked https://shop.example/cart"
 
 
-def test_an_unsubscribe_at_the_esp_is_recorded_without_changing_the_status():
+def test_an_unsubscribe_at_the_esp_revokes_email_consent_without_changing_the_status():
     message = sent_email()
     send_tracking(event_type="unsubscribed", message_id=POSTMARK_ID)
     message.refresh_from_db()
     assert message.status == Status.SENT
     assert message.events.get().status == Status.SENT
+    latest = message.customer.consent_records.filter(channel=Channel.EMAIL).latest("recorded_at")
+    assert (latest.action, latest.source) == (ConsentAction.REVOKED, ConsentSource.UNSUBSCRIBE)
 
 
 def test_a_rejection_by_the_esp_fails_the_message_as_rejected_by_the_provider():
