@@ -17,10 +17,10 @@ from django.utils.html import format_html
 from customers.admin import ReadOnlyAdmin
 from customers.models import Channel, Customer
 
-from . import outbox, rendering, sms
+from . import credits, outbox, rendering, sms, suppressions
 from .models import (
-    Category, EmailTemplate, EmailTemplateVariant, Message, MessageEvent, SmsContent,
-    SmsContentVariant, Status,
+    Category, CreditEntry, CreditEntryKind, EmailTemplate, EmailTemplateVariant, Message,
+    MessageEvent, Reason, SmsContent, SmsContentVariant, SmsRate, Status, Suppression, SuppressionReason,
 )
 
 
@@ -277,3 +277,75 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="SMS parts", ordering="parts")
     def sms_parts(self, message):
         return message.parts if message.channel == Channel.SMS else "—"
+
+
+@admin.register(SmsRate)
+class SmsRateAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "country", "credits_per_part")
+    search_fields = ("country",)
+
+
+class AddCreditsForm(forms.ModelForm):
+    kind = forms.ChoiceField(
+        choices=[(CreditEntryKind.PURCHASE, "Credits added"), (CreditEntryKind.ADJUSTMENT, "Adjustment")]
+    )
+
+    class Meta:
+        model = CreditEntry
+        fields = ("kind", "amount", "note")
+        help_texts = {"amount": "Credits to add (negative to correct a mistake)."}
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(admin.ModelAdmin):
+    """The SMS credit ledger; "add" tops the balance up and releases SMS held for credits."""
+
+    form = AddCreditsForm
+    list_display = ("created_at", "kind", "amount", "balance_after", "message", "note")
+    list_filter = ("kind",)
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        held = Message.objects.filter(status=Status.DEFERRED, reason=Reason.NO_CREDITS).count()
+        entry = credits.add(
+            form.cleaned_data["amount"], kind=form.cleaned_data["kind"],
+            note=form.cleaned_data["note"] or f"by {request.user}",
+        )
+        obj.pk, obj.balance_after = entry.pk, entry.balance_after
+        messages.info(request, f"Balance now {entry.balance_after}; {held} held SMS released.")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "title": f"SMS credits — balance {credits.balance()}"}
+        return super().changelist_view(request, extra_context)
+
+
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ("channel", "address", "reason", "detail")
+
+    def clean_address(self):
+        return suppressions.normalize_address(self.cleaned_data.get("channel"), self.cleaned_data["address"])
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses nothing more is sent to. Deleting one lifts it (e.g. a mailbox fixed after a bounce)."""
+
+    form = SuppressionForm
+    list_display = ("address", "channel", "reason", "created_at", "message")
+    list_filter = ("channel", "reason")
+    search_fields = ("address",)
+    readonly_fields = ("message", "created_at")
+
+    def get_changeform_initial_data(self, request):
+        return {"reason": SuppressionReason.MANUAL}
+
+    def has_change_permission(self, request, obj=None):
+        return False
