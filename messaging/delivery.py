@@ -19,7 +19,7 @@ from customers import consent
 from customers.models import ConsentSource, Customer
 from triggerhub.queueing import publish
 
-from . import credits, policy, rendering, sms
+from . import credits, policy, rendering, sms, unsubscribe
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
@@ -48,7 +48,9 @@ def deliver(message_id: int) -> Status | None:
     message = Message.objects.select_related("customer", "email_template", "sms_content").get(
         pk=message_id
     )
-    values = {"customer": rendering.customer_context(message.customer), **message.context}
+    values = rendering.values_for(
+        message.customer, message.context, unsubscribe_url=unsubscribe.unsubscribe_url(message)
+    )
     try:
         _render(message, values)
     except sms.TooLong as exc:
@@ -134,7 +136,7 @@ def _send_email(message) -> str:
         body=message.body_text,
         from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[message.to_address],
-        headers={"X-TriggerHub-Message": str(message.pk)},
+        headers={"X-TriggerHub-Message": str(message.pk), **unsubscribe.list_unsubscribe_headers(message)},
     )
     # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
     email.metadata = {"triggerhub_message": str(message.pk)}

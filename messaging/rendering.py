@@ -16,12 +16,17 @@ import html
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, Variable
 from django.template.defaulttags import FilterNode, ForNode, WithNode
 from django.template.smartif import TokenBase
 
 _engine = Engine(autoescape=True, debug=True, loaders=[])
+
+#: Where links in messages point when TRIGGERHUB_PUBLIC_BASE_URL is empty in development.
+DEVELOPMENT_BASE_URL = "http://localhost:8000"
 
 #: The customer's fields a template sees as ``customer.<name>``, besides ``customer.attributes``.
 CUSTOMER_FIELDS = ("first_name", "last_name", "full_name", "email", "phone", "country", "language")
@@ -57,9 +62,39 @@ def customer_context(customer) -> dict:
     }
 
 
-def values_for(customer, context: dict | None = None) -> dict:
-    """What a message to ``customer`` renders with: the customer's fields and the message's values."""
-    return {"customer": customer_context(customer), **(context or {})}
+def values_for(customer, context: dict | None = None, *, unsubscribe_url: str = "") -> dict:
+    """What a message to ``customer`` renders with: the message's values (``context``), the
+    customer's fields, the site, and the link that unsubscribes from it.
+
+    The values filled in here win over a message value of the same name, so an activity
+    cannot replace the customer's data or the unsubscribe link.
+    """
+    return {
+        **(context or {}),
+        "customer": customer_context(customer),
+        "site": site_context(),
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def site_context() -> dict:
+    """``site.name`` and ``site.url``: who sends, and where people reach them."""
+    return {"name": settings.TRIGGERHUB_SITE_NAME, "url": public_base_url()}
+
+
+def public_base_url() -> str:
+    """The site's address as recipients reach it, without a trailing slash; links in messages start with it."""
+    if settings.TRIGGERHUB_PUBLIC_BASE_URL:
+        return settings.TRIGGERHUB_PUBLIC_BASE_URL.rstrip("/")
+    if settings.TRIGGERHUB_MODE != "production":
+        return DEVELOPMENT_BASE_URL
+    hosts = [host for host in settings.ALLOWED_HOSTS if "*" not in host and not host.startswith(".")]
+    if not hosts:
+        raise ImproperlyConfigured(
+            "Links in messages need the site's address: set TRIGGERHUB_PUBLIC_BASE_URL, "
+            "e.g. https://triggerhub.example.com (DJANGO_ALLOWED_HOSTS names no single host to use)."
+        )
+    return f"https://{hosts[0]}"
 
 
 # --- Checking a template before it is saved ---------------------------------------

@@ -340,7 +340,12 @@ TRIGGERHUB_RETRY_BACKOFF_SECONDS = env.float("TRIGGERHUB_RETRY_BACKOFF_SECONDS",
 # TRIGGERHUB_PUBLIC_BASE_URL: the address the outside world calls us at, e.g.
 # https://triggerhub.example.com, when a proxy rewrites host or scheme; Twilio's status
 # callback signature is checked over this base and the path (empty: the request's own URL).
+# Links in messages (unsubscribe, site.url) start with it; empty: http://localhost:8000 in
+# development, https://<first DJANGO_ALLOWED_HOSTS name> in production.
 TRIGGERHUB_PUBLIC_BASE_URL = env("TRIGGERHUB_PUBLIC_BASE_URL", default="")
+# TRIGGERHUB_SITE_NAME: who the messages are from, as templates (site.name) and the
+# unsubscribe page name it.
+TRIGGERHUB_SITE_NAME = env("TRIGGERHUB_SITE_NAME", default="TriggerHub")
 # TRIGGERHUB_EMAIL_RESEND_ATTEMPTS: how many times an e-mail the ESP could not deliver
 # (not a hard bounce or complaint; see messaging/resend.py) is sent again (0: never).
 TRIGGERHUB_EMAIL_RESEND_ATTEMPTS = env.int("TRIGGERHUB_EMAIL_RESEND_ATTEMPTS", default=0)

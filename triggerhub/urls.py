@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from messaging import views as messaging_views
 from messaging import webhooks
 
 from . import views
@@ -15,6 +16,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status-webhook"),
+    path("unsubscribe/<str:token>/", messaging_views.unsubscribe_page, name="unsubscribe"),
     path("anymail/", include("anymail.urls")),
     path("", include("storefront.urls")),
 ]
