@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triggerhub.settings")
 
@@ -26,4 +27,20 @@ def _celery_settings() -> dict:
 
 
 app.add_defaults(_celery_settings)
+# Celery's Django fixup closes the database connections before and after every task
+# unless this is set: a new PostgreSQL connection (a server process forked, a login)
+# for every message delivered. With it, Django's own CONN_MAX_AGE and CONN_HEALTH_CHECKS
+# decide, as around a web request (below); the fixup's own recycling, after this many
+# tasks, comes later than CONN_MAX_AGE in practice.
+app.conf.update({"CELERY_DB_REUSE_MAX": 10_000})
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **kwargs):
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return  # run in the caller's process, inside its transaction: not ours to close
+    from django.db import close_old_connections
+
+    close_old_connections()
