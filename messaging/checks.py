@@ -104,3 +104,19 @@ def check_send_rules(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             id="triggerhub.E006",
         )]
     return []
+
+
+def check_public_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Links in messages (unsubscribe) need the site's public address in production."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .rendering import public_base_url
+
+    try:
+        public_base_url()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(
+            str(exc), hint="Set TRIGGERHUB_PUBLIC_BASE_URL=https://<the host recipients reach>.",
+            id="triggerhub.E007",
+        )]
+    return []

@@ -122,3 +122,15 @@ def test_a_send_window_or_cap_that_does_not_parse_is_an_error(settings, name, va
     [problem] = check_send_rules()
     assert problem.id == "triggerhub.E006"
     assert name in problem.msg
+
+
+def test_production_without_a_public_address_for_links_is_an_error(settings):
+    from messaging.checks import check_public_base_url
+
+    settings.TRIGGERHUB_MODE = "production"
+    settings.TRIGGERHUB_PUBLIC_BASE_URL = ""
+    settings.ALLOWED_HOSTS = [".example.com"]
+    [problem] = check_public_base_url()
+    assert problem.id == "triggerhub.E007"
+    settings.ALLOWED_HOSTS = ["shop.example.com"]
+    assert check_public_base_url() == []
