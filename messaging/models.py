@@ -47,6 +47,7 @@ class Reason(models.TextChoices):
     NO_CREDITS = "no credits", "No credits"
     REGION_EXCLUDED = "region excluded", "Region excluded"
     ACTIVITY_PAUSED = "activity paused", "Activity paused"
+    ENROLLMENT_ENDED = "enrollment ended", "Its enrollment ended (goal reached, exited or activity ended)"
     NO_SEND_WINDOW = "no send window", "No send window"
     TRANSIENT_ERROR = "transient error", "Transient gateway error"
     PROVIDER_REJECTED = "provider rejected", "Rejected by the provider"

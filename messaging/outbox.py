@@ -91,10 +91,11 @@ def sweep(*, stale_after: timedelta, now: datetime | None = None, limit: int = 1
     return {
         "unknown": expire_leases(now=now),
         "released": _publish_pending(
-            # Held for credits: released by credits.add(), not by the clock.
+            # Held for credits or a paused activity: released by credits.add() or release(),
+            # not by the clock.
             Message.objects.filter(
                 status__in=(Status.SCHEDULED, Status.DEFERRED), send_after__lte=now
-            ).exclude(reason=Reason.NO_CREDITS),
+            ).exclude(reason__in=(Reason.NO_CREDITS, Reason.ACTIVITY_PAUSED)),
             now=now, limit=limit,
         ),
         "republished": _publish_pending(
@@ -147,3 +148,61 @@ def expire_leases(*, now) -> int:
     if expired:
         log.warning("%d message(s) lost their worker mid-send and are now unknown", len(expired))
     return len(expired)
+
+
+def hold(*, source_prefix: str) -> int:
+    """Hold the unsent messages whose source starts with ``source_prefix`` (a paused activity)."""
+    now = timezone.now()
+    with transaction.atomic():
+        pending = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(source__startswith=source_prefix, status__in=PENDING)
+            .values_list("pk", flat=True)
+        )
+        Message.objects.filter(pk__in=pending).update(
+            status=Status.DEFERRED, reason=Reason.ACTIVITY_PAUSED, updated_at=now
+        )
+        _log_events(pending, Status.DEFERRED, Reason.ACTIVITY_PAUSED)
+    return len(pending)
+
+
+def release(*, source_prefix: str) -> int:
+    """Let held messages of ``source_prefix`` go: each is decided again when delivered."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(source__startswith=source_prefix, status=Status.DEFERRED, reason=Reason.ACTIVITY_PAUSED)
+            .values_list("pk", "channel", "send_after")
+        )
+        for pk, channel, send_after in held:
+            due = send_after <= now
+            Message.objects.filter(pk=pk).update(
+                status=Status.QUEUED if due else Status.SCHEDULED, reason="", updated_at=now
+            )
+            if due:
+                publish_on_commit(delivery_task(channel), pk)
+        _log_events([pk for pk, _, _ in held], Status.QUEUED, "")
+    return len(held)
+
+
+def cancel(*, source_prefix: str, reason=Reason.ENROLLMENT_ENDED) -> int:
+    """Block the unsent messages of ``source_prefix`` for good (their enrollment ended)."""
+    now = timezone.now()
+    with transaction.atomic():
+        pending = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(source__startswith=source_prefix, status__in=PENDING)
+            .values_list("pk", flat=True)
+        )
+        Message.objects.filter(pk__in=pending).update(status=Status.BLOCKED, reason=reason, updated_at=now)
+        _log_events(pending, Status.BLOCKED, reason)
+    return len(pending)
+
+
+#: Unsent and not being sent: what hold() and cancel() may still stop.
+PENDING = (Status.SCHEDULED, Status.QUEUED, Status.DEFERRED)
+
+
+def _log_events(pks, status, reason) -> None:
+    MessageEvent.objects.bulk_create(MessageEvent(message_id=pk, status=status, reason=reason) for pk in pks)

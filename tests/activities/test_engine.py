@@ -73,9 +73,10 @@ def test_an_activity_with_unknown_templates_and_steps_lists_every_problem():
         activity.full_clean()
     problems = error.value.message_dict["steps"]
     assert problems == [
-        "Step 1: there is no e-mail template 'nope'.",
-        "Step 2: unknown type 'teleport'; known: send.",
-        "Step 3: channel must be 'email' or 'sms', not 'fax'.",
+        "steps[0]: there is no e-mail template 'nope'",
+        "steps[1]: unknown step type 'teleport'; known: send, wait, wait_until, wait_for_event, branch, "
+        "issue_coupon, add_to_segment, remove_from_segment, exit",
+        "steps[2]: channel must be 'email' or 'sms', not 'fax'",
     ]
 
 
@@ -111,5 +112,5 @@ def test_invalid_send_rules_are_a_form_error_naming_the_problem():
     with pytest.raises(ValidationError) as error:
         activity.full_clean()
     assert error.value.message_dict["send_rules"] == [
-        "send_window.start must be a time such as 08:00, not '8am'"
+        "send_rules: send_window.start must be a time such as 08:00, not '8am'"
     ]

@@ -1,0 +1,184 @@
+"""Activity files: an activity written as JSON or YAML, checked as a whole, loaded, exported.
+
+``load(data)`` refuses an invalid file with every problem listed (``SpecError``);
+``dump(activity)`` writes what ``load`` reads. The README documents the format.
+"""
+
+import re
+
+from django.db import transaction
+
+from messaging.policy import SendRules
+
+from . import conditions
+from .models import Activity, ActivityStatus, Reentry, TriggerType
+from .steps import step_list_problems
+
+#: Keys of a file beyond the versioned definition.
+_DESCRIPTIVE = ("name", "description", "status", "priority", "starts_at", "ends_at")
+_KNOWN = {*_DESCRIPTIVE, "category", "trigger", "target", "goal", "steps", "send_rules", "reentry"}
+_DATE_FIELD = re.compile(r"^(date_of_birth|attributes\.[A-Za-z_][\w.]*)$")
+_THRESHOLD_FIELD = re.compile(r"^(attributes\.[A-Za-z_][\w.]*|events\.[a-z_][\w]*\.count)$")
+
+
+class SpecError(ValueError):
+    """An activity file that cannot be loaded; ``problems`` lists every reason."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def trigger_problems(trigger) -> list[str]:
+    if not isinstance(trigger, dict):
+        return ["trigger must be an object with a type: event, date or threshold"]
+    kind = trigger.get("type")
+    if kind == TriggerType.EVENT:
+        problems = [] if isinstance(trigger.get("event"), str) and trigger["event"] else [
+            "trigger: name the event, e.g. \"event\": \"cart_updated\""
+        ]
+        return problems + [f"trigger.where: {p}" for p in conditions.validate_event_conditions(trigger.get("where", []))]
+    if kind == TriggerType.DATE:
+        return _date_trigger_problems(trigger)
+    if kind == TriggerType.THRESHOLD:
+        return _threshold_trigger_problems(trigger)
+    return [f"trigger.type must be event, date or threshold, not {kind!r}"]
+
+
+def _date_trigger_problems(trigger) -> list[str]:
+    problems = []
+    if not isinstance(trigger.get("field"), str) or not _DATE_FIELD.match(trigger["field"]):
+        problems.append("trigger.field must be date_of_birth or attributes.<name>, e.g. attributes.delivery_date")
+    if not isinstance(trigger.get("offset_days", 0), int):
+        problems.append("trigger.offset_days must be a whole number of days (-7 = a week before)")
+    recurrence = trigger.get("recurrence", "yearly")
+    if recurrence not in ("yearly", "once") and not (
+        isinstance(recurrence, dict) and isinstance(recurrence.get("every_months"), int) and recurrence["every_months"] > 0
+    ):
+        problems.append('trigger.recurrence must be "yearly", "once" or {"every_months": N}')
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", str(trigger.get("at", "10:00"))):
+        problems.append(f"trigger.at must be a local time such as 10:00, not {trigger.get('at')!r}")
+    return problems
+
+
+def _threshold_trigger_problems(trigger) -> list[str]:
+    problems = []
+    if not isinstance(trigger.get("field"), str) or not _THRESHOLD_FIELD.match(trigger["field"]):
+        problems.append("trigger.field must be attributes.<name> (a number) or events.<name>.count")
+    if not isinstance(trigger.get("value"), (int, float)) or isinstance(trigger.get("value"), bool):
+        problems.append("trigger.value must be a number (the line to cross)")
+    if trigger.get("direction", "up") not in ("up", "down"):
+        problems.append("trigger.direction must be up or down")
+    if "days" in trigger and not (isinstance(trigger["days"], int) and trigger["days"] > 0):
+        problems.append("trigger.days must be a whole number of days above zero")
+    return problems
+
+
+def definition_problems(definition: dict) -> list[str]:
+    """Every problem of a definition (the versioned part of an activity)."""
+    problems = trigger_problems(definition.get("trigger") or {})
+    problems += [f"target: {p}" for p in conditions.validate(definition.get("target") or [])]
+    goal = definition.get("goal") or {}
+    if goal:
+        if not isinstance(goal, dict) or not isinstance(goal.get("event"), str):
+            problems.append('goal must be an object naming an event, e.g. {"event": "order_placed"}')
+        else:
+            problems += [f"goal.where: {p}" for p in conditions.validate_event_conditions(goal.get("where", []))]
+    if not definition.get("steps"):
+        problems.append("steps: give at least one step")
+    else:
+        problems += step_list_problems(definition["steps"])
+    problems += [f"send_rules: {p}" for p in SendRules.errors_in(definition.get("send_rules") or {})]
+    if definition.get("category") not in ("marketing", "transactional"):
+        problems.append(f"category must be marketing or transactional, not {definition.get('category')!r}")
+    if definition.get("reentry") not in Reentry.values:
+        problems.append(f"reentry.policy must be one of {', '.join(Reentry.values)}")
+    elif definition["reentry"] == Reentry.AFTER_DAYS and not (
+        isinstance(definition.get("reentry_days"), int) and definition["reentry_days"] > 0
+    ):
+        problems.append("reentry: after_days needs days, a whole number above zero")
+    return problems
+
+
+def _fields_from(data) -> tuple[dict, list[str]]:
+    if not isinstance(data, dict):
+        return {}, ["an activity file holds one object"]
+    problems = [f"unknown key {key!r}" for key in data if key not in _KNOWN]
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        problems.append("name: give the activity a name")
+    reentry = data.get("reentry", {"policy": "once"})
+    if isinstance(reentry, str):
+        reentry = {"policy": reentry}
+    if not isinstance(reentry, dict):
+        problems.append('reentry must be an object, e.g. {"policy": "after_days", "days": 30}')
+        reentry = {}
+    status = data.get("status", ActivityStatus.ACTIVE)
+    if status not in ActivityStatus.values:
+        problems.append(f"status must be one of {', '.join(ActivityStatus.values)}")
+    fields = {
+        "name": data.get("name", ""),
+        "description": data.get("description", ""),
+        "status": status,
+        "priority": data.get("priority", 0),
+        "starts_at": data.get("starts_at"),
+        "ends_at": data.get("ends_at"),
+        "category": data.get("category", "marketing"),
+        "trigger": data.get("trigger") or {},
+        "target": data.get("target") or [],
+        "goal": data.get("goal") or {},
+        "steps": data.get("steps") or [],
+        "send_rules": data.get("send_rules") or {},
+        "reentry": reentry.get("policy", "once"),
+        "reentry_days": reentry.get("days"),
+    }
+    return fields, problems
+
+
+def problems_in(data) -> list[str]:
+    """Every problem of an activity file, without loading it."""
+    fields, problems = _fields_from(data)
+    if fields:
+        problems += definition_problems({key: fields[key] for key in (
+            "category", "trigger", "target", "goal", "steps", "send_rules", "reentry", "reentry_days"
+        )})
+    return problems
+
+
+@transaction.atomic
+def load(data) -> Activity:
+    """Create or update (by name) the activity ``data`` describes; refuse it whole if anything is wrong.
+
+    Updating an activity that runs creates a new version; its running enrollments
+    finish on the version they started on.
+    """
+    problems = problems_in(data)
+    if problems:
+        raise SpecError(problems)
+    fields, _ = _fields_from(data)
+    activity = Activity.objects.filter(name=fields["name"]).first() or Activity(name=fields["name"])
+    for name, value in fields.items():
+        setattr(activity, name, value)
+    activity.save()
+    return activity
+
+
+def dump(activity) -> dict:
+    """The activity as a file ``load`` reads back."""
+    data = {
+        "name": activity.name,
+        "description": activity.description,
+        "status": activity.status,
+        "category": activity.category,
+        "priority": activity.priority,
+        "trigger": activity.trigger,
+        "target": activity.target,
+        "goal": activity.goal,
+        "reentry": {"policy": activity.reentry, **({"days": activity.reentry_days} if activity.reentry_days else {})},
+        "send_rules": activity.send_rules,
+        "steps": activity.steps,
+    }
+    if activity.starts_at:
+        data["starts_at"] = activity.starts_at.isoformat()
+    if activity.ends_at:
+        data["ends_at"] = activity.ends_at.isoformat()
+    return {key: value for key, value in data.items() if value not in ({}, [], "", None) or key == "steps"}
