@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e ".[bench]"   # once: django-post-office
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/delivery.py [--count 20000] [--processes 2]
+        .venv/bin/python bench/delivery.py [--count 20000] [--processes 2] [--threads 5]
 
 A throw-away database (``triggerhub_bench``, never a test run's) is created, migrated
 with post-office installed (bench/settings_delivery.py) and dropped here; the Celery
@@ -15,18 +15,20 @@ and a text body, the customer's name and an order's lines), rendered at delivery
 * TriggerHub. write: ``messaging.outbox.enqueue()`` once per message, each in its own
   transaction as an activity's step does (policy asked, Message and MessageEvent
   inserted, delivery published to Redis; until the publisher has flushed). deliver:
-  ``--processes`` Celery worker processes (``celery worker -Q email``, already
-  started and idle) are told to consume the e-mail queue; the time runs from that
-  order until the last message's "sent" event is stored in PostgreSQL.
+  ``--processes`` Celery worker processes (``celery worker -Q email --pool threads
+  --concurrency <--threads>``, already started and idle) are told to consume the
+  e-mail queue; the time runs from that order until the last message's "sent" event
+  is stored in PostgreSQL.
 * django-post-office. write: ``mail.send_many()`` of the same e-mails
-  (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=...)``
-  called until nothing is queued (batches of ``--post-office-batch``; a Log row per
-  e-mail sent, post-office's default log level).
+  (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=<--processes>)``
+  with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
+  ``--post-office-batch``; a Log row per e-mail sent, post-office's default log level).
 
-Before the timed run it counts the SQL statements of one TriggerHub delivery (in
-this process, with the same backend); ``--profile N`` also prints where N
-deliveries in this process spend their time. Target: TriggerHub delivers at least
-twice as many messages per second as django-post-office.
+DEBUG is off for both. Before the timed run it counts the SQL statements and the
+writing commits of one TriggerHub delivery (in this process, same backend);
+``--profile N`` also prints where N deliveries in this process spend their time.
+Target: TriggerHub delivers at least twice as many messages per second as
+django-post-office.
 """
 
 import argparse
@@ -54,9 +56,10 @@ def parse_args():
     parser.add_argument("--count", type=int, default=20_000, help="e-mails per system (default 20000)")
     parser.add_argument("--processes", type=int, default=2,
                         help="worker processes for each system (default 2)")
-    parser.add_argument("--pool", default="solo", choices=("solo", "prefork"),
-                        help="solo: --processes separate workers; prefork: one worker of that "
-                             "concurrency (default solo)")
+    parser.add_argument("--threads", type=int, default=5,
+                        help="threads in each process, for each system (default 5, post-office's "
+                             "THREADS_PER_PROCESS; TriggerHub's workers use Celery's thread pool, or "
+                             "its solo pool for 1)")
     parser.add_argument("--prefetch", type=int, default=1,
                         help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)")
     parser.add_argument("--post-office-batch", type=int, default=1000,
@@ -142,17 +145,17 @@ class Workers:
 
     IDLE_QUEUE = "bench-idle"
 
-    def __init__(self, count, pool, prefetch, log_dir):
+    def __init__(self, count, threads, prefetch, log_dir):
         self.names, self.processes, self.logs = [], [], []
         env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
                "DJANGO_SETTINGS_MODULE": "bench.settings_delivery", "PYTHONUNBUFFERED": "1"}
-        shapes = [1] * count if pool == "solo" else [count]
-        for n, concurrency in enumerate(shapes):
+        pool = "solo" if threads == 1 else "threads"
+        for n in range(count):
             name = f"bench{n}-{os.getpid()}@delivery"
             log = open(Path(log_dir) / f"worker{n}.log", "w")
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", self.IDLE_QUEUE,
-                 "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", str(prefetch),
+                 "--pool", pool, "--concurrency", str(threads), "--prefetch-multiplier", str(prefetch),
                  "--loglevel", "WARNING", "-n", name, "--without-gossip", "--without-mingle",
                  "--without-heartbeat"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -299,6 +302,7 @@ def main():
         sys.exit("Set DATABASE_URL to a PostgreSQL database and REDIS_URL to Redis: this bench measures them.")
     connection.settings_dict.setdefault("TEST", {})["NAME"] = BENCH_DATABASE
     settings.POST_OFFICE["BATCH_SIZE"] = args.post_office_batch
+    settings.POST_OFFICE["THREADS_PER_PROCESS"] = args.threads
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     log_dir = ROOT / "var" / "bench-delivery"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +313,7 @@ def main():
         template = EmailTemplate.objects.create(slug="order-confirmation", name="Order confirmation",
                                                 from_email=SENDER, subject=SUBJECT, html_body=HTML_BODY,
                                                 text_body=TEXT_BODY)
-        workers = Workers(args.processes, args.pool, args.prefetch, log_dir)
+        workers = Workers(args.processes, args.threads, args.prefetch, log_dir)
         queries, commits, statements = queries_per_delivery(customers, template)
         if args.profile:
             profile_deliveries(customers, template, args.profile)
@@ -341,11 +345,10 @@ def main():
         connection.creation.destroy_test_db(test_db, verbosity=0)
 
     n = args.count
-    shape = (f"{args.processes} solo workers" if args.pool == "solo"
-             else f"1 prefork worker × {args.processes}")
     print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
-          f"anymail test backend; TriggerHub: {shape}, prefetch {args.prefetch}; "
-          f"post-office: send_queued(processes={args.processes}), batch {args.post_office_batch}")
+          f"anymail test backend, {args.processes} processes × {args.threads} threads for each system; "
+          f"TriggerHub: celery worker --pool {'solo' if args.threads == 1 else 'threads'}, "
+          f"prefetch {args.prefetch}; post-office: send_queued(), BATCH_SIZE {args.post_office_batch}")
     print(f"{'system':20} {'write s':>8} {'deliver s':>10} {'total s':>8} {'msg/s deliver':>14} {'msg/s total':>12}")
     rows = {"TriggerHub": (th_write, th_deliver), "django-post-office": (po_write, po_deliver)}
     for name, (write, deliver) in rows.items():
