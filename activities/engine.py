@@ -97,6 +97,9 @@ def _occurrence_key(activity, customer, event, now) -> str | None:
     """What makes this occurrence unique, or None when re-entry does not allow one now."""
     if activity.reentry == Reentry.ONCE:
         return "once"
+    occurrence = f"event:{event.pk}" if event is not None else f"at:{now.isoformat()}"
+    if activity.reentry == Reentry.ALWAYS:
+        return occurrence  # every time, even beside a running one: two webinars, two reminders
     earlier = Enrollment.objects.filter(activity=activity, customer=customer)
     if earlier.filter(state__in=OPEN_STATES).exists():
         return None  # one at a time: a second cart update joins the running enrollment
@@ -104,7 +107,7 @@ def _occurrence_key(activity, customer, event, now) -> str | None:
         since = now - timedelta(days=activity.reentry_days or 0)
         if earlier.filter(created_at__gt=since).exists():
             return None
-    return f"event:{event.pk}" if event is not None else f"at:{now.isoformat()}"
+    return occurrence
 
 
 def react_to_event(event) -> None:

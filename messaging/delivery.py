@@ -37,9 +37,11 @@ def deliver(message_id: int) -> Status | None:
     """
     now = timezone.now()
     lease = timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
+    # A message held by a paused activity waits for outbox.release(), even when its
+    # delivery task was already queued before the pause.
     claimed = Message.objects.filter(
         pk=message_id, status__in=PENDING_STATUSES, send_after__lte=now
-    ).update(
+    ).exclude(reason=Reason.ACTIVITY_PAUSED).update(
         status=Status.SENDING, attempts=F("attempts") + 1,
         lease_expires_at=now + lease, updated_at=now,
     )
