@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e ".[bench]"   # once: django-post-office
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/delivery.py [--count 20000] [--processes 2] [--threads 5]
+        .venv/bin/python bench/delivery.py [--count 20000] [--rounds 4] [--processes 2] [--threads 5]
 
 A throw-away database (``triggerhub_bench``, never a test run's) is created, migrated
 with post-office installed (bench/settings_delivery.py) and dropped here; the Celery
@@ -24,7 +24,9 @@ and a text body, the customer's name and an order's lines), rendered at delivery
   with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
   ``--post-office-batch``; a Log row per e-mail sent, post-office's default log level).
 
-DEBUG is off for both. Before the timed run it counts the SQL statements and the
+The two alternate ``--rounds`` times, a share of ``--count`` each time, and the
+phases are summed: the machine's load drifts (other processes share its cores) and
+must hit both alike. DEBUG is off for both. Before the timed run it counts the SQL statements and the
 writing commits of one TriggerHub delivery (in this process, same backend);
 ``--profile N`` also prints where N deliveries in this process spend their time.
 Target: TriggerHub delivers at least twice as many messages per second as
@@ -60,6 +62,9 @@ def parse_args():
                         help="threads in each process, for each system (default 5, post-office's "
                              "THREADS_PER_PROCESS; TriggerHub's workers use Celery's thread pool, or "
                              "its solo pool for 1)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternate the systems this many times, --count/rounds each time, so "
+                             "that drift in the machine's load hits both alike (default 4)")
     parser.add_argument("--prefetch", type=int, default=1,
                         help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)")
     parser.add_argument("--post-office-batch", type=int, default=1000,
@@ -177,6 +182,9 @@ class Workers:
         if len(replies) != len(self.names):
             raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took the {queue} queue")
 
+    def pause(self, queue):
+        celery_app.control.cancel_consumer(queue, destination=self.names, reply=True, timeout=5)
+
     def stop(self):
         for process in self.processes:
             if process.poll() is None:
@@ -191,9 +199,9 @@ class Workers:
             log.close()
 
 
-def triggerhub_write(customers, template, tag):
+def triggerhub_write(customers, first, template, tag):
     start = time.perf_counter()
-    for i, customer in enumerate(customers):
+    for i, customer in enumerate(customers, start=first):
         with transaction.atomic():
             outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
                            category=Category.TRANSACTIONAL, source=f"bench:{tag}",
@@ -213,21 +221,20 @@ def triggerhub_deliver(workers, count, tag):
         if time.perf_counter() > deadline:
             raise RuntimeError(f"only {done} of {count} messages sent after {deadline - start:.0f}s")
         time.sleep(0.1)
+    workers.pause("email")
     last = MessageEvent.objects.filter(message__source=f"bench:{tag}", status=Status.SENT).aggregate(
         last=Max("at"))["last"]
     return (last - started_at).total_seconds()
 
 
-def post_office_write(customers):
-    po_template = PoTemplate.objects.create(name="order-confirmation", subject=SUBJECT,
-                                            content=TEXT_BODY, html_content=HTML_BODY)
+def post_office_write(customers, first, po_template):
     start = time.perf_counter()
     post_office_mail.send_many([
         {"sender": SENDER, "recipients": [customer.email], "template": po_template,
          "render_on_delivery": True,
          "context": {"customer": {"first_name": customer.first_name, "last_name": customer.last_name,
                                   "email": customer.email}, "event": order(i)}}
-        for i, customer in enumerate(customers)
+        for i, customer in enumerate(customers, start=first)
     ])
     return time.perf_counter() - start
 
@@ -321,19 +328,24 @@ def main():
         purge_broker()  # the sampled messages' nudges: they were delivered here already
         django_mail.outbox = []
 
-        say(f"TriggerHub: writing {args.count:,} messages")
-        th_write = triggerhub_write(customers, template, "run")
+        po_template = PoTemplate.objects.create(name="order-confirmation", subject=SUBJECT,
+                                                content=TEXT_BODY, html_content=HTML_BODY)
         workers.wait_ready()
-        connection.close()  # idle through the delivery; polled on a fresh connection
-        say("TriggerHub: delivering")
-        th_deliver = triggerhub_deliver(workers, args.count, "run")
+        th_write = th_deliver = po_write = po_deliver = 0.0
+        size = -(-args.count // args.rounds)
+        for first in range(0, args.count, size):
+            part = customers[first:first + size]
+            say(f"TriggerHub: writing {len(part):,} messages ({first:,} done)")
+            th_write += triggerhub_write(part, first, template, f"run{first}")
+            connection.close()  # idle through the delivery; polled on a fresh connection
+            say("TriggerHub: delivering")
+            th_deliver += triggerhub_deliver(workers, len(part), f"run{first}")
+            say(f"django-post-office: writing {len(part):,} e-mails")
+            po_write += post_office_write(part, first, po_template)
+            say("django-post-office: delivering")
+            po_deliver += post_office_deliver(args.processes)
         workers.stop()
         workers = None
-
-        say(f"django-post-office: writing {args.count:,} e-mails")
-        po_write = post_office_write(customers)
-        say("django-post-office: delivering")
-        po_deliver = post_office_deliver(args.processes)
         po_sent = PoEmail.objects.filter(status=PO_STATUS.sent).count()
         if po_sent != args.count:
             raise RuntimeError(f"post-office sent {po_sent} of {args.count}")
