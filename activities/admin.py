@@ -1,19 +1,55 @@
 
+import io
+import json
+import zipfile
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from customers.admin import ReadOnlyAdmin
 
-from . import conditions, engine
+from . import conditions, engine, files
 from .models import Activity, ActivityStatus, ActivityVersion, Coupon, CouponPool, Enrollment
+from .spec import SpecError
+
+
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented, one key a line, so a step list can be read and edited by hand."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+JSON_TEXTAREA = forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTextField", "spellcheck": "false",
+                                      "style": "font-family: monospace;"})
+
+
+class ActivityFileForm(forms.Form):
+    file = forms.FileField(label="Activity file", help_text="JSON (.json) or YAML (.yaml, .yml), as the README's "
+                           "'Activity files' describes or 'Export as file' writes.")
 
 
 class ActivityVersionInline(admin.TabularInline):
     model = ActivityVersion
-    fields = ("number", "created_at", "definition")
+    fields = ("number", "created_at", "definition_json")
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
+
+    @admin.display(description="definition")
+    def definition_json(self, version):
+        return format_html("<pre>{}</pre>", json.dumps(version.definition, ensure_ascii=False, indent=2))
 
 
 @admin.register(Activity)
@@ -23,12 +59,80 @@ class ActivityAdmin(admin.ModelAdmin):
     search_fields = ("name", "trigger_event", "description")
     readonly_fields = ("status", "version")
     inlines = [ActivityVersionInline]
-    actions = ["activate", "pause", "resume", "end"]
+    actions = ["activate", "pause", "resume", "end", "export_files"]
+    formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField, "widget": JSON_TEXTAREA}}
+    change_list_template = "admin/activities/activity/change_list.html"
+    change_form_template = "admin/activities/activity/change_form.html"
     fieldsets = [
         (None, {"fields": ("name", "description", "status", "version", "category", "priority", "starts_at", "ends_at")}),
         ("When, who, what", {"fields": ("trigger", "target", "goal", "steps")}),
         ("Re-entry and send rules", {"fields": ("reentry", "reentry_days", "send_rules")}),
     ]
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        # Before the model's own URLs, whose "<object_id>/" would take "import/".
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
+            path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
+            *super().get_urls(),
+        ]
+
+    def has_import_permission(self, request):
+        """An import both creates and changes activities."""
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_import_permission": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ActivityFileForm(request.POST, request.FILES) if request.method == "POST" else ActivityFileForm()
+        problems = []
+        if form.is_bound and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                data = files.parse(upload.read(), file_format=files.format_of(upload.name))
+                imported = files.import_data(data)
+            except SpecError as exc:
+                problems = exc.problems
+            else:
+                messages.success(request, imported.summary())
+                return HttpResponseRedirect(reverse("admin:activities_activity_change", args=[imported.activity.pk]))
+        return TemplateResponse(request, "admin/activities/activity/import.html", {
+            **self.admin_site.each_context(request),
+            "title": "Import an activity file",
+            "opts": self.opts,
+            "form": form,
+            "problems": problems,
+            "filename": request.FILES["file"].name if problems else "",
+        })
+
+    def export_view(self, request, object_id):
+        activity = self.get_object(request, unquote(object_id))
+        if activity is None:
+            raise Http404(f"No activity with id {object_id!r}.")
+        if not self.has_view_permission(request, activity):
+            raise PermissionDenied
+        return _download(files.render(activity), files.filename_for(activity), "application/json")
+
+    @admin.action(description="Export the selected as activity files (JSON)")
+    def export_files(self, request, queryset):
+        activities = list(queryset)
+        if len(activities) == 1:
+            return _download(files.render(activities[0]), files.filename_for(activities[0]), "application/json")
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            names = set()
+            for activity in activities:
+                name = files.filename_for(activity)
+                if name in names:
+                    name = name.replace(".json", f"-{activity.pk}.json")
+                names.add(name)
+                bundle.writestr(name, files.render(activity))
+        return _download(archive.getvalue(), f"activities-{timezone.now():%Y%m%d-%H%M}.zip", "application/zip")
 
     @admin.display(description="trigger")
     def trigger_summary(self, activity):
@@ -61,6 +165,13 @@ class ActivityAdmin(admin.ModelAdmin):
         for activity in queryset.exclude(status=ActivityStatus.ENDED):
             ended = engine.end(activity)
             messages.info(request, f"{activity}: ended, {ended} enrollment(s) exited.")
+
+
+def _download(content, filename, content_type) -> HttpResponse:
+    charset = "; charset=utf-8" if isinstance(content, str) else ""
+    response = HttpResponse(content, content_type=content_type + charset)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @admin.register(Enrollment)

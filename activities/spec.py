@@ -7,10 +7,11 @@
 import re
 
 from django.db import transaction
+from django.utils.dateparse import parse_datetime
 
 from messaging.policy import SendRules
 
-from . import conditions
+from . import conditions, engine
 from .models import Activity, ActivityStatus, Reentry, TriggerType
 from .steps import step_list_problems
 
@@ -115,13 +116,21 @@ def _fields_from(data) -> tuple[dict, list[str]]:
     status = data.get("status", ActivityStatus.ACTIVE)
     if status not in ActivityStatus.values:
         problems.append(f"status must be one of {', '.join(ActivityStatus.values)}")
+    if not isinstance(data.get("description", ""), str):
+        problems.append("description must be text")
+    priority = data.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        problems.append(f"priority must be a whole number (higher runs first), not {priority!r}")
+    starts_at, ends_at = _moment(data, "starts_at", problems), _moment(data, "ends_at", problems)
+    if starts_at and ends_at and ends_at <= starts_at:
+        problems.append("ends_at must be after starts_at")
     fields = {
         "name": data.get("name", ""),
         "description": data.get("description", ""),
         "status": status,
-        "priority": data.get("priority", 0),
-        "starts_at": data.get("starts_at"),
-        "ends_at": data.get("ends_at"),
+        "priority": priority,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
         "category": data.get("category", "marketing"),
         "trigger": data.get("trigger") or {},
         "target": data.get("target") or [],
@@ -132,6 +141,22 @@ def _fields_from(data) -> tuple[dict, list[str]]:
         "reentry_days": reentry.get("days"),
     }
     return fields, problems
+
+
+def _moment(data, key, problems):
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        problems.append(
+            f"{key} must be an ISO 8601 time with its offset, e.g. 2026-05-01T10:00:00+02:00, not {value!r}"
+        )
+        return None
+    return moment
 
 
 def problems_in(data) -> list[str]:
@@ -156,10 +181,31 @@ def load(data) -> Activity:
         raise SpecError(problems)
     fields, _ = _fields_from(data)
     activity = Activity.objects.filter(name=fields["name"]).first() or Activity(name=fields["name"])
+    status = fields.pop("status")
+    if activity.pk is None:
+        activity.status = status
+    elif "status" not in data:
+        status = activity.status  # a file without a status leaves the activity's as it is
     for name, value in fields.items():
         setattr(activity, name, value)
     activity.save()
+    if status != activity.status:
+        _change_status(activity, status)
     return activity
+
+
+def _change_status(activity, status) -> None:
+    """As the admin's actions do: pausing holds enrollments and unsent messages, resuming
+    releases them, ending exits them and cancels the messages."""
+    if status == ActivityStatus.PAUSED and activity.status == ActivityStatus.ACTIVE:
+        engine.pause(activity)
+    elif status == ActivityStatus.ACTIVE and activity.status == ActivityStatus.PAUSED:
+        engine.resume(activity)
+    elif status == ActivityStatus.ENDED:
+        engine.end(activity)
+    else:
+        Activity.objects.filter(pk=activity.pk).update(status=status)
+        activity.status = status
 
 
 def dump(activity) -> dict:
