@@ -15,7 +15,7 @@ from django.utils import timezone
 from customers.models import Customer
 from messaging import outbox
 
-from . import conditions
+from . import conditions, thresholds
 from .models import (
     OPEN_STATES,
     Activity,
@@ -51,6 +51,7 @@ def evaluate_event(event) -> list[Enrollment]:
         enrollment = enroll(activity, event.customer, event=event)
         if enrollment is not None:
             enrollments.append(enrollment)
+    enrollments += thresholds.evaluate_event(event)
     return enrollments
 
 

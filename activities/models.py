@@ -249,3 +249,27 @@ class Coupon(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class ThresholdMark(models.Model):
+    """Which side of a threshold trigger's line a customer was last seen on.
+
+    The memory that makes a threshold fire on the crossing, not on every value beyond
+    the line; no mark means the side the trigger starts from (below for "up", above for "down").
+    """
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="threshold_marks")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    above = models.BooleanField(help_text="At or above the line when last seen.")
+    crossings = models.PositiveIntegerField(
+        default=0, help_text="Crossings in the trigger's direction so far; each is one occurrence."
+    )
+    updated_at = models.DateTimeField(help_text="When the customer was seen reaching this side.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "customer"], name="one_threshold_mark_per_customer")
+        ]
+
+    def __str__(self):
+        return f"{self.customer} {'above' if self.above else 'below'} the line of {self.activity}"

@@ -19,7 +19,7 @@ from .steps import step_list_problems
 _DESCRIPTIVE = ("name", "description", "status", "priority", "starts_at", "ends_at")
 _KNOWN = {*_DESCRIPTIVE, "category", "trigger", "target", "goal", "steps", "send_rules", "reentry"}
 _DATE_FIELD = re.compile(r"^(date_of_birth|attributes\.[A-Za-z_][\w.]*)$")
-_THRESHOLD_FIELD = re.compile(r"^(attributes\.[A-Za-z_][\w.]*|events\.[a-z_][\w]*\.count)$")
+_THRESHOLD_FIELD = re.compile(r"^(attributes\.[A-Za-z_][\w.]*|events\.[a-z_][\w]*\.count|messages\.failed\.count)$")
 
 
 class SpecError(ValueError):
@@ -65,7 +65,9 @@ def _date_trigger_problems(trigger) -> list[str]:
 def _threshold_trigger_problems(trigger) -> list[str]:
     problems = []
     if not isinstance(trigger.get("field"), str) or not _THRESHOLD_FIELD.match(trigger["field"]):
-        problems.append("trigger.field must be attributes.<name> (a number) or events.<name>.count")
+        problems.append(
+            "trigger.field must be attributes.<name> (a number), events.<name>.count or messages.failed.count"
+        )
     if not isinstance(trigger.get("value"), (int, float)) or isinstance(trigger.get("value"), bool):
         problems.append("trigger.value must be a number (the line to cross)")
     if trigger.get("direction", "up") not in ("up", "down"):
