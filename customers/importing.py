@@ -49,7 +49,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from . import phones
-from .models import Channel, ConsentAction, ConsentRecord, ConsentSource, Customer
+from .models import LOCAL_ZONE_SOURCES, Channel, ConsentAction, ConsentRecord, ConsentSource, Customer
 
 CHUNK_SIZE = 1_000
 IDENTIFIER_COLUMNS = ("external_id", "email", "phone")
@@ -555,6 +555,9 @@ def _plan(row, customer, claims) -> _Plan:
 def _save(plans, report):
     new = [plan.customer for plan in plans if plan.is_new]
     changed = [plan for plan in plans if not plan.is_new and plan.changed_fields]
+    for plan in plans:
+        if plan.is_new or plan.changed_fields & set(LOCAL_ZONE_SOURCES):
+            plan.customer.refresh_local_zone()  # bulk_create and bulk_update skip save()
     if new:
         if connection.features.can_return_rows_from_bulk_insert:
             Customer.objects.bulk_create(new)
@@ -566,6 +569,8 @@ def _save(plans, report):
         for plan in changed:
             plan.customer.updated_at = now
         fields = set().union(*(plan.changed_fields for plan in changed)) | {"updated_at"}
+        if fields & set(LOCAL_ZONE_SOURCES):
+            fields.add("local_zone")
         Customer.objects.bulk_update([plan.customer for plan in changed], sorted(fields))
     records = _new_consent_records(plans, report.filename)
     ConsentRecord.objects.bulk_create(records)

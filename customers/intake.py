@@ -212,6 +212,8 @@ def _resolve_customers(submitted: list[dict]) -> list[Customer]:
         elif identity not in to_create:
             to_create[identity] = Customer(**{k: v for k, v in values.items() if k in PROFILE_FIELDS + ("external_id",)})
     if to_create:
+        for customer in to_create.values():
+            customer.refresh_local_zone()  # bulk_create skips save()
         try:
             with transaction.atomic():
                 Customer.objects.bulk_create(to_create.values())

@@ -1,6 +1,7 @@
 import copy
 import re
 import zoneinfo
+from functools import lru_cache
 
 import pytz
 from django.conf import settings
@@ -18,6 +19,46 @@ TRACKED_FIELDS = (
     "timezone", "date_of_birth", "attributes",
 )
 _LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|\d{3}))?$")
+#: The fields ``local_zone`` is derived from.
+LOCAL_ZONE_SOURCES = ("timezone", "phone", "country")
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset:
+    return frozenset(zoneinfo.available_timezones())
+
+
+#: Where most of a country's people live, for countries whose first zone in pytz's list
+#: (east to west) is not it. phonenumbers gives a mobile's zones alphabetically: neither
+#: order says which of an Australian mobile's eight zones its owner most likely is in.
+_MOST_POPULOUS_ZONE = {
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "RU": "Europe/Moscow",
+}
+
+
+def local_zone_for(*, timezone: str = "", phone: str = "", country: str = "") -> str:
+    """The one zone a customer's dates come round in: "" when nothing is known (the site default then).
+
+    The zone set by hand; else one of the phone number's zones, else one of the
+    country's. Of several, the country's most populous zone if it is one of them,
+    else the first of them in the country's list (the customer's country, else the
+    number's). Date triggers group customers by it, so it is stored
+    (``Customer.local_zone``) rather than derived in each query.
+    """
+    known = _known_zones()
+    if timezone in known:
+        return timezone
+    country = (country or "").upper() or (phones.country_of(phone) if phone else "")
+    country_zones = list(pytz.country_timezones[country]) if country in pytz.country_timezones else []
+    candidates = [zone for zone in (phones.time_zones(phone) if phone else []) or country_zones if zone in known]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else ""
+    if _MOST_POPULOUS_ZONE.get(country) in candidates:
+        return _MOST_POPULOUS_ZONE[country]
+    return next((zone for zone in country_zones if zone in candidates), candidates[0])
 
 
 class Channel(models.TextChoices):
@@ -45,6 +86,11 @@ class Customer(models.Model):
     timezone = models.CharField(
         max_length=64, blank=True, db_index=True,
         help_text="IANA zone, set by hand. Leave empty to derive it from the phone number or country.",
+    )
+    local_zone = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False,
+        help_text="The zone date triggers use: derived on save from the zone, phone and country; empty for "
+        "the site default.",
     )
     date_of_birth = models.DateField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
@@ -103,6 +149,12 @@ class Customer(models.Model):
         from . import signals  # signals' receivers import this module
 
         changes = self.changes()
+        update_fields = kwargs.get("update_fields")
+        sources = set(LOCAL_ZONE_SOURCES)
+        if not self.get_deferred_fields() & sources and (update_fields is None or set(update_fields) & sources):
+            self.refresh_local_zone()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "local_zone"}
         super().save(*args, **kwargs)
         self._loaded = self._tracked_values()
         if changes:
@@ -126,6 +178,11 @@ class Customer(models.Model):
             errors["attributes"] = "Attributes must be an object of names and values."
         if errors:
             raise ValidationError(errors)
+
+    def refresh_local_zone(self) -> str:
+        """Derive ``local_zone`` again (``save()`` does; bulk inserts and updates call it themselves)."""
+        self.local_zone = local_zone_for(timezone=self.timezone, phone=self.phone, country=self.country)
+        return self.local_zone
 
     @property
     def full_name(self):
