@@ -166,12 +166,13 @@ def evaluate_event(event) -> list[Enrollment]:
 def _value_in(event, line, now):
     """The figure's value the event shows, or ``_NOT_SHOWN``."""
     if event.name == "profile_updated" and line.is_attribute:
-        changes = (event.properties or {}).get("changes") or {}
+        changes = (event.properties or {}).get("changes")
+        changes = changes if isinstance(changes, dict) else {}
         keys = line.field.split(".")
-        # Changes name top-level attributes; a nested field is dug out of its new value.
+        # Changes name top-level attributes ([old, new]); a nested field is dug out of the new value.
         for depth in range(len(keys), 1, -1):
             changed = changes.get(".".join(keys[:depth]))
-            if changed is not None:
+            if isinstance(changed, (list, tuple)) and len(changed) == 2:
                 value = changed[1]
                 for key in keys[depth:]:
                     value = value.get(key) if isinstance(value, dict) else None

@@ -161,6 +161,21 @@ def test_points_written_as_decimal_text_count_as_numbers(clock):
     assert sms_sent() == ["You reached 1000.5 points, Zoe!"]
 
 
+def test_a_nested_attribute_is_read_from_the_changed_top_level_attribute(clock):
+    threshold_activity(field="attributes.wallet.points")
+    customer = sms_customer(wallet={"points": 10, "tier": "bronze"})
+    update_attribute(customer, "wallet", {"points": 1000, "tier": "silver"})
+    assert sms_sent() == ["You reached 1000 points, Zoe!"]
+
+
+def test_a_profile_updated_event_from_elsewhere_with_odd_changes_is_ignored(clock):
+    threshold_activity()
+    customer = sms_customer()
+    for changes in ({"attributes.loyalty_points": 5000}, "points", {"attributes.loyalty_points": [1, 2, 3]}):
+        process_event(emit(customer, "profile_updated", {"changes": changes}).pk)
+    assert not Enrollment.objects.exists()
+
+
 def test_a_customer_outside_the_target_gets_nothing(clock):
     threshold_activity(target=[{"field": "country", "op": "eq", "value": "IT"}])
     customer = sms_customer(loyalty_points=900)
@@ -372,3 +387,12 @@ def test_activity_files_accept_failed_sends_and_refuse_unknown_figures():
     assert spec.problems_in(bad) == [
         "trigger.field must be attributes.<name> (a number), events.<name>.count or messages.failed.count"
     ]
+
+
+def test_the_daily_beat_task_runs_the_scan(clock):
+    from activities import tasks
+
+    threshold_activity()
+    sms_customer(loyalty_points=2000)
+    assert tasks.scan_thresholds() == {"activities": 1, "crossings": 1, "enrolled": 1, "rearmed": 0}
+    assert sms_sent() == ["You reached 2000 points, Zoe!"]
