@@ -2,6 +2,8 @@
 do these steps. An activity's definition lives in versions; enrollments run on the
 version they started on."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -91,9 +93,9 @@ class Activity(models.Model):
         self._derive_trigger_event()
         errors = {}
         for problem in spec.definition_problems(self.definition()):
-            field = problem.split(":")[0].split(".")[0].split("[")[0]
-            if field == "reentry":
-                field = "reentry_days" if "days" in problem else "reentry"
+            field = re.match(r"\w*", problem).group()
+            if field == "reentry" and problem.startswith("reentry:"):
+                field = "reentry_days"  # "reentry: after_days needs days"
             errors.setdefault(field if field in VERSIONED_FIELDS else "__all__", []).append(problem)
         if errors:
             raise ValidationError(errors)

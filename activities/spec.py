@@ -30,10 +30,28 @@ class SpecError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
+#: The keys each trigger type reads.
+TRIGGER_KEYS = {
+    TriggerType.EVENT: {"event", "where"},
+    TriggerType.DATE: {"field", "offset_days", "recurrence", "at"},
+    TriggerType.THRESHOLD: {"field", "value", "direction", "days"},
+}
+
+
 def trigger_problems(trigger) -> list[str]:
     if not isinstance(trigger, dict):
         return ["trigger must be an object with a type: event, date or threshold"]
     kind = trigger.get("type")
+    unknown = sorted(set(trigger) - TRIGGER_KEYS.get(kind, set(trigger)) - {"type"})
+    if unknown:
+        return [
+            f"trigger: a {kind} trigger does not take {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(sorted(TRIGGER_KEYS[kind]))}"
+        ] + _trigger_problems(trigger, kind)
+    return _trigger_problems(trigger, kind)
+
+
+def _trigger_problems(trigger, kind) -> list[str]:
     if kind == TriggerType.EVENT:
         problems = [] if isinstance(trigger.get("event"), str) and trigger["event"] else [
             "trigger: name the event, e.g. \"event\": \"cart_updated\""

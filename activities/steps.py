@@ -128,9 +128,6 @@ def wait_until_problems(step, where) -> list[str]:
     problems = []
     if not isinstance(step.get("field"), str) or not step["field"].startswith(("properties.", "attributes.", "date_of_birth")):
         problems.append(f"{where}: field must be properties.<name>, attributes.<name> or date_of_birth")
-    problems += _duration_problems(step, where, required=False) if any(
-        unit in step for unit in DURATION_UNITS
-    ) else []
     for name in ("offset_hours", "offset_minutes", "offset_days"):
         if name in step and not isinstance(step[name], (int, float)):
             problems.append(f"{where}: {name} must be a number")
@@ -334,6 +331,20 @@ STEPS = {
 }
 
 
+#: The keys each step type reads; any other key is a mistake (a typo would be ignored silently).
+STEP_KEYS = {
+    "send": {"channel", "template", "content", "category", "expires_after_hours"},
+    "wait": {"days", "hours", "minutes"},
+    "wait_until": {"field", "offset_days", "offset_hours", "offset_minutes", "if_past"},
+    "wait_for_event": {"event", "where", "timeout_days", "timeout_hours", "timeout_minutes", "on_event", "on_timeout"},
+    "branch": {"if", "then", "else"},
+    "issue_coupon": {"prefix", "percent_off", "amount_off", "valid_days", "pool"},
+    "add_to_segment": {"segment"},
+    "remove_from_segment": {"segment"},
+    "exit": {"note"},
+}
+
+
 def step_list_problems(steps, where="steps") -> list[str]:
     """Every problem of a list of steps (and of the lists inside its branches)."""
     if not isinstance(steps, list):
@@ -348,6 +359,12 @@ def step_list_problems(steps, where="steps") -> list[str]:
         if kind is None:
             problems.append(f"{here}: unknown step type {step.get('type')!r}; known: {', '.join(STEPS)}")
             continue
+        unknown = sorted(set(step) - STEP_KEYS[step["type"]] - {"type", "name"})
+        if unknown:
+            problems.append(
+                f"{here}: {step['type']} does not take {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(sorted(STEP_KEYS[step['type']]))}"
+            )
         problems += kind.problems(step, here)
         if step["type"] == "branch":
             for arm in ("then", "else"):

@@ -114,3 +114,24 @@ def test_invalid_send_rules_are_a_form_error_naming_the_problem():
     assert error.value.message_dict["send_rules"] == [
         "send_rules: send_window.start must be a time such as 08:00, not '8am'"
     ]
+
+
+def test_keys_a_step_or_trigger_does_not_read_are_refused_not_ignored():
+    from activities import spec
+
+    factories.email_template()
+    problems = spec.problems_in({
+        "name": "Typos",
+        "trigger": {"type": "date", "field": "date_of_birth", "offset": -7},
+        "steps": [{"type": "wait", "hour": 1}, {"type": "send", "channel": "email", "template": "welcome", "tempalte": "x"}],
+    })
+    assert "trigger: a date trigger does not take 'offset'; it takes at, field, offset_days, recurrence" in problems
+    assert "steps[0]: wait does not take 'hour'; it takes days, hours, minutes" in problems
+    assert any(problem.startswith("steps[1]: send does not take 'tempalte'") for problem in problems)
+
+
+def test_a_bad_goal_is_shown_on_the_goal_field():
+    activity = factories.welcome_activity(goal={"event": 3})
+    with pytest.raises(ValidationError) as error:
+        activity.full_clean()
+    assert list(error.value.message_dict) == ["goal"]
