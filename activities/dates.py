@@ -17,8 +17,8 @@ an activity switched on, a run missed), which then start at once. Occurrence key
 (unique per activity and customer) make overlapping and repeated runs enroll once.
 
 It is set-based: per activity, one ``INSERT … SELECT`` per occurrence date in the
-window (at most four: the window spans one to three local dates in every zone from
-UTC-12 to UTC+14), whatever the number of customers. The zones are grouped in SQL:
+window (two or three: each zone sees one or two local dates in it, and the zones
+span 26 hours), whatever the number of customers. The zones are grouped in SQL:
 the occurrence's send moment differs by zone, so ``next_run_at`` is a ``CASE`` over
 ``local_zone`` with one branch per distinct moment. The date is matched on the
 expressions of the ``customer_birthday`` index (month and day of birth), or on the
@@ -150,24 +150,12 @@ def _all_zones() -> dict:
 def _enroll_occurrence(activity, version_id, trigger, occurrence, zones_by_moment, now) -> int:
     """Enroll, in one statement, the customers whose date comes round on ``occurrence``; how many were new."""
     zones = [zone for names in zones_by_moment.values() for zone in names]
-    local_date = occurrence + timedelta(days=trigger.offset_days)
-    # Conditions such as age hold on the customer's local date of sending.
-    at = datetime.combine(local_date, trigger.at, tzinfo=dt_timezone.utc)
     next_run_at = Case(
         *(When(local_zone__in=names, then=Value(moment)) for moment, names in zones_by_moment.items()),
         output_field=DateTimeField(),
     )
     key = "once" if activity.reentry == Reentry.ONCE else trigger.occurrence_key(occurrence)
-    due = (
-        Customer.objects.filter(local_zone__in=zones)
-        .filter(_comes_round_on(trigger, occurrence))
-        .filter(conditions.to_q(activity.target, at=at))
-    )
-    if activity.reentry == Reentry.AFTER_DAYS:
-        since = now - timedelta(days=activity.reentry_days or 0)
-        due = due.exclude(Exists(Enrollment.objects.filter(
-            activity=activity, customer=OuterRef("pk"), created_at__gt=since,
-        )))
+    due = customers_due(activity, trigger, occurrence, zones, now=now)
     rows = due.order_by().annotate(
         e_activity=Value(activity.pk, output_field=IntegerField()),
         e_version=Value(version_id, output_field=IntegerField()),
@@ -183,6 +171,24 @@ def _enroll_occurrence(activity, version_id, trigger, occurrence, zones_by_momen
         e_updated_at=Value(now, output_field=DateTimeField()),
     )
     return _insert_enrollments(rows)
+
+
+def customers_due(activity, trigger, occurrence, zones, *, now):
+    """The customers in ``zones`` whose date comes round on ``occurrence``, in the target, re-entry allowing."""
+    local_date = occurrence + timedelta(days=trigger.offset_days)
+    # Conditions such as age hold on the customer's local date of sending.
+    at = datetime.combine(local_date, trigger.at, tzinfo=dt_timezone.utc)
+    due = (
+        Customer.objects.filter(local_zone__in=zones)
+        .filter(_comes_round_on(trigger, occurrence))
+        .filter(conditions.to_q(activity.target, at=at))
+    )
+    if activity.reentry == Reentry.AFTER_DAYS:
+        since = now - timedelta(days=activity.reentry_days or 0)
+        due = due.exclude(Exists(Enrollment.objects.filter(
+            activity=activity, customer=OuterRef("pk"), created_at__gt=since,
+        )))
+    return due
 
 
 def _json(value):

@@ -206,6 +206,34 @@ def test_reentry_always_sends_every_birthday():
     }
 
 
+def test_a_half_birthday_comes_round_every_six_months_from_the_date_of_birth():
+    date_activity("Half birthday", "Half way there!",
+                  trigger={"field": "date_of_birth", "recurrence": {"every_months": 6}})
+    customer = reachable_customer(phone="+13105550100", date_of_birth=date(1992, 6, 10))
+
+    beat(datetime(2027, 6, 10, 10, 0, tzinfo=LOS_ANGELES))
+    beat(datetime(2027, 9, 10, 10, 0, tzinfo=LOS_ANGELES))
+    beat(datetime(2027, 12, 10, 10, 0, tzinfo=LOS_ANGELES))
+
+    assert len(sent_to(customer.phone)) == 2
+    assert sorted(Enrollment.objects.values_list("occurrence_key", flat=True)) == [
+        "date_of_birth:2027-06", "date_of_birth:2027-12",
+    ]
+
+
+def test_reentry_after_days_skips_the_occurrences_that_come_too_soon():
+    date_activity("Service", "Service time", reentry=Reentry.AFTER_DAYS, reentry_days=200,
+                  trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}})
+    reachable_customer(phone="+13105550100", attributes={"delivery_date": "2027-03-15"})
+
+    for day in (date(2027, 9, 15), date(2028, 3, 15), date(2028, 9, 15)):
+        beat(datetime.combine(day, datetime.min.time(), tzinfo=LOS_ANGELES) - timedelta(hours=4))
+
+    assert sorted(Enrollment.objects.values_list("occurrence_key", flat=True)) == [
+        "attributes.delivery_date:2027-09", "attributes.delivery_date:2028-09",
+    ]
+
+
 @pytest.mark.parametrize("status", [ActivityStatus.DRAFT, ActivityStatus.PAUSED, ActivityStatus.ENDED])
 def test_only_active_activities_enroll(status):
     birthday_activity(status=status)
