@@ -1,5 +1,6 @@
 """Date triggers: birthdays and a car's lifecycle, each at 10:00 in the customer's own zone."""
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,13 +9,14 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from activities import dates, tasks
+from activities import dates, spec, tasks
 from activities.models import Activity, ActivityStatus, Enrollment, EnrollmentState, Reentry
 from customers import consent
 from customers.models import Channel, ConsentSource
 from messaging.backends.sms import locmem
 from messaging.delivery import deliver
 from messaging.models import Category, Message, Status
+from storefront import demo
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -315,6 +317,19 @@ def test_the_number_of_queries_does_not_grow_with_the_customers_enrolled():
     assert enrolled_few == {"Birthday": 10, "Service": 10}
     assert enrolled_many == {"Birthday": 200, "Service": 200}
     assert many == few
+
+
+def test_the_shipped_birthday_example_sends_its_code_a_week_before():
+    demo.create_example_content()
+    spec.load(json.loads((demo.EXAMPLES_DIR / "birthday.json").read_text()))
+    customer = reachable_customer(first_name="Mia", phone="+61291234567", country="AU",
+                                  date_of_birth=date(1990, 6, 10))
+
+    beat(datetime(2027, 6, 3, 9, 59, tzinfo=SYDNEY))
+    assert sent_to(customer.phone) == []
+    beat(datetime(2027, 6, 3, 10, 0, tzinfo=SYDNEY))
+    [text] = sent_to(customer.phone)
+    assert "BDAY-" in text
 
 
 # A car's lifecycle from attributes.delivery_date --------------------------------------------
