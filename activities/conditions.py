@@ -280,7 +280,9 @@ class _Parser:
         if not isinstance(options, list) or not options:
             self.problems.append(f"{where}: 'any' needs a list of one or more conditions, any of which may hold.")
             return None
-        return _Any(tuple(self._condition(option, f"{where}, option {index}") for index, option in enumerate(options, 1)))
+        return _Any(tuple(
+            self._condition(option, f"{where}, option {index}") for index, option in enumerate(options, 1)
+        ))
 
     def _not(self, condition, where):
         extra = sorted(set(condition) - {"not"})
@@ -291,7 +293,9 @@ class _Parser:
             if not negated:
                 self.problems.append(f"{where}: 'not' needs a condition (or a list of them) to negate.")
                 return None
-            return _Not(_All(tuple(self._condition(part, f"{where}, not {index}") for index, part in enumerate(negated, 1))))
+            return _Not(_All(tuple(
+                self._condition(part, f"{where}, not {index}") for index, part in enumerate(negated, 1)
+            )))
         return _Not(self._condition(negated, f"{where}, not"))
 
     def _leaf(self, condition, where):

@@ -414,7 +414,9 @@ def test_conditions_that_are_not_a_list_are_refused():
 def test_evaluating_invalid_conditions_raises_with_the_problems():
     with pytest.raises(InvalidConditions) as raised:
         to_q(where("age", "gte", "old"), at=NOW)
-    assert raised.value.problems == ["Condition 1 (age): age is counted in whole years from 0 to 200: write 30, not 'old'."]
+    assert raised.value.problems == [
+        "Condition 1 (age): age is counted in whole years from 0 to 200: write 30, not 'old'."
+    ]
 
 
 def test_a_naive_moment_is_refused():
