@@ -7,6 +7,7 @@ is safe to run twice and at once, and what its steps write is keyed by the step.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.db import transaction
@@ -116,7 +117,10 @@ def react_to_event(event) -> None:
     for enrollment in Enrollment.objects.filter(customer=event.customer, state__in=OPEN_STATES).select_related("version"):
         definition = enrollment.version.definition
         goal = definition.get("goal") or {}
-        if goal.get("event") == event.name and conditions.evaluate_event_conditions(goal.get("where", []), event.properties):
+        # A date enrollment waits for its first moment with no step taken yet: a goal
+        # reached before the journey began (an order the day before) does not end it.
+        started = bool(enrollment.history)
+        if started and goal.get("event") == event.name and conditions.evaluate_event_conditions(goal.get("where", []), event.properties):
             finish(enrollment.pk, EnrollmentState.CONVERTED, note=f"goal {event.name}")
             continue
         waiting = enrollment.waiting_for or {}
@@ -249,19 +253,28 @@ def finish(enrollment_id, state, *, note) -> None:
             _end(enrollment, state, note, now)
 
 
-def advance_due(*, now=None, limit=500) -> int:
-    """Advance the enrollments whose wait is over (the clock's job; safe to run twice at once)."""
+def advance_due(*, now=None, limit=500, budget_seconds=25) -> int:
+    """Advance the enrollments whose wait is over (the clock's job; safe to run twice at once).
+
+    Batches of ``limit`` follow each other until none is due or ``budget_seconds`` pass,
+    so a thousand birthdays due at 10:00 start together rather than 500 per beat tick.
+    """
     now = now or timezone.now()
-    with transaction.atomic():
-        due = list(
-            Enrollment.objects.select_for_update(skip_locked=True)
-            .filter(state=EnrollmentState.WAITING, next_run_at__lte=now)
-            .order_by("next_run_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-    for pk in due:
-        advance(pk)
-    return len(due)
+    started, total = time.monotonic(), 0
+    while time.monotonic() - started < budget_seconds:
+        with transaction.atomic():
+            due = list(
+                Enrollment.objects.select_for_update(skip_locked=True)
+                .filter(state=EnrollmentState.WAITING, next_run_at__lte=now)
+                .order_by("next_run_at")
+                .values_list("pk", flat=True)[:limit]
+            )
+        for pk in due:
+            advance(pk)
+        total += len(due)
+        if len(due) < limit:
+            break
+    return total
 
 
 # --- pausing, resuming, ending ---------------------------------------------------------

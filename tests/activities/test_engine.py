@@ -135,3 +135,20 @@ def test_a_bad_goal_is_shown_on_the_goal_field():
     with pytest.raises(ValidationError) as error:
         activity.full_clean()
     assert list(error.value.message_dict) == ["goal"]
+
+
+def test_a_goal_reached_before_a_date_enrollment_starts_does_not_end_it():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    activity = factories.welcome_activity(goal={"event": "order_placed"}, reentry=Reentry.ALWAYS)
+    customer = factories.customer()
+    waiting = Enrollment.objects.create(
+        activity=activity, version=activity.current_version(), customer=customer,
+        occurrence_key="date_of_birth:2027", state=EnrollmentState.WAITING, position=[0],
+        next_run_at=timezone.now() + timedelta(hours=5),
+    )
+    evaluate_event(emit(customer, "order_placed"))
+    waiting.refresh_from_db()
+    assert waiting.state == EnrollmentState.WAITING
