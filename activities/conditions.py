@@ -20,9 +20,9 @@ The rules both sides implement:
   compares dates: the first ten characters of a text attribute that starts with a
   date. ``true``/``false`` compare JSON booleans. Any other text compares text,
   exactly (case too). Only numbers and dates have an order (``gt``, ``between``).
-* ``zone`` is the time zone set on the customer, else every zone of their country;
-  the phone number's zones (which ``Customer.time_zones()`` also uses) are left out,
-  because a query cannot look them up.
+* ``zone`` is the time zone set on the customer, else every zone of their country,
+  else the one zone their phone number gave ``Customer.local_zone``: the number's
+  other zones (which ``Customer.time_zones()`` lists) cannot be looked up in a query.
 """
 
 import calendar
@@ -720,20 +720,37 @@ class _Zone:
         return any(zone in value.zones for zone in zones_for_conditions(customer))
 
     def q(self, op, value, at):
-        return Q(timezone__in=value.zones) | (Q(timezone="") & Q(country__in=value.countries))
+        without_own_zone = Q(timezone="")
+        return (
+            Q(timezone__in=value.zones)
+            | (without_own_zone & Q(country__in=value.countries))
+            | (without_own_zone & ~Q(country__in=_country_codes()) & Q(local_zone__in=value.zones))
+        )
 
 
 def zones_for_conditions(customer) -> tuple:
-    """The zones ``zone`` conditions see: the customer's own zone, else their country's."""
+    """The zones ``zone`` conditions see: the customer's own zone, else every zone of their
+    country, else the zone their phone number gave ``local_zone``.
+
+    Not ``Customer.time_zones()``: a number's zones cannot be looked up in a query, and
+    ``local_zone`` keeps only one of them.
+    """
     if customer.timezone:
         return (customer.timezone,)
-    return _country_zones().get(customer.country or "", ())
+    if (customer.country or "") in _country_zones():
+        return _country_zones()[customer.country]
+    return (customer.local_zone,) if customer.local_zone else ()
 
 
 @lru_cache(maxsize=1)
 def _country_zones() -> dict:
     # A plain dict: pytz's own looks codes up in any case, a query does not.
     return {code: tuple(pytz.country_timezones[code]) for code in pytz.country_timezones}
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset:
+    return frozenset(_country_zones())
 
 
 @lru_cache(maxsize=1)

@@ -242,6 +242,12 @@ def test_zone_is_the_customers_own_zone_else_their_countrys():
     assert selected(where("zone", "in", ["Asia/Tokyo"])) == {tokyo.pk, japan.pk}
 
 
+def test_without_zone_or_country_the_phone_numbers_zone_counts():
+    tokyo_number = customer(country="", phone="+81312345678")
+    customer(country="", phone="")
+    assert selected(where("zone", "in", ["Asia"])) == {tokyo_number.pk}
+
+
 def test_a_country_with_zones_in_two_areas_is_in_both():
     russia = customer(country="RU")
     assert selected(where("zone", "in", ["Asia"])) == {russia.pk}
