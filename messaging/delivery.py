@@ -1,8 +1,13 @@
-"""Delivering one message: claim it, ask the policy again, render, hand it to the backend.
+"""Delivering messages: claim, render, ask the policy again, hand over to the backend.
 
 Many workers may receive the same message id (a redelivered task, a sweeper's
 second nudge); the claim is one atomic UPDATE from a pending status to "sending",
 so exactly one of them goes on to send.
+
+E-mail goes in batches (``deliver_email_batch``): the task that claims its own message
+also claims other due queued e-mails, up to TRIGGERHUB_DELIVERY_BATCH_SIZE, decides
+them in one transaction, sends them over one connection and records them in one
+write. The tasks of the messages it took then find nothing to claim.
 """
 
 import logging
@@ -10,7 +15,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,16 +41,7 @@ def deliver(message_id: int) -> Status | None:
     Returns the status it ended in, or None when there was nothing to do.
     """
     now = timezone.now()
-    lease = timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
-    # A message held by a paused activity waits for outbox.release(), even when its
-    # delivery task was already queued before the pause.
-    claimed = Message.objects.filter(
-        pk=message_id, status__in=PENDING_STATUSES, send_after__lte=now
-    ).exclude(reason=Reason.ACTIVITY_PAUSED).update(
-        status=Status.SENDING, attempts=F("attempts") + 1,
-        lease_expires_at=now + lease, updated_at=now,
-    )
-    if not claimed:
+    if not _claim(Message.objects.filter(pk=message_id), now):
         return None
     message = Message.objects.select_related("customer", "email_template", "sms_content").get(
         pk=message_id
@@ -59,13 +55,8 @@ def deliver(message_id: int) -> Status | None:
         return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
 
     decision = _approve(message, now)
-    if decision.action == policy.Action.BLOCK:
-        return record(message, Status.BLOCKED, reason=decision.reason, detail=decision.detail)
-    if decision.action == policy.Action.DEFER:
-        return record(
-            message, Status.DEFERRED, reason=decision.reason, detail=decision.detail,
-            send_after=decision.until,
-        )
+    if decision.action != policy.Action.SEND:
+        return _record_refusal(message, decision)
     try:
         if message.channel == Channel.EMAIL:
             provider_id = _send_email(message)
@@ -73,20 +64,170 @@ def deliver(message_id: int) -> Status | None:
             provider_id = _send_sms(message)
     except DeliveryError as exc:
         return _after_failure(message, exc)
-    return _record_sent(message, provider_id or "")
+    return _record_sent([(message, provider_id or "")])[message.pk]
 
 
-def _record_sent(message, provider_id: str) -> Status:
-    """Record the hand-over; a provider report that overtook it (delivered) keeps its status."""
+def deliver_email_batch(message_id: int) -> Status | None:
+    """Send e-mail ``message_id`` and, in the same pass, other due queued e-mails.
+
+    Up to TRIGGERHUB_DELIVERY_BATCH_SIZE messages, oldest first; each is decided,
+    sent and recorded as ``deliver()`` would. Returns the status ``message_id`` ended
+    in, or None when there was nothing to do (another worker had claimed it).
+    """
+    size = settings.TRIGGERHUB_DELIVERY_BATCH_SIZE
+    if size <= 1:
+        return deliver(message_id)
+    now = timezone.now()
     with transaction.atomic():
-        current = Message.objects.select_for_update().values_list("status", flat=True).get(pk=message.pk)
-        if current in (Status.SENDING, Status.UNKNOWN):
-            return record(message, Status.SENT, provider_message_id=provider_id)
-        message.provider_message_id, message.status = provider_id, current
-        message.lease_expires_at = None
-        message.save()
-        MessageEvent.objects.create(message=message, status=Status.SENT, detail="recorded after a later report")
-        return current
+        if not _claim(Message.objects.filter(pk=message_id, channel=Channel.EMAIL), now):
+            return None
+        others = _claim_due_emails(now, limit=size - 1, besides=message_id)
+    return _deliver_claimed_emails([message_id, *others], now).get(message_id)
+
+
+def _claimable(queryset, now):
+    # A message held by a paused activity waits for outbox.release(), even when its
+    # delivery task was already queued before the pause.
+    return queryset.filter(status__in=PENDING_STATUSES, send_after__lte=now).exclude(
+        reason=Reason.ACTIVITY_PAUSED
+    )
+
+
+def _claim(queryset, now) -> int:
+    """Move the due pending messages of ``queryset`` to "sending"; how many it took."""
+    lease = timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
+    return _claimable(queryset, now).update(
+        status=Status.SENDING, attempts=F("attempts") + 1,
+        lease_expires_at=now + lease, updated_at=now,
+    )
+
+
+def _claim_due_emails(now, *, limit: int, besides: int) -> list[int]:
+    """Claim up to ``limit`` other due queued e-mails, oldest first; their ids.
+
+    Called inside the transaction that claimed ``besides``. On PostgreSQL the rows are
+    locked with SKIP LOCKED, so workers draining at once take disjoint rows and the
+    UPDATE finds every locked row still claimable. SQLite has no row locks, but the
+    claim of ``besides`` already holds its only write lock, so nobody changes a row
+    between this SELECT and the UPDATE.
+    """
+    due = _claimable(Message.objects.filter(channel=Channel.EMAIL, status=Status.QUEUED), now).exclude(
+        pk=besides
+    )
+    pks = list(
+        due.select_for_update(skip_locked=True).order_by("send_after", "pk").values_list("pk", flat=True)[:limit]
+    )
+    if pks:
+        _claim(Message.objects.filter(pk__in=pks), now)
+    return pks
+
+
+def _deliver_claimed_emails(pks: list[int], now) -> dict[int, Status]:
+    """Render, decide, send and record the claimed e-mails ``pks``; each one's final status.
+
+    A message whose rendering raises is left in "sending", as ``deliver()`` leaves it
+    when its task fails: the lease expires and ops see it as unknown.
+    """
+    messages = list(
+        Message.objects.filter(pk__in=pks)
+        .select_related("customer", "email_template")
+        .prefetch_related("email_template__variants")
+        .order_by("send_after", "pk")
+    )
+    rendered = []
+    for message in messages:
+        try:
+            _render(message, rendering.values_for(
+                message.customer, message.context, unsubscribe_url=unsubscribe.unsubscribe_url(message)
+            ))
+        except Exception:
+            log.exception("message %s could not be rendered; left for the lease to expire", message.pk)
+            continue
+        rendered.append(message)
+
+    decisions = _approve_emails(rendered, now)
+    outcomes, sent = {}, []
+    approved = []
+    for message in rendered:
+        if decisions[message.pk].action == policy.Action.SEND:
+            approved.append(message)
+        else:
+            outcomes[message.pk] = _record_refusal(message, decisions[message.pk])
+    if approved:
+        connection = _open_email_connection()
+        try:
+            for message in approved:
+                try:
+                    sent.append((message, _send_email(message, connection=connection)))
+                except DeliveryError as exc:
+                    outcomes[message.pk] = _after_failure(message, exc)
+        finally:
+            _close_quietly(connection)
+    outcomes.update(_record_sent(sent))
+    return outcomes
+
+
+def _open_email_connection():
+    """One connection to the e-mail backend for a whole batch.
+
+    If it cannot be opened now, each message's own send opens it again and reports
+    its own error (retried or failed like any other).
+    """
+    connection = get_connection()
+    try:
+        connection.open()
+    except Exception as exc:
+        log.info("e-mail connection for a batch did not open (%s); each message tries on its own", exc)
+    return connection
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception as exc:  # everything was handed over or recorded already
+        log.info("closing the e-mail connection failed: %s", exc)
+
+
+def _record_refusal(message, decision: policy.Decision) -> Status:
+    if decision.action == policy.Action.BLOCK:
+        return record(message, Status.BLOCKED, reason=decision.reason, detail=decision.detail)
+    return record(
+        message, Status.DEFERRED, reason=decision.reason, detail=decision.detail, send_after=decision.until,
+    )
+
+
+#: What delivery changes on a message it hands over.
+_DELIVERED_FIELDS = (
+    "status", "reason", "detail", "provider_message_id", "lease_expires_at", "to_address",
+    "subject", "body_text", "body_html", "parts", "sent_at", "updated_at",
+)
+
+
+def _record_sent(sent: list[tuple[Message, str]]) -> dict[int, Status]:
+    """Record the hand-overs (message, provider id) in one write; each message's status.
+
+    A provider report that overtook a hand-over (delivered) keeps its status.
+    """
+    if not sent:
+        return {}
+    now = timezone.now()
+    with transaction.atomic():
+        current = dict(
+            Message.objects.select_for_update().filter(pk__in=[message.pk for message, _ in sent])
+            .order_by("pk").values_list("pk", "status")
+        )
+        events = []
+        for message, provider_id in sent:
+            message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
+            if current[message.pk] in (Status.SENDING, Status.UNKNOWN):
+                message.status, message.reason, message.detail = Status.SENT, "", ""
+                events.append(MessageEvent(message=message, status=Status.SENT))
+            else:
+                message.status = current[message.pk]
+                events.append(MessageEvent(message=message, status=Status.SENT, detail="recorded after a later report"))
+        Message.objects.bulk_update([message for message, _ in sent], _DELIVERED_FIELDS)
+        MessageEvent.objects.bulk_create(events)
+    return {message.pk: message.status for message, _ in sent}
 
 
 def _approve(message, now) -> policy.Decision:
@@ -118,6 +259,41 @@ def _approve(message, now) -> policy.Decision:
     return decision
 
 
+def _approve_emails(messages, now) -> dict[int, policy.Decision]:
+    """``_approve()`` for a batch of e-mails: one transaction, its customers locked in pk order.
+
+    Approved messages get ``sent_at`` before the next message of the same customer is
+    decided, so a frequency cap counts them as it would across two workers.
+    """
+    decisions, taking = {}, []
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().filter(
+            pk__in={message.customer_id for message in messages}
+        ).order_by("pk")
+        customers = {customer.pk: customer for customer in locked}
+        for message in messages:
+            if any(taken.customer_id == message.customer_id for taken in taking):
+                _mark_handed_over(taking, now)
+                taking = []
+            customer = customers[message.customer_id]
+            decision = policy.decide(
+                customer, message.channel, message.category, now,
+                rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
+            )
+            decisions[message.pk] = decision
+            if decision.action == policy.Action.SEND:
+                message.customer = customer
+                message.sent_at = now
+                taking.append(message)
+        _mark_handed_over(taking, now)
+    return decisions
+
+
+def _mark_handed_over(messages, now) -> None:
+    if messages:
+        Message.objects.filter(pk__in=[message.pk for message in messages]).update(sent_at=now)
+
+
 def _render(message, values) -> None:
     """Render ``message`` for its customer into its subject and bodies (and SMS parts)."""
     if message.channel == Channel.EMAIL:
@@ -132,8 +308,9 @@ def _render(message, values) -> None:
     message.parts = sms.segment(message.body_text).segments
 
 
-def _send_email(message) -> str:
+def _send_email(message, *, connection=None) -> str:
     email = EmailMultiAlternatives(
+        connection=connection,
         subject=message.subject,
         body=message.body_text,
         from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,

@@ -12,6 +12,7 @@ variants; the customer's language picks one (``version_for``).
 """
 
 import difflib
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -49,8 +50,14 @@ TEMPLATE_VARIABLES = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def compile_template(source: str):
-    """Compile ``source``; raises ``TemplateSyntaxError`` with the line in ``template_debug``."""
+    """Compile ``source``; raises ``TemplateSyntaxError`` with the line in ``template_debug``.
+
+    Kept by source text: a worker renders the same few templates for every message, and
+    compiling was most of the cost. A compiled Template is never changed by rendering
+    (state lives in each render's Context), so threads may share it.
+    """
     return _engine.from_string(source)
 
 

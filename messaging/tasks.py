@@ -8,7 +8,7 @@ from . import delivery, outbox
 
 @shared_task(name="messaging.tasks.deliver_email")
 def deliver_email(message_id: int) -> str | None:
-    return delivery.deliver(message_id)
+    return delivery.deliver_email_batch(message_id)
 
 
 @shared_task(name="messaging.tasks.deliver_sms")

@@ -1,0 +1,175 @@
+"""An e-mail delivery task sends its own message and other due queued e-mails with it."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from customers import consent
+from customers.models import ConsentSource
+from messaging import outbox, rendering
+from messaging.delivery import deliver, deliver_email_batch
+from messaging.models import Category, Channel, Message, MessageEvent, Reason, Status
+from tests import factories
+from tests.email_backends import FlakyEmailBackend
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def template():
+    return factories.email_template(subject="Hello {{ customer.first_name }}")
+
+
+def queued_email(template, customer=None, *, key, category=Category.TRANSACTIONAL, **fields):
+    return outbox.enqueue(
+        customer=customer or factories.customer(), channel=Channel.EMAIL, content=template,
+        category=category, source="test", dedupe_key=key, **fields,
+    )
+
+
+def statuses(*messages):
+    return [Message.objects.get(pk=message.pk).status for message in messages]
+
+
+def test_one_task_delivers_a_batch_of_queued_emails(template, mailoutbox):
+    messages = [queued_email(template, key=f"batch:{n}") for n in range(3)]
+
+    assert deliver_email_batch(messages[1].pk) == Status.SENT
+
+    assert statuses(*messages) == [Status.SENT] * 3
+    assert sorted(email.to[0] for email in mailoutbox) == sorted(m.customer.email for m in messages)
+    assert MessageEvent.objects.filter(status=Status.SENT).count() == 3
+    assert all(Message.objects.get(pk=m.pk).sent_at is not None for m in messages)
+
+
+def test_the_tasks_of_messages_a_batch_sent_find_nothing_to_do(template, mailoutbox):
+    first, second = queued_email(template, key="a"), queued_email(template, key="b")
+    deliver_email_batch(first.pk)
+
+    assert deliver_email_batch(second.pk) is None
+    assert deliver(second.pk) is None
+    assert len(mailoutbox) == 2
+
+
+def test_a_batch_takes_at_most_the_batch_size(template, settings, mailoutbox):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    messages = [queued_email(template, key=f"size:{n}") for n in range(3)]
+
+    deliver_email_batch(messages[0].pk)
+
+    assert statuses(*messages) == [Status.SENT, Status.SENT, Status.QUEUED]
+
+
+def test_a_batch_size_of_one_sends_only_the_tasks_own_message(template, settings, mailoutbox):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 1
+    first, second = queued_email(template, key="a"), queued_email(template, key="b")
+
+    assert deliver_email_batch(second.pk) == Status.SENT
+    assert statuses(first, second) == [Status.QUEUED, Status.SENT]
+
+
+def test_a_batch_leaves_messages_not_due_held_blocked_or_claimed_alone(template, mailoutbox):
+    own = queued_email(template, key="own")
+    later = queued_email(template, key="later", send_after=timezone.now() + timedelta(hours=1))
+    held = outbox.enqueue(
+        customer=factories.customer(), channel=Channel.EMAIL, content=template,
+        category=Category.TRANSACTIONAL, source="activity:9/enrollment:1", dedupe_key="held",
+    )
+    outbox.hold(source_prefix="activity:9/")
+    blocked = queued_email(template, factories.customer(email=""), key="blocked")
+    claimed = queued_email(template, key="claimed")
+    Message.objects.filter(pk=claimed.pk).update(status=Status.SENDING)
+
+    deliver_email_batch(own.pk)
+
+    assert statuses(own, later, held, blocked, claimed) == [
+        Status.SENT, Status.SCHEDULED, Status.DEFERRED, Status.BLOCKED, Status.SENDING,
+    ]
+    assert [email.to for email in mailoutbox] == [[own.customer.email]]
+
+
+def test_a_batch_does_not_take_sms(template, settings, mailoutbox):
+    settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+    own = queued_email(template, key="own")
+    sms = outbox.enqueue(
+        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
+        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="test", dedupe_key="sms",
+    )
+    deliver_email_batch(own.pk)
+    assert statuses(own, sms) == [Status.SENT, Status.QUEUED]
+
+
+def test_a_message_the_policy_blocks_in_a_batch_is_blocked_while_the_others_go(template, mailoutbox):
+    first, gone, last = (queued_email(template, key=f"policy:{n}") for n in range(3))
+    gone.customer.email = ""  # the address went away while the message waited
+    gone.customer.save()
+
+    deliver_email_batch(first.pk)
+
+    assert statuses(first, gone, last) == [Status.SENT, Status.BLOCKED, Status.SENT]
+    gone.refresh_from_db()
+    assert (gone.reason, gone.sent_at) == (Reason.NO_ADDRESS, None)
+    assert list(gone.events.values_list("status", flat=True)) == ["queued", "blocked"]
+    assert len(mailoutbox) == 2
+
+
+def test_a_frequency_cap_counts_a_message_sent_earlier_in_the_same_batch(template, settings, mailoutbox):
+    settings.TRIGGERHUB_FREQUENCY_CAPS = "email:marketing:1/1d"
+    customer = factories.customer()
+    consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
+    first = queued_email(template, customer, key="cap:1", category=Category.MARKETING)
+    second = queued_email(template, customer, key="cap:2", category=Category.MARKETING)
+
+    deliver_email_batch(first.pk)
+
+    assert statuses(first, second) == [Status.SENT, Status.DEFERRED]
+    assert Message.objects.get(pk=second.pk).reason == Reason.FREQUENCY_CAP
+    assert len(mailoutbox) == 1
+
+
+def test_a_transient_error_on_one_message_of_a_batch_retries_only_that_one(template, settings, mailoutbox):
+    settings.EMAIL_BACKEND = "tests.email_backends.FlakyEmailBackend"
+    FlakyEmailBackend.failures_left = 1  # the batch's first send, the oldest message
+    first, second, third = (queued_email(template, key=f"flaky:{n}") for n in range(3))
+
+    assert deliver_email_batch(second.pk) == Status.SENT
+
+    assert statuses(first, second, third) == [Status.QUEUED, Status.SENT, Status.SENT]
+    first.refresh_from_db()
+    assert (first.reason, first.sent_at, first.attempts) == (Reason.TRANSIENT_ERROR, None, 1)
+    assert first.send_after > timezone.now()
+    assert len(mail.outbox) == 2
+
+
+def test_a_compiled_template_is_reused_for_the_same_source():
+    source = "Hi {{ customer.first_name }} {{ event.order_id }}"
+    assert rendering.compile_template(source) is rendering.compile_template(source)
+    assert rendering.compile_template(source) is not rendering.compile_template(source + "!")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite runs one writer at a time")
+def test_workers_draining_at_once_send_each_message_once(template, mailoutbox):
+    messages = [queued_email(template, key=f"race:{n}") for n in range(40)]
+    barrier = threading.Barrier(4)
+
+    def drain(message):
+        barrier.wait()
+        try:
+            deliver_email_batch(message.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain, args=(messages[n * 10],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses(*messages) == [Status.SENT] * 40
+    assert sorted(email.to[0] for email in mailoutbox) == sorted(m.customer.email for m in messages)
+    assert MessageEvent.objects.filter(status=Status.SENT).count() == 40
