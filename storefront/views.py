@@ -8,7 +8,8 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from customers.models import Customer
+from customers import consent
+from customers.models import Channel, ConsentSource, Customer
 from customers.signals import cart_updated, customer_registered, order_placed
 
 from .cart import Cart
@@ -33,6 +34,13 @@ def register(request):
                 last_name=form.cleaned_data["last_name"],
                 country=form.cleaned_data["country"],
             )
+            if form.cleaned_data["email_offers"]:
+                consent.grant(
+                    customer, Channel.EMAIL, ConsentSource.FORM,
+                    evidence="registration form: 'E-mail me offers and reminders' ticked",
+                    ip_address=request.META.get("REMOTE_ADDR"),
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                )
             # The key makes a double-submitted form one registration event.
             customer_registered.send(
                 sender=register, customer=customer, idempotency_key=f"registration:{user.pk}"

@@ -77,3 +77,17 @@ def test_checkout_places_the_order_and_tells_triggerhub(client, product):
     assert event.properties["total"] == "34.00"
     assert event.idempotency_key == f"order:{order.pk}"
     assert client.get("/cart/").context["lines"] == []
+
+
+def test_ticking_the_offers_box_records_email_consent_from_the_form(client):
+    from customers.models import ConsentAction, ConsentSource
+
+    client.post("/register/", {**REGISTRATION, "email_offers": "on"})
+    customer = Customer.objects.get(user__username="zoe")
+    record = customer.consent_records.get()
+    assert (record.channel, record.action, record.source) == ("email", ConsentAction.GRANTED, ConsentSource.FORM)
+    assert "ticked" in record.evidence
+
+
+def test_without_the_box_ticked_no_consent_is_recorded(client):
+    assert not register(client).consent_records.exists()
