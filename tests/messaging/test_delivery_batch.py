@@ -51,8 +51,17 @@ def test_the_tasks_of_messages_a_batch_sent_find_nothing_to_do(template, mailout
     deliver_email_batch(first.pk)
 
     assert deliver_email_batch(second.pk) is None
+    assert deliver_email_batch(first.pk) is None
     assert deliver(second.pk) is None
     assert len(mailoutbox) == 2
+
+
+def test_a_task_whose_message_was_taken_still_sends_what_is_due(template, mailoutbox):
+    taken, waiting = queued_email(template, key="taken"), queued_email(template, key="waiting")
+    Message.objects.filter(pk=taken.pk).update(status=Status.SENDING)
+
+    assert deliver_email_batch(taken.pk) is None
+    assert statuses(taken, waiting) == [Status.SENDING, Status.SENT]
 
 
 def test_a_batch_takes_at_most_the_batch_size(template, settings, mailoutbox):
