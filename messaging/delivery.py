@@ -25,12 +25,12 @@ from customers import consent
 from customers.models import ConsentSource, Customer
 from triggerhub.queueing import publish
 
-from . import credits, policy, rendering, sms, unsubscribe
+from . import credits, policy, rendering, sms, suppressions, unsubscribe
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
 from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut
-from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status
+from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status, Suppression
 from .outbox import delivery_task
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,10 @@ def _approve_emails(messages, now) -> dict[int, policy.Decision]:
             pk__in={message.customer_id for message in messages}
         ).order_by("pk")
         customers = {customer.pk: customer for customer in locked}
+        suppressed = set(Suppression.objects.filter(
+            channel=Channel.EMAIL,
+            address__in=[suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email],
+        ).values_list("address", flat=True))
         for message in messages:
             if any(taken.customer_id == message.customer_id for taken in taking):
                 _mark_handed_over(taking, now)
@@ -318,6 +322,7 @@ def _approve_emails(messages, now) -> dict[int, policy.Decision]:
             decision = policy.decide(
                 customer, message.channel, message.category, now,
                 rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
+                suppressed=suppressed,
             )
             decisions[message.pk] = decision
             if decision.action == policy.Action.SEND:

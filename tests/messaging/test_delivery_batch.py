@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from customers import consent
 from customers.models import ConsentSource
-from messaging import delivery, outbox, rendering
+from messaging import delivery, outbox, rendering, suppressions
 from messaging.delivery import deliver, deliver_email_batch
-from messaging.models import Category, Channel, Message, MessageEvent, Reason, Status
+from messaging.models import Category, Channel, Message, MessageEvent, Reason, Status, SuppressionReason
 from tests import factories
 from tests.email_backends import FlakyEmailBackend
 
@@ -139,6 +139,18 @@ def test_a_message_the_policy_blocks_in_a_batch_is_blocked_while_the_others_go(t
     assert (gone.reason, gone.sent_at) == (Reason.NO_ADDRESS, None)
     assert list(gone.events.values_list("status", flat=True)) == ["queued", "blocked"]
     assert len(mailoutbox) == 2
+
+
+def test_a_suppressed_address_in_a_batch_is_blocked_while_the_others_go(template, mailoutbox):
+    first, bounced, last = (queued_email(template, key=f"suppressed:{n}") for n in range(3))
+    suppressions.suppress(
+        channel=Channel.EMAIL, address=bounced.customer.email.upper(), reason=SuppressionReason.BOUNCE,
+    )
+
+    deliver_email_batch(first.pk)
+
+    assert statuses(first, bounced, last) == [Status.SENT, Status.BLOCKED, Status.SENT]
+    assert Message.objects.get(pk=bounced.pk).reason == Reason.SUPPRESSED
 
 
 def test_a_frequency_cap_counts_a_message_sent_earlier_in_the_same_batch(template, settings, mailoutbox):
