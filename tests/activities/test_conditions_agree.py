@@ -190,6 +190,7 @@ class Pools:
     words: set = field(default_factory=set)
     counts: set = field(default_factory=set)
     sums: set = field(default_factory=set)
+    paths: set = field(default_factory=lambda: {"nothing", "car.model"})
 
     @classmethod
     def of(cls, at, people):
@@ -215,7 +216,8 @@ class Pools:
                 pools.ages.update(years for years in (age - 1, age, age + 1) if 0 <= years <= 200)
             created = person["created_at"]
             pools.dates.update(str(moment.date()) for moment in (created, created.astimezone(at.tzinfo)))
-            for value in _scalars_in(person["attributes"]):
+            for path, value in _scalars_in(person["attributes"]):
+                pools.paths.add(path)
                 pools.add_attribute_value(value)
             for name in EVENT_NAMES:
                 for days in WINDOWS:
@@ -227,7 +229,7 @@ class Pools:
         return pools
 
     def add_attribute_value(self, value):
-        if isinstance(value, bool) or value is None:
+        if isinstance(value, (bool, dict, list)) or value is None:
             return
         if isinstance(value, (int, float)):
             if abs(value) < 1e299:
@@ -241,12 +243,12 @@ class Pools:
             self.words.add(value)
 
 
-def _scalars_in(document):
-    for value in document.values():
+def _scalars_in(document, prefix=""):
+    """(path, value) of every value in ``document``, objects walked into."""
+    for key, value in document.items():
+        yield prefix + key, value
         if isinstance(value, dict):
-            yield from _scalars_in(value)
-        elif not isinstance(value, list):
-            yield value
+            yield from _scalars_in(value, f"{prefix}{key}.")
 
 
 def _is_date_text(text):
@@ -309,8 +311,7 @@ def text_conditions(draw, pools):
 
 @st.composite
 def attribute_conditions(draw, pools):
-    name = "attributes." + draw(st.sampled_from(["points", "plan", "vip", "since", "car", "car.model", "car.year",
-                                                 "nothing"]))
+    name = "attributes." + draw(from_pool(pools.paths))
     kind = draw(st.sampled_from(["number", "date", "text", "bool", "exists"]))
     if kind == "exists":
         return leaf(name, "exists", draw(st.booleans()))
