@@ -85,8 +85,11 @@ DATE_TEXT = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _NUMBER_TEXT = re.compile(NUMBER_TEXT)
 _DATE_TEXT = re.compile(DATE_TEXT)
 _DATE_VALUE = re.compile(DATE_TEXT + r"\Z")
-#: Larger numbers are not compared: PostgreSQL cannot turn them into floats.
+#: Numbers as large are not compared (they are read as floats first, then tested, on
+#: every side alike). PostgreSQL cannot turn numbers beyond about 1.8e308 into floats
+#: at all; it is asked to only below _CASTABLE.
 _LARGEST_NUMBER = 1e300
+_CASTABLE = 1e308
 #: Sums add millionths as integers, so that every database adds exactly; amounts of
 #: a billion or more are left out of a sum rather than overflow it.
 _MICROS = 1_000_000
@@ -935,7 +938,11 @@ def _as_number(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if abs(value) < _LARGEST_NUMBER else None  # NaN fails the test too
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if abs(number) < _LARGEST_NUMBER else None  # NaN fails the test too
     if isinstance(value, str) and _NUMBER_TEXT.search(value):
         return float(value)
     return None
@@ -1040,9 +1047,10 @@ class _PostgresJson:
         # Nested CASEs: PostgreSQL may evaluate AND's sides in any order, and a cast
         # of the wrong type fails the whole query.
         return _sql(
-            "(CASE WHEN {} = 'number' THEN (CASE WHEN abs(({})::numeric) < {} THEN ({})::float8 END) "
+            "(CASE WHEN {} = 'number' THEN (CASE WHEN abs(({})::numeric) < {} THEN "
+            "(CASE WHEN abs(({})::float8) < {} THEN ({})::float8 END) END) "
             "WHEN {} = 'string' THEN (CASE WHEN {} ~ {} THEN ({})::float8 END) END)",
-            self.type, self.value, _param(_LARGEST_NUMBER), self.value,
+            self.type, self.value, _param(_CASTABLE), self.value, _param(_LARGEST_NUMBER), self.value,
             self.type, self.text_value, _param(NUMBER_TEXT), self.text_value,
         )
 

@@ -180,11 +180,18 @@ def test_a_missing_attribute_fails_every_comparison_but_ne_and_exists_false():
     assert selected([{"not": {"field": "attributes.plan", "op": "gt", "value": 3}}]) == {has.pk, missing.pk, null.pk}
 
 
-def test_booleans_compare_with_is():
-    yes, no = customer(attributes={"vip": True}), customer(attributes={"vip": False})
-    customer(attributes={"vip": 1})
+def test_booleans_compare_with_is_and_are_not_numbers():
+    yes, no, one = customer(attributes={"vip": True}), customer(attributes={"vip": False}), customer(
+        attributes={"vip": 1}
+    )
     assert selected(where("attributes.vip", "is", True)) == {yes.pk}
     assert selected(where("attributes.vip", "is", False)) == {no.pk}
+    assert selected(where("attributes.vip", "gte", 0)) == {one.pk}
+
+
+def test_numbers_too_large_to_compare_fail_every_comparison():
+    customer(attributes={"points": 1e300}), customer(attributes={"points": 10**400})
+    assert selected(where("attributes.points", "gt", 0)) == set()
 
 
 def test_dates_in_attributes_compare_by_their_date_part():
@@ -192,9 +199,11 @@ def test_dates_in_attributes_compare_by_their_date_part():
         attributes={"delivery_date": "2024-05-01T18:00:00+02:00"}
     )
     later = customer(attributes={"delivery_date": "2024-06-01"})
-    customer(attributes={"delivery_date": "soon"})
+    for not_a_date in ("soon", "5", "2024-05", 20240601):
+        customer(attributes={"delivery_date": not_a_date})
     assert selected(where("attributes.delivery_date", "eq", "2024-05-01")) == {day.pk, moment.pk}
     assert selected(where("attributes.delivery_date", "gt", "2024-05-01")) == {later.pk}
+    assert selected(where("attributes.delivery_date", "lt", "2024-06-01")) == {day.pk, moment.pk}
 
 
 def test_nested_attributes_are_reached_by_dots_and_arrays_are_not_indexed():
@@ -284,6 +293,8 @@ def test_order_count_compares_as_a_whole_number():
     for _ in range(3):
         order(three, days_ago=1)
     assert selected(where("orders.count", "eq", 2)) == {two.pk}
+    assert selected(where("orders.count", "gt", 2)) == {three.pk}
+    assert selected(where("orders.count", "lt", 3)) == {two.pk}
     assert selected(where("orders.count", "gt", 2.5)) == {three.pk}
     assert selected(where("orders.count", "lte", 2.5)) == {two.pk}
     assert selected(where("orders.count", "between", [2, 3])) == {two.pk, three.pk}
