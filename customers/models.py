@@ -249,7 +249,9 @@ class Event(models.Model):
             models.Index(
                 fields=["received_at"], condition=Q(processed_at__isnull=True),
                 name="event_unprocessed",
-            )
+            ),
+            # Targets and thresholds count a customer's events of a name in a window.
+            models.Index(fields=["customer", "name", "occurred_at"], name="event_customer_name_time"),
         ]
 
     def __str__(self):
