@@ -12,7 +12,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers import phones
-from triggerhub.queueing import publish_on_commit
 
 from .models import CreditBalance, CreditEntry, CreditEntryKind, Message, Reason, SmsRate, Status
 
@@ -96,7 +95,7 @@ def refund(message, *, note: str) -> CreditEntry | None:
 
 def add(amount: Decimal, *, note: str = "", kind=CreditEntryKind.PURCHASE) -> CreditEntry:
     """Add ``amount`` credits and release the SMS held for lack of them."""
-    from .outbox import delivery_task  # the outbox imports the policy, which imports this module
+    from .outbox import publish_delivery_on_commit  # the outbox imports the policy, which imports this module
 
     amount = Decimal(amount)
     with transaction.atomic():
@@ -111,5 +110,5 @@ def add(amount: Decimal, *, note: str = "", kind=CreditEntryKind.PURCHASE) -> Cr
             status=Status.QUEUED, send_after=timezone.now(), updated_at=timezone.now()
         )
         for pk, channel in held:
-            publish_on_commit(delivery_task(channel), pk)
+            publish_delivery_on_commit(channel, pk)
     return entry

@@ -17,20 +17,22 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.functional import lazy
 
 from customers import consent
 from customers.models import ConsentSource, Customer
+from triggerhub.db import update_each
 from triggerhub.queueing import publish
 
-from . import credits, policy, rendering, sms, suppressions, unsubscribe
+from . import credits, outbox, policy, rendering, sms, suppressions, unsubscribe
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
 from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut
-from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status, Suppression
+from .models import PENDING_STATUSES, Channel, EmailTemplate, Message, MessageEvent, Reason, Status, Suppression
 from .outbox import delivery_task
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,8 @@ def deliver(message_id: int) -> Status | None:
     message = Message.objects.select_related("customer", "email_template", "sms_content").get(
         pk=message_id
     )
-    values = rendering.values_for(
-        message.customer, message.context, unsubscribe_url=unsubscribe.unsubscribe_url(message)
-    )
     try:
-        _render(message, values)
+        _render(message, _values(message))
     except sms.TooLong as exc:
         return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
 
@@ -68,38 +67,46 @@ def deliver(message_id: int) -> Status | None:
     return _record_sent([(message, provider_id or "")])[message.pk]
 
 
+def drain_emails() -> int:
+    """Deliver due queued e-mails a batch at a time until fewer than a batch are due.
+
+    What the outbox publishes for e-mail (``tasks.drain_email``). A drain whose first
+    batch was full publishes one more drain, which shares the queue with it; so a
+    burst spreads over the workers' threads one drain at a time. Past
+    ``DRAIN_BUDGET_SECONDS`` it hands the rest to a new drain and ends, so no task runs
+    for ever. Returns how many messages it took.
+    """
+    outbox.email_drain_started()
+    size = max(settings.TRIGGERHUB_DELIVERY_BATCH_SIZE, 1)
+    deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
+    taken = 0
+    while True:
+        batch = len(_deliver_due_emails(timezone.now(), limit=size))
+        taken += batch
+        if batch < size:
+            return taken
+        if taken == batch or time.monotonic() > deadline:
+            outbox.publish_email_drain()
+            if taken > batch:
+                return taken
+
+
+#: How long one drain task keeps taking batches before a new task takes over.
+DRAIN_BUDGET_SECONDS = 60
+
+
 def deliver_email_batch(message_id: int) -> Status | None:
     """Send e-mail ``message_id`` and, in the same pass, other due queued e-mails.
 
-    Up to TRIGGERHUB_DELIVERY_BATCH_SIZE messages, oldest first; each is decided,
-    sent and recorded as ``deliver()`` would. A task whose own message another worker
-    took still takes what is due: with one task per message in the queue, waiting for
-    the task of the next unclaimed message would make batches run one after another.
-    Returns the status ``message_id`` ended in, or None if another worker had it.
+    The task of one message (a retry after a transient error): up to
+    TRIGGERHUB_DELIVERY_BATCH_SIZE messages, this one first if it is due, then the
+    oldest. Returns the status ``message_id`` ended in, or None if it was not due or
+    another worker had it.
     """
     size = settings.TRIGGERHUB_DELIVERY_BATCH_SIZE
     if size <= 1:
         return deliver(message_id)
-    now = timezone.now()
-    global _found_nothing_due_at
-    with transaction.atomic():
-        own = [message_id] if _claim(Message.objects.filter(pk=message_id, channel=Channel.EMAIL), now) else []
-        # Once the queue is drained, the remaining tasks of drained messages skip the
-        # search: its scan grows with the rows claimed since the last vacuum.
-        if not own and time.monotonic() - _found_nothing_due_at < NOTHING_DUE_MEMORY_SECONDS:
-            return None
-        others = _claim_due_emails(now, limit=size - len(own), besides=message_id)
-    if len(own) + len(others) < size:
-        _found_nothing_due_at = time.monotonic()
-    if not own and not others:
-        return None
-    return _deliver_claimed_emails([*own, *others], now).get(message_id)
-
-
-#: How long a drain that found the queue empty spares this process's next searches.
-#: Only an optimisation: each message's own task still claims it.
-NOTHING_DUE_MEMORY_SECONDS = 1.0
-_found_nothing_due_at = float("-inf")
+    return _deliver_due_emails(timezone.now(), limit=size, first=message_id).get(message_id)
 
 
 def _claimable(queryset, now):
@@ -112,74 +119,133 @@ def _claimable(queryset, now):
 
 def _claim(queryset, now) -> int:
     """Move the due pending messages of ``queryset`` to "sending"; how many it took."""
-    lease = timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
-    return _claimable(queryset, now).update(
-        status=Status.SENDING, attempts=F("attempts") + 1,
-        lease_expires_at=now + lease, updated_at=now,
-    )
+    return _claimable(queryset, now).update(**_sending(now))
 
 
-def _claim_due_emails(now, *, limit: int, besides: int) -> list[int]:
-    """Claim up to ``limit`` other due queued e-mails, oldest first; their ids.
+def _sending(now) -> dict:
+    """The fields a claim writes: "sending" under a lease, one more attempt."""
+    return {
+        "status": Status.SENDING, "attempts": F("attempts") + 1,
+        "lease_expires_at": now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS),
+        "updated_at": now,
+    }
 
-    On PostgreSQL the rows are locked with SKIP LOCKED, so workers draining at once
-    take disjoint rows and the UPDATE finds every locked row still claimable. SQLite
-    has no row locks, but its transactions begin IMMEDIATE (settings: ``transaction_mode``)
-    and so hold its one write lock: nobody changes a row between this SELECT and the UPDATE.
+
+def _deliver_due_emails(now, *, limit: int, first: int | None = None) -> dict[int, Status]:
+    """Take up to ``limit`` due e-mails (``first`` among them if it is due), decide, send and record them.
+
+    Returns each taken message's final status. One transaction locks the messages
+    (SKIP LOCKED: drains at once take disjoint rows) and their customers, renders
+    them, asks the policy, records the refusals and, in one write, moves the approved
+    ones to "sending" with ``sent_at`` (what frequency caps count). Then they go over
+    one connection to the backend, and the hand-overs are recorded in one write. A
+    message whose rendering or decision raises is left in "sending", as ``deliver()``
+    leaves it when its task fails: the lease expires and ops see it as unknown.
+    """
+    outcomes, approved = {}, []
+    with transaction.atomic():
+        messages = _lock_due_emails(now, limit=limit, first=first)
+        if not messages:
+            return outcomes
+        customers = {
+            customer.pk: customer for customer in Customer.objects.select_for_update()
+            .filter(pk__in={message.customer_id for message in messages}).order_by("pk")
+        }
+        templates = EmailTemplate.objects.prefetch_related("variants").in_bulk(
+            {message.email_template_id for message in messages}
+        )
+        suppressed = set(Suppression.objects.filter(
+            channel=Channel.EMAIL,
+            address__in=[suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email],
+        ).values_list("address", flat=True))
+        taking, taking_customers, broken = [], set(), []
+        for message in messages:
+            message.customer = customers[message.customer_id]
+            message.email_template = templates[message.email_template_id]
+            if message.customer_id in taking_customers:
+                # A cap must count the customer's message approved just before this one.
+                _hand_over(taking, now)
+                taking, taking_customers = [], set()
+            try:
+                _render(message, _values(message))
+                decision = policy.decide(
+                    message.customer, message.channel, message.category, now,
+                    rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
+                    suppressed=suppressed,
+                )
+            except Exception:
+                # Isolated, so that one bad message cannot stop every drain behind it.
+                log.exception("message %s could not be rendered or decided; left for the lease to expire", message.pk)
+                broken.append(message)
+                continue
+            if decision.action == policy.Action.SEND:
+                taking.append(message)
+                taking_customers.add(message.customer_id)
+                approved.append(message)
+            else:
+                outcomes[message.pk] = _record_refusal(message, decision)
+        _hand_over(taking, now)
+        _claim(Message.objects.filter(pk__in=[message.pk for message in broken]), now)
+        outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
+    if approved:
+        outcomes.update(_send_emails(approved))
+    return outcomes
+
+
+def _lock_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
+    """Lock up to ``limit`` due e-mails not locked by another drain: ``first`` if due, and the oldest queued.
+
+    On PostgreSQL SKIP LOCKED passes over the rows other drains hold. SQLite has no row
+    locks, but its transactions begin IMMEDIATE (settings: ``transaction_mode``) and so
+    hold its one write lock: nobody changes a row between this SELECT and the UPDATE.
     Call it inside a transaction.
     """
-    due = _claimable(Message.objects.filter(channel=Channel.EMAIL, status=Status.QUEUED), now).exclude(
-        pk=besides
-    )
-    pks = list(
-        due.select_for_update(skip_locked=True).order_by("send_after", "pk").values_list("pk", flat=True)[:limit]
-    )
-    if pks:
-        _claim(Message.objects.filter(pk__in=pks), now)
-    return pks
-
-
-def _deliver_claimed_emails(pks: list[int], now) -> dict[int, Status]:
-    """Render, decide, send and record the claimed e-mails ``pks``; each one's final status.
-
-    A message whose rendering raises is left in "sending", as ``deliver()`` leaves it
-    when its task fails: the lease expires and ops see it as unknown.
-    """
-    messages = list(
-        Message.objects.filter(pk__in=pks)
-        .select_related("customer", "email_template")
-        .prefetch_related("email_template__variants")
+    messages = []
+    if first is not None:
+        messages = list(
+            _claimable(Message.objects.filter(pk=first, channel=Channel.EMAIL), now)
+            .select_for_update(skip_locked=True)
+        )
+    others = (
+        _claimable(Message.objects.filter(channel=Channel.EMAIL, status=Status.QUEUED), now)
+        .exclude(pk=first)
+        .select_for_update(skip_locked=True)
         .order_by("send_after", "pk")
     )
-    rendered = []
-    for message in messages:
-        try:
-            _render(message, rendering.values_for(
-                message.customer, message.context, unsubscribe_url=unsubscribe.unsubscribe_url(message)
-            ))
-        except Exception:
-            log.exception("message %s could not be rendered; left for the lease to expire", message.pk)
-            continue
-        rendered.append(message)
+    messages += others[: limit - len(messages)]
+    return sorted(messages, key=lambda message: (message.send_after, message.pk))
 
-    decisions = _approve_emails(rendered, now)
+
+def _hand_over(messages, now) -> None:
+    """Move approved ``messages`` to "sending", handed over as of ``now`` (``sent_at``), in one write."""
+    if not messages:
+        return
+    Message.objects.filter(pk__in=[message.pk for message in messages]).update(**_sending(now), sent_at=now)
+    for message in messages:
+        message.status, message.sent_at = Status.SENDING, now
+        message.attempts += 1
+
+
+def _values(message) -> dict:
+    """What ``message`` renders with; its unsubscribe link is signed only if the template uses it."""
+    return rendering.values_for(message.customer, message.context, unsubscribe_url=_lazy_unsubscribe_url(message))
+
+
+_lazy_unsubscribe_url = lazy(unsubscribe.unsubscribe_url, str)
+
+
+def _send_emails(messages) -> dict[int, Status]:
+    """Hand ``messages`` (approved, in "sending") to the e-mail backend over one connection; each one's status."""
     outcomes, sent = {}, []
-    approved = []
-    for message in rendered:
-        if decisions[message.pk].action == policy.Action.SEND:
-            approved.append(message)
-        else:
-            outcomes[message.pk] = _record_refusal(message, decisions[message.pk])
-    if approved:
-        connection = _open_email_connection()
-        try:
-            for message in approved:
-                try:
-                    sent.append((message, _send_email(message, connection=connection)))
-                except DeliveryError as exc:
-                    outcomes[message.pk] = _after_failure(message, exc)
-        finally:
-            _close_quietly(connection)
+    connection = _open_email_connection()
+    try:
+        for message in messages:
+            try:
+                sent.append((message, _send_email(message, connection=connection)))
+            except DeliveryError as exc:
+                outcomes[message.pk] = _after_failure(message, exc)
+    finally:
+        _close_quietly(connection)
     outcomes.update(_record_sent(sent))
     return outcomes
 
@@ -242,31 +308,9 @@ def _record_sent(sent: list[tuple[Message, str]]) -> dict[int, Status]:
             else:
                 message.status = current[message.pk]
                 events.append(MessageEvent(message=message, status=Status.SENT, detail="recorded after a later report"))
-        _save_delivered([message for message, _ in sent])
+        update_each([message for message, _ in sent], _DELIVERED_FIELDS)
         MessageEvent.objects.bulk_create(events)
     return {message.pk: message.status for message, _ in sent}
-
-
-def _save_delivered(messages) -> None:
-    """Save ``_DELIVERED_FIELDS`` of ``messages``: one UPDATE each, sent as one batch.
-
-    Not ``bulk_update()``: its CASE per field and row cost more to build than sending a
-    whole batch, and psycopg pipelines ``executemany``.
-    """
-    db = connections[router.db_for_write(Message)]
-    quote = db.ops.quote_name
-    fields = [Message._meta.get_field(name) for name in _DELIVERED_FIELDS]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(
-        quote(Message._meta.db_table),
-        ", ".join(f"{quote(field.column)} = %s" for field in fields),
-        quote(Message._meta.pk.column),
-    )
-    rows = [
-        [field.get_db_prep_save(getattr(message, field.attname), db) for field in fields] + [message.pk]
-        for message in messages
-    ]
-    with db.cursor() as cursor:
-        cursor.executemany(sql, rows)
 
 
 def _approve(message, now) -> policy.Decision:
@@ -296,46 +340,6 @@ def _approve(message, now) -> policy.Decision:
         message.sent_at = now
         Message.objects.filter(pk=message.pk).update(sent_at=now)
     return decision
-
-
-def _approve_emails(messages, now) -> dict[int, policy.Decision]:
-    """``_approve()`` for a batch of e-mails: one transaction, its customers locked in pk order.
-
-    Approved messages get ``sent_at`` before the next message of the same customer is
-    decided, so a frequency cap counts them as it would across two workers.
-    """
-    decisions, taking = {}, []
-    with transaction.atomic():
-        locked = Customer.objects.select_for_update().filter(
-            pk__in={message.customer_id for message in messages}
-        ).order_by("pk")
-        customers = {customer.pk: customer for customer in locked}
-        suppressed = set(Suppression.objects.filter(
-            channel=Channel.EMAIL,
-            address__in=[suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email],
-        ).values_list("address", flat=True))
-        for message in messages:
-            if any(taken.customer_id == message.customer_id for taken in taking):
-                _mark_handed_over(taking, now)
-                taking = []
-            customer = customers[message.customer_id]
-            decision = policy.decide(
-                customer, message.channel, message.category, now,
-                rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
-                suppressed=suppressed,
-            )
-            decisions[message.pk] = decision
-            if decision.action == policy.Action.SEND:
-                message.customer = customer
-                message.sent_at = now
-                taking.append(message)
-        _mark_handed_over(taking, now)
-    return decisions
-
-
-def _mark_handed_over(messages, now) -> None:
-    if messages:
-        Message.objects.filter(pk__in=[message.pk for message in messages]).update(sent_at=now)
 
 
 def _render(message, values) -> None:

@@ -216,9 +216,10 @@ class Message(models.Model):
             )
         ]
         indexes = [
-            # The sweeper and the release of deferred messages look for due pending rows.
+            # Drains, the sweeper and the release of deferred messages look for due pending
+            # rows, oldest first: the index hands them over in that order, with no sort.
             models.Index(
-                fields=["send_after"],
+                fields=["send_after", "id"],
                 condition=Q(status__in=["scheduled", "queued", "deferred"]),
                 name="message_pending_due",
             ),

@@ -4,27 +4,88 @@
 delivery when that commits. ``sweep()`` (run by beat) publishes again whatever the
 broker lost or never took, releases deferred messages whose time came, and marks
 messages whose worker died mid-send as unknown.
+
+An SMS is published as a task of its own (``deliver_sms``). E-mail is published as a
+*drain* (``drain_email``): a task that delivers whatever e-mail is due, in batches,
+until the queue is short. A burst of 20,000 e-mails is then a few dozen tasks, not
+20,000, and one drain pending is enough: a flag in the cache (``DRAIN_PENDING``) says
+so, set by the publisher and cleared by the drain as it starts. A message committed
+while the flag is up is committed before that drain starts looking, so it finds it.
 """
 
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from triggerhub.db import insert_or_get_existing
-from triggerhub.queueing import publish, publish_on_commit
+from triggerhub.queueing import publish, publish_on_commit, publisher
 
 from . import policy
 from .models import Channel, Message, MessageEvent, Reason, Status
 
 log = logging.getLogger(__name__)
 
+#: How long a drain may stay pending before another is published anyway: the flag
+#: outlives a lost task by no more than this (and the sweeper republishes stale rows).
+DRAIN_PENDING_SECONDS = 60
+
 
 def delivery_task(channel):
     from . import tasks  # tasks import the delivery code, which imports this module
 
     return tasks.deliver_email if channel == Channel.EMAIL else tasks.deliver_sms
+
+
+def publish_delivery_on_commit(channel, message_id: int) -> None:
+    """Once the caller commits, publish the delivery of queued message ``message_id``."""
+    if channel != Channel.EMAIL:
+        publish_on_commit(delivery_task(channel), message_id)
+    elif settings.TRIGGERHUB_PUBLISH_IN_BACKGROUND:
+        transaction.on_commit(lambda: publisher.submit(request_email_drain), robust=True)
+    else:
+        transaction.on_commit(request_email_drain, robust=True)
+
+
+def request_email_drain() -> bool:
+    """Publish a drain of the due e-mail unless one is pending already; False if the broker refused it."""
+    try:
+        if not cache.add(_drain_pending_key(), True, timeout=DRAIN_PENDING_SECONDS):
+            return True
+    except Exception as exc:  # the cache is down: a drain too many costs one empty search
+        log.warning("drain flag unreadable (%s); publishing a drain anyway", exc)
+    if publish_email_drain():
+        return True
+    _forget_pending_drain()  # none is coming: the next message must publish one
+    return False
+
+
+def publish_email_drain() -> bool:
+    """Publish a drain of the due e-mail now, pending or not (a drain's helper, the sweeper)."""
+    from . import tasks
+
+    return publish(tasks.drain_email)
+
+
+def email_drain_started() -> None:
+    """Called by a drain before it looks for due e-mail: messages committed from now on publish another."""
+    _forget_pending_drain()
+
+
+def _forget_pending_drain() -> None:
+    try:
+        cache.delete(_drain_pending_key())
+    except Exception as exc:
+        log.warning("drain flag not cleared (%s); it expires in %ss", exc, DRAIN_PENDING_SECONDS)
+
+
+def _drain_pending_key() -> str:
+    # Per database: two sites (or test runs) sharing one Redis must not silence each other.
+    database = connections[router.db_for_write(Message)].settings_dict["NAME"]
+    return f"triggerhub:email-drain-pending:{database}"
 
 
 def enqueue(
@@ -81,7 +142,7 @@ def enqueue(
         message=message, status=message.status, reason=message.reason, detail=message.detail
     )
     if message.status == Status.QUEUED:
-        publish_on_commit(delivery_task(channel), message.pk)
+        publish_delivery_on_commit(channel, message.pk)
     return message
 
 
@@ -123,7 +184,9 @@ def _publish_pending(queryset, *, now, limit) -> int:
         Message.objects.filter(pk__in=[pk for pk, _ in due]).update(
             status=Status.QUEUED, updated_at=now
         )
-    return sum(publish(delivery_task(channel), pk) for pk, channel in due)
+    published = sum(publish(delivery_task(channel), pk) for pk, channel in due if channel != Channel.EMAIL)
+    emails = sum(channel == Channel.EMAIL for _, channel in due)
+    return published + (emails if emails and publish_email_drain() else 0)
 
 
 def expire_leases(*, now) -> int:
@@ -181,7 +244,7 @@ def release(*, source_prefix: str) -> int:
                 status=Status.QUEUED if due else Status.SCHEDULED, reason="", updated_at=now
             )
             if due:
-                publish_on_commit(delivery_task(channel), pk)
+                publish_delivery_on_commit(channel, pk)
         _log_events([pk for pk, _, _ in held], Status.QUEUED, "")
     return len(held)
 

@@ -25,6 +25,7 @@ app knows nothing of activities); ``SendRules.errors_in()`` validates them for t
 activity editor and activity files.
 """
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
@@ -118,19 +119,10 @@ class SendRules:
 
     @classmethod
     def site(cls) -> "SendRules":
-        start, end = _parse_window(settings.TRIGGERHUB_SEND_WINDOW)
-        try:
-            caps = tuple(
-                FrequencyCap.parse(text)
-                for text in settings.TRIGGERHUB_FREQUENCY_CAPS.split(",") if text.strip()
-            )
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"TRIGGERHUB_FREQUENCY_CAPS: {exc}") from None
-        return cls(
-            window_start=start, window_end=end,
-            no_weekends=settings.TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS,
-            spread=timedelta(minutes=settings.TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES),
-            caps=caps,
+        """The site's own rules, from the TRIGGERHUB_SEND_WINDOW* and FREQUENCY_CAPS settings."""
+        return _site_rules(
+            settings.TRIGGERHUB_SEND_WINDOW, settings.TRIGGERHUB_FREQUENCY_CAPS,
+            settings.TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS, settings.TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES,
         )
 
     def with_overrides(self, overrides: dict | None) -> "SendRules":
@@ -230,6 +222,20 @@ def _is_region(region: str) -> bool:
 
 def address_of(customer, channel) -> str:
     return customer.email if channel == Channel.EMAIL else customer.phone
+
+
+@functools.lru_cache(maxsize=16)
+def _site_rules(send_window: str, frequency_caps: str, no_weekends: bool, spread_minutes: int) -> SendRules:
+    """The site's rules, parsed once per value of the settings (every decision reads them)."""
+    start, end = _parse_window(send_window)
+    try:
+        caps = tuple(FrequencyCap.parse(text) for text in frequency_caps.split(",") if text.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRIGGERHUB_FREQUENCY_CAPS: {exc}") from None
+    return SendRules(
+        window_start=start, window_end=end, no_weekends=no_weekends,
+        spread=timedelta(minutes=spread_minutes), caps=caps,
+    )
 
 
 def decide(

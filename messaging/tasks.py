@@ -11,6 +11,11 @@ def deliver_email(message_id: int) -> str | None:
     return delivery.deliver_email_batch(message_id)
 
 
+@shared_task(name="messaging.tasks.drain_email")
+def drain_email() -> int:
+    return delivery.drain_emails()
+
+
 @shared_task(name="messaging.tasks.deliver_sms")
 def deliver_sms(message_id: int) -> str | None:
     return delivery.deliver(message_id)

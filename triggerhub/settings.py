@@ -233,6 +233,7 @@ CELERY_TASK_ROUTES = {
     "customers.tasks.process_event": {"queue": "events"},
     "customers.tasks.process_events": {"queue": "events"},
     "messaging.tasks.deliver_email": {"queue": "email"},
+    "messaging.tasks.drain_email": {"queue": "email"},
     "messaging.tasks.deliver_sms": {"queue": "sms"},
     "*": {"queue": "clock"},
 }
@@ -333,9 +334,9 @@ TRIGGERHUB_PUBLISH_IN_BACKGROUND = env.bool("TRIGGERHUB_PUBLISH_IN_BACKGROUND", 
 # TRIGGERHUB_SEND_LEASE_SECONDS: how long a worker may hold a message in "sending";
 # past it the message is marked "unknown" for ops to look at, never resent blindly.
 TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default=300)
-# TRIGGERHUB_DELIVERY_BATCH_SIZE: an e-mail delivery task also claims up to this many
-# minus one other due queued e-mails and sends them together: one policy transaction,
-# one connection to the ESP, one write of the outcomes (1: each message on its own).
+# TRIGGERHUB_DELIVERY_BATCH_SIZE: e-mail goes out in batches of up to this many due
+# messages: one transaction that locks, renders and decides them, one connection to
+# the ESP, one write of the outcomes (1: each message on its own).
 TRIGGERHUB_DELIVERY_BATCH_SIZE = env.int("TRIGGERHUB_DELIVERY_BATCH_SIZE", default=50)
 # TRIGGERHUB_MAX_SEND_ATTEMPTS: tries for a transient delivery error before "failed".
 TRIGGERHUB_MAX_SEND_ATTEMPTS = env.int("TRIGGERHUB_MAX_SEND_ATTEMPTS", default=5)

@@ -19,11 +19,6 @@ from tests.email_backends import FlakyEmailBackend
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def forget_empty_drains(monkeypatch):
-    monkeypatch.setattr(delivery, "_found_nothing_due_at", float("-inf"))
-
-
 @pytest.fixture
 def template():
     return factories.email_template(subject="Hello {{ customer.first_name }}")
@@ -67,16 +62,6 @@ def test_a_task_whose_message_was_taken_still_sends_what_is_due(template, mailou
 
     assert deliver_email_batch(taken.pk) is None
     assert statuses(taken, waiting) == [Status.SENDING, Status.SENT]
-
-
-def test_after_a_drain_found_the_queue_empty_the_tasks_of_taken_messages_do_not_search(template, mailoutbox):
-    taken = queued_email(template, key="taken")
-    deliver_email_batch(taken.pk)
-    waiting = queued_email(template, key="waiting")
-
-    assert deliver_email_batch(taken.pk) is None
-    assert statuses(waiting) == [Status.QUEUED]  # its own task sends it
-    assert deliver_email_batch(waiting.pk) == Status.SENT
 
 
 def test_a_batch_takes_at_most_the_batch_size(template, settings, mailoutbox):

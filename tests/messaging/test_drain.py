@@ -1,0 +1,200 @@
+"""E-mail is published as drains: one pending drain serves every message committed before it starts."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from messaging import delivery, outbox
+from messaging.models import Category, Channel, Message, MessageEvent, Status
+from tests import factories
+from triggerhub import queueing
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def template():
+    return factories.email_template(subject="Hello {{ customer.first_name }}")
+
+
+class Published(list):
+    """The names of the tasks published, in order; ``accepts`` is what the broker answers."""
+
+    accepts = True
+
+    def __call__(self, task, *args, **options):
+        self.append(task.name)
+        return self.accepts
+
+
+@pytest.fixture
+def published(monkeypatch, settings):
+    """What this process publishes (nothing reaches the broker)."""
+    settings.TRIGGERHUB_PUBLISH_IN_BACKGROUND = False
+    names = Published()
+    monkeypatch.setattr(outbox, "publish", names)
+    monkeypatch.setattr(queueing, "publish", names)
+    return names
+
+
+def email(template, key, **fields):
+    return outbox.enqueue(
+        customer=factories.customer(), channel=Channel.EMAIL, content=template,
+        category=Category.TRANSACTIONAL, source="test", dedupe_key=key, **fields,
+    )
+
+
+def statuses(messages):
+    return [Message.objects.get(pk=message.pk).status for message in messages]
+
+
+def test_a_drain_sends_every_due_email_in_batches_and_calls_one_helper(template, settings, published, mailoutbox):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    messages = [email(template, f"drain:{n}") for n in range(5)]
+    published.clear()
+
+    assert delivery.drain_emails() == 5
+
+    assert statuses(messages) == [Status.SENT] * 5
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(m.customer.email for m in messages)
+    assert MessageEvent.objects.filter(status=Status.SENT).count() == 5
+    # The first batch was full: one more drain was published to share the queue.
+    assert published == ["messaging.tasks.drain_email"]
+
+
+def test_a_drain_that_finds_less_than_a_batch_publishes_nothing(template, published, mailoutbox):
+    messages = [email(template, f"short:{n}") for n in range(3)]
+    published.clear()
+
+    assert delivery.drain_emails() == 3
+    assert statuses(messages) == [Status.SENT] * 3
+    assert published == []
+    assert delivery.drain_emails() == 0
+
+
+def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain(template, settings, published, monkeypatch, mailoutbox):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    monkeypatch.setattr(delivery, "DRAIN_BUDGET_SECONDS", 0)
+    messages = [email(template, f"budget:{n}") for n in range(6)]
+    published.clear()
+
+    assert delivery.drain_emails() == 4
+
+    assert statuses(messages) == [Status.SENT] * 4 + [Status.QUEUED] * 2
+    assert published == ["messaging.tasks.drain_email"] * 2  # the helper, then the successor
+
+
+def test_a_drain_leaves_sms_and_messages_not_yet_due(template, settings, published, mailoutbox):
+    settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+    due = email(template, "due")
+    later = email(template, "later", send_after=timezone.now() + timedelta(hours=1))
+    sms = outbox.enqueue(
+        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
+        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="test", dedupe_key="sms",
+    )
+
+    assert delivery.drain_emails() == 1
+    assert statuses([due, later, sms]) == [Status.SENT, Status.SCHEDULED, Status.QUEUED]
+
+
+def test_enqueue_publishes_one_drain_while_one_is_pending(template, published, django_capture_on_commit_callbacks):
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            email(template, f"pending:{n}")
+    assert published == ["messaging.tasks.drain_email"]
+
+    outbox.email_drain_started()  # the drain began looking: later messages need another
+    with django_capture_on_commit_callbacks(execute=True):
+        email(template, "after-start")
+    assert published == ["messaging.tasks.drain_email"] * 2
+
+
+def test_when_the_broker_refuses_a_drain_the_next_message_tries_again(
+    template, published, django_capture_on_commit_callbacks,
+):
+    published.accepts = False
+    with django_capture_on_commit_callbacks(execute=True):
+        email(template, "refused")
+    published.accepts = True
+    with django_capture_on_commit_callbacks(execute=True):
+        email(template, "next")
+    assert published == ["messaging.tasks.drain_email"] * 2
+
+
+def test_sms_is_still_published_one_task_per_message(published, django_capture_on_commit_callbacks):
+    content = factories.sms_content()
+    for n in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            outbox.enqueue(
+                customer=factories.customer(phone=f"+1212555010{n}"), channel=Channel.SMS, content=content,
+                category=Category.TRANSACTIONAL, source="test", dedupe_key=f"sms:{n}",
+            )
+    assert published == ["messaging.tasks.deliver_sms"] * 2
+
+
+def test_the_sweeper_releases_due_emails_with_one_drain(template, published):
+    now = timezone.now()
+    messages = [email(template, f"deferred:{n}") for n in range(3)]
+    Message.objects.filter(pk__in=[m.pk for m in messages]).update(
+        status=Status.DEFERRED, send_after=now - timedelta(seconds=1)
+    )
+    published.clear()
+
+    assert outbox.sweep(stale_after=timedelta(minutes=2), now=now)["released"] == 3
+
+    assert statuses(messages) == [Status.QUEUED] * 3
+    assert published == ["messaging.tasks.drain_email"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite runs one writer at a time")
+def test_drains_running_at_once_send_each_message_once(template, settings, mailoutbox, monkeypatch):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 5
+    monkeypatch.setattr(outbox, "publish", lambda *args, **options: True)
+    messages = [email(template, f"race:{n}") for n in range(60)]
+    barrier = threading.Barrier(4)
+    taken = []
+
+    def drain():
+        barrier.wait()
+        try:
+            taken.append(delivery.drain_emails())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(taken) == 60
+    assert statuses(messages) == [Status.SENT] * 60
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(m.customer.email for m in messages)
+    assert MessageEvent.objects.filter(status=Status.SENT).count() == 60
+
+
+def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_drain_goes_on(
+    template, settings, published, monkeypatch, mailoutbox,
+):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    bad, *good = [email(template, f"poison:{n}") for n in range(4)]
+    render = delivery._render
+
+    def render_or_fail(message, values):
+        if message.pk == bad.pk:
+            raise ValueError("a template the checks let through")
+        render(message, values)
+
+    monkeypatch.setattr(delivery, "_render", render_or_fail)
+
+    assert delivery.drain_emails() == 4
+
+    bad.refresh_from_db()
+    assert (bad.status, bad.sent_at) == (Status.SENDING, None)  # the lease expiry makes it "unknown" for ops
+    assert bad.lease_expires_at is not None
+    assert statuses(good) == [Status.SENT] * 3
+    assert delivery.drain_emails() == 0  # not taken again
