@@ -14,11 +14,11 @@ and a text body, the customer's name and an order's lines), rendered at delivery
 
 * TriggerHub. write: ``messaging.outbox.enqueue()`` once per message, each in its own
   transaction as an activity's step does (policy asked, Message and MessageEvent
-  inserted, delivery published to Redis; until the publisher has flushed). deliver:
-  ``--processes`` Celery worker processes (``celery worker -Q email --pool threads
-  --concurrency <--threads>``, already started and idle) are told to consume the
-  e-mail queue; the time runs from that order until the last message's "sent" event
-  is stored in PostgreSQL.
+  inserted, a drain of the e-mail queue requested unless one is pending; until the
+  publisher has flushed). deliver: ``--processes`` Celery worker processes (``celery
+  worker -Q email --pool threads --concurrency <--threads>``, already started and idle)
+  are told to consume the e-mail queue; the time runs from that order until the last
+  message's "sent" event is stored in PostgreSQL.
 * django-post-office. write: ``mail.send_many()`` of the same e-mails
   (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=<--processes>)``
   with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
@@ -26,9 +26,12 @@ and a text body, the customer's name and an order's lines), rendered at delivery
 
 The two alternate ``--rounds`` times, a share of ``--count`` each time, and the
 phases are summed: the machine's load drifts (other processes share its cores) and
-must hit both alike. DEBUG is off for both. Before the timed run it counts the SQL statements and the
-writing commits of one TriggerHub delivery (in this process, same backend);
-``--profile N`` also prints where N deliveries in this process spend their time.
+must hit both alike. DEBUG is off for both. Each delivery phase also reports the CPU
+time the delivering processes and PostgreSQL's processes used per message (the two
+systems share two cores with the database, so CPU per message is what the rate
+follows). Before the timed run it counts the SQL statements and the writing commits
+of one full batch of TriggerHub e-mail (in this process, same backend); ``--profile N``
+also prints where N deliveries in batches in this process spend their time.
 Target: TriggerHub delivers at least twice as many messages per second as
 django-post-office.
 """
