@@ -4,10 +4,11 @@ Many workers may receive the same message id (a redelivered task, a sweeper's
 second nudge); the claim is one atomic UPDATE from a pending status to "sending",
 so exactly one of them goes on to send.
 
-E-mail goes in batches (``deliver_email_batch``): the task that claims its own message
-also claims other due queued e-mails, up to TRIGGERHUB_DELIVERY_BATCH_SIZE, decides
-them in one transaction, sends them over one connection and records them in one
-write. The tasks of the messages it took then find nothing to claim.
+E-mail goes in batches of up to TRIGGERHUB_DELIVERY_BATCH_SIZE, taken by drains
+(``drain_emails``, what the outbox publishes for e-mail) or by the task of one message
+(``deliver_email_batch``, a retry): one transaction locks the due messages with SKIP
+LOCKED, renders and decides them and claims the approved ones; they go over one
+connection to the backend; one write records the outcomes.
 """
 
 import logging

@@ -8,9 +8,10 @@ messages whose worker died mid-send as unknown.
 An SMS is published as a task of its own (``deliver_sms``). E-mail is published as a
 *drain* (``drain_email``): a task that delivers whatever e-mail is due, in batches,
 until the queue is short. A burst of 20,000 e-mails is then a few dozen tasks, not
-20,000, and one drain pending is enough: a flag in the cache (``DRAIN_PENDING``) says
-so, set by the publisher and cleared by the drain as it starts. A message committed
-while the flag is up is committed before that drain starts looking, so it finds it.
+20,000, and one drain pending is enough: a flag in the cache says so, set by the
+publisher (``request_email_drain``) and cleared by the drain as it starts. A message
+committed while the flag is up is committed before that drain starts looking, so it
+finds it.
 """
 
 import logging
