@@ -17,13 +17,12 @@ finds it.
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router, transaction
 from django.utils import timezone
 
 from triggerhub.db import insert_or_get_existing
-from triggerhub.queueing import publish, publish_on_commit, publisher
+from triggerhub.queueing import after_commit, publish, publish_on_commit
 
 from . import policy
 from .models import Channel, Message, MessageEvent, Reason, Status
@@ -43,12 +42,10 @@ def delivery_task(channel):
 
 def publish_delivery_on_commit(channel, message_id: int) -> None:
     """Once the caller commits, publish the delivery of queued message ``message_id``."""
-    if channel != Channel.EMAIL:
-        publish_on_commit(delivery_task(channel), message_id)
-    elif settings.TRIGGERHUB_PUBLISH_IN_BACKGROUND:
-        transaction.on_commit(lambda: publisher.submit(request_email_drain), robust=True)
+    if channel == Channel.EMAIL:
+        after_commit(request_email_drain)
     else:
-        transaction.on_commit(request_email_drain, robust=True)
+        publish_on_commit(delivery_task(channel), message_id)
 
 
 def request_email_drain() -> bool:

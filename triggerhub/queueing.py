@@ -43,10 +43,16 @@ def publish_on_commit(task, *args, on_failure=None) -> None:
         if not publish(task, *args) and on_failure is not None:
             on_failure(*args)
 
+    after_commit(send)
+
+
+def after_commit(job) -> None:
+    """Run ``job()`` once the current transaction commits: in the publisher thread, or in
+    the caller's when TRIGGERHUB_PUBLISH_IN_BACKGROUND is off. A job that raises is logged."""
     if settings.TRIGGERHUB_PUBLISH_IN_BACKGROUND:
-        transaction.on_commit(lambda: publisher.submit(send), robust=True)
+        transaction.on_commit(lambda: publisher.submit(job), robust=True)
     else:
-        transaction.on_commit(send, robust=True)
+        transaction.on_commit(job, robust=True)
 
 
 class Publisher:
