@@ -19,36 +19,20 @@ amounts summed have at most six decimals.
 """
 
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import transaction
 from hypothesis import HealthCheck, given, note, settings as hypothesis_settings, strategies as st
 
 from activities.conditions import NUMBER_TEXT, age_on, filter_customers, matches, validate
 from customers.models import Channel, ConsentAction, ConsentRecord, ConsentSource, Customer, Event, Segment
 from customers.segments import add as add_to_segment
+from tests.transactions import rolled_back
 
 pytestmark = pytest.mark.django_db
-
-
-class Rollback(Exception):
-    pass
-
-
-@contextmanager
-def rolled_back():
-    """Each example starts from an empty database: its writes are undone at the end."""
-    try:
-        with transaction.atomic():
-            yield
-            raise Rollback
-    except Rollback:
-        pass
 
 
 # Customers ---------------------------------------------------------------------------

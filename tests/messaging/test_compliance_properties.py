@@ -7,14 +7,12 @@ Each example plays a timeline — consent changes, messages written, deliveries 
 outbox, policy and delivery code; the backend records what it was handed and when.
 """
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytz
 import time_machine
-from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -26,6 +24,7 @@ from messaging.backends.sms.base import BaseSmsBackend, SmsResult
 from messaging.delivery import deliver
 from messaging.models import Category, Channel, Message, Status
 from tests import factories
+from tests.transactions import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +47,6 @@ PHONES = [
     "+81312345678",  # Tokyo
 ]
 WINDOW = ("08:00", "21:00")
-
-
-class Rollback(Exception):
-    pass
-
-
-@contextmanager
-def rolled_back():
-    """Each example starts from an empty database: its writes are undone at the end."""
-    try:
-        with transaction.atomic():
-            yield
-            raise Rollback
-    except Rollback:
-        pass
 
 
 minutes = st.integers(min_value=0, max_value=4 * 24 * 60)
