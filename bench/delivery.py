@@ -271,13 +271,18 @@ class Cpu:
         return sum(process_cpu(pid) for pid in self.pids())
 
 
+def enqueue_order(customer, i, template, tag):
+    """The bench's e-mail: order ``i``'s confirmation to ``customer``, through TriggerHub's outbox."""
+    return outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
+                          category=Category.TRANSACTIONAL, source=f"bench:{tag}",
+                          dedupe_key=f"bench:{tag}:{i}", context={"event": order(i)})
+
+
 def triggerhub_write(customers, first, template, tag):
     start = time.perf_counter()
     for i, customer in enumerate(customers, start=first):
         with transaction.atomic():
-            outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
-                           category=Category.TRANSACTIONAL, source=f"bench:{tag}",
-                           dedupe_key=f"bench:{tag}:{i}", context={"event": order(i)})
+            enqueue_order(customer, i, template, tag)
     if not publisher.flush(600):
         raise RuntimeError("the publisher did not flush in 10 minutes")
     return time.perf_counter() - start
@@ -333,8 +338,7 @@ def queries_per_batch(customers, template):
     """Statements, and commits that write (each a WAL flush), of one full batch of e-mail delivery."""
     size = settings.TRIGGERHUB_DELIVERY_BATCH_SIZE
     for i, customer in enumerate(customers[: 2 * size]):
-        outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template, category=Category.TRANSACTIONAL,
-                       source="bench:queries", dedupe_key=f"bench:queries:{i}", context={"event": order(i)})
+        enqueue_order(customer, i, template, "queries")
     assert len(delivery._deliver_due_emails(timezone.now(), limit=size)) == size  # warm-up: imports, connection
     with CaptureQueriesContext(connection) as captured:
         outcomes = delivery._deliver_due_emails(timezone.now(), limit=size)
@@ -356,8 +360,7 @@ def queries_per_batch(customers, template):
 
 def profile_deliveries(customers, template, count):
     for i, customer in enumerate(customers[:count]):
-        outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template, category=Category.TRANSACTIONAL,
-                       source="bench:profile", dedupe_key=f"bench:profile:{i}", context={"event": order(i)})
+        enqueue_order(customer, i, template, "profile")
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
