@@ -11,6 +11,7 @@ LOCKED, renders and decides them and claims the approved ones; they go over one
 connection to the backend; one write records the outcomes.
 """
 
+import json
 import logging
 import random
 import time
@@ -18,14 +19,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.functional import lazy
 
 from customers import consent
 from customers.models import ConsentSource, Customer
-from triggerhub.db import update_each
 from triggerhub.queueing import publish
 
 from . import credits, outbox, policy, rendering, sms, suppressions, unsubscribe
@@ -148,10 +148,11 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None) -> dict[in
         messages = _lock_due_emails(now, limit=limit, first=first)
         if not messages:
             return outcomes
-        customers = {
-            customer.pk: customer for customer in Customer.objects.select_for_update()
-            .filter(pk__in={message.customer_id for message in messages}).order_by("pk")
-        }
+        customers = Customer.objects.filter(pk__in={message.customer_id for message in messages}).order_by("pk")
+        if any(policy.capped(message.channel, message.category, message.rules) for message in messages):
+            # Decided under the customer's lock: see _approve().
+            customers = customers.select_for_update()
+        customers = {customer.pk: customer for customer in customers}
         templates = EmailTemplate.objects.prefetch_related("variants").in_bulk(
             {message.email_template_id for message in messages}
         )
@@ -202,19 +203,44 @@ def _lock_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
     Call it inside a transaction.
     """
     messages = []
+    _walk_pending_in_order()
+    due = Message.objects.only(*_BATCH_FIELDS)
     if first is not None:
         messages = list(
-            _claimable(Message.objects.filter(pk=first, channel=Channel.EMAIL), now)
+            _claimable(due.filter(pk=first, channel=Channel.EMAIL), now)
             .select_for_update(skip_locked=True)
         )
     others = (
-        _claimable(Message.objects.filter(channel=Channel.EMAIL, status=Status.QUEUED), now)
+        _claimable(due.filter(channel=Channel.EMAIL, status=Status.QUEUED), now)
         .exclude(pk=first)
         .select_for_update(skip_locked=True)
         .order_by("send_after", "pk")
     )
     messages += others[: limit - len(messages)]
     return sorted(messages, key=lambda message: (message.send_after, message.pk))
+
+
+def _walk_pending_in_order() -> None:
+    """PostgreSQL: have this transaction read due messages by walking ``message_pending_due`` in order.
+
+    During a burst the planner's statistics lag behind the queue (a few rows when there
+    are thousands), and it then prefers a bitmap scan of every due row plus a sort, for
+    each batch: work that grows with the backlog. The bitmap scan also never marks the
+    index entries of rows already taken as dead, so each batch visits them all again. The
+    ordered index scan stops after ``limit`` rows and skips dead entries once marked.
+    The other reads of the transaction are by key, which these settings leave alone.
+    """
+    database = connections[router.db_for_write(Message)]
+    if database.vendor == "postgresql":
+        with database.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+
+
+#: What a batch reads of each message; the rendered fields and the rest are only written.
+_BATCH_FIELDS = (
+    "customer_id", "channel", "category", "email_template_id", "context", "rules", "status", "reason",
+    "send_after", "expires_at", "attempts", "parts", "sent_at",
+)
 
 
 def _hand_over(messages, now) -> None:
@@ -285,33 +311,103 @@ _DELIVERED_FIELDS = (
     "status", "reason", "detail", "provider_message_id", "lease_expires_at", "to_address",
     "subject", "body_text", "body_html", "parts", "sent_at", "updated_at",
 )
+#: Statuses a hand-over turns into "sent"; any other was a provider's report that overtook it.
+_HANDED_OVER = (Status.SENDING, Status.UNKNOWN)
+LATE_SENT = "recorded after a later report"
 
 
 def _record_sent(sent: list[tuple[Message, str]]) -> dict[int, Status]:
-    """Record the hand-overs (message, provider id) in one write; each message's status.
+    """Record the hand-overs (message, provider id) and their "sent" events in one write; each message's status.
 
     A provider report that overtook a hand-over (delivered) keeps its status.
     """
     if not sent:
         return {}
     now = timezone.now()
-    with transaction.atomic():
+    for message, provider_id in sent:
+        message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
+    database = connections[router.db_for_write(Message)]
+    write = _record_sent_in_one_statement if database.vendor == "postgresql" else _record_sent_row_by_row
+    statuses = write(database, [message for message, _ in sent], now)
+    for message, _ in sent:
+        if statuses[message.pk] != message.status:
+            message.status, message.reason, message.detail = statuses[message.pk], "", ""
+    return statuses
+
+
+def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
+    """PostgreSQL: one statement updates the rows (from one JSON document) and inserts their events.
+
+    The rows come as one JSON parameter rather than an array per column: json.dumps
+    and the server's JSON parser handle any characters, and the client has one value
+    to send instead of quoting every element. The row lock the UPDATE takes orders it
+    after a status report being written, whose status it then keeps.
+    """
+    rows = json.dumps([
+        [m.pk, m.provider_message_id, m.to_address, m.subject, m.body_text, m.body_html, m.parts,
+         m.sent_at.isoformat() if m.sent_at else None]
+        for m in messages
+    ], ensure_ascii=False)
+    with database.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH new AS (
+                SELECT (r->>0)::bigint AS id, r->>1 AS provider_message_id, r->>2 AS to_address,
+                       r->>3 AS subject, r->>4 AS body_text, r->>5 AS body_html, (r->>6)::int AS parts,
+                       (r->>7)::timestamptz AS sent_at
+                FROM jsonb_array_elements(%(rows)s::jsonb) AS r
+            ), done AS (
+                UPDATE messaging_message AS m SET
+                    status = CASE WHEN m.status = ANY(%(handed_over)s) THEN %(sent)s ELSE m.status END,
+                    reason = CASE WHEN m.status = ANY(%(handed_over)s) THEN '' ELSE m.reason END,
+                    detail = CASE WHEN m.status = ANY(%(handed_over)s) THEN '' ELSE m.detail END,
+                    provider_message_id = new.provider_message_id, lease_expires_at = NULL,
+                    to_address = new.to_address, subject = new.subject, body_text = new.body_text,
+                    body_html = new.body_html, parts = new.parts, sent_at = new.sent_at, updated_at = %(now)s
+                FROM new WHERE m.id = new.id
+                RETURNING m.id, m.status
+            ), events AS (
+                INSERT INTO messaging_messageevent (message_id, status, reason, detail, payload, at)
+                SELECT id, %(sent)s, '', CASE WHEN status = %(sent)s THEN '' ELSE %(late)s END, '{}', %(now)s
+                FROM done
+            )
+            SELECT id, status FROM done
+            """,
+            {"rows": rows, "handed_over": list(_HANDED_OVER), "sent": Status.SENT, "late": LATE_SENT, "now": now},
+        )
+        return {pk: Status(status) for pk, status in cursor.fetchall()}
+
+
+def _record_sent_row_by_row(database, messages, now) -> dict[int, Status]:
+    """Elsewhere (SQLite): the rows locked, one UPDATE per row through ``executemany``, the events inserted."""
+    quote = database.ops.quote_name
+    fields = [Message._meta.get_field(name) for name in _DELIVERED_FIELDS]
+    with transaction.atomic(using=database.alias):
         current = dict(
-            Message.objects.select_for_update().filter(pk__in=[message.pk for message, _ in sent])
-            .order_by("pk").values_list("pk", "status")
+            Message.objects.using(database.alias).select_for_update()
+            .filter(pk__in=[message.pk for message in messages]).order_by("pk").values_list("pk", "status")
         )
         events = []
-        for message, provider_id in sent:
-            message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
-            if current[message.pk] in (Status.SENDING, Status.UNKNOWN):
+        for message in messages:
+            if current[message.pk] in _HANDED_OVER:
                 message.status, message.reason, message.detail = Status.SENT, "", ""
                 events.append(MessageEvent(message=message, status=Status.SENT))
             else:
                 message.status = current[message.pk]
-                events.append(MessageEvent(message=message, status=Status.SENT, detail="recorded after a later report"))
-        update_each([message for message, _ in sent], _DELIVERED_FIELDS)
-        MessageEvent.objects.bulk_create(events)
-    return {message.pk: message.status for message, _ in sent}
+                events.append(MessageEvent(message=message, status=Status.SENT, detail=LATE_SENT))
+        with database.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE {} SET {} WHERE id = %s".format(
+                    quote(Message._meta.db_table), ", ".join(f"{quote(field.column)} = %s" for field in fields)
+                ),
+                [
+                    [field.get_db_prep_save(getattr(message, field.attname), database) for field in fields]
+                    + [message.pk]
+                    for message in messages
+                ],
+            )
+        MessageEvent.objects.using(database.alias).bulk_create(events)
+    return {message.pk: Status(message.status) for message in messages}
 
 
 def _approve(message, now) -> policy.Decision:

@@ -323,6 +323,14 @@ def excluded_region(customer, zones, regions) -> str:
     return ""
 
 
+def capped(channel, category, rules: dict | None = None) -> bool:
+    """Does a frequency cap count messages of ``channel`` and ``category`` (the site's, or ``rules``')?"""
+    return any(
+        cap.channel == channel and cap.category == category
+        for cap in SendRules.site().with_overrides(rules).caps
+    )
+
+
 def when_caps_allow(customer, channel, category, at, caps, message_id=None):
     """The first moment from ``at`` when every cap has room, and the cap that waited longest.
 
