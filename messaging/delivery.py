@@ -72,8 +72,9 @@ def drain_emails() -> int:
     """Deliver due queued e-mails a batch at a time until fewer than a batch are due.
 
     What the outbox publishes for e-mail (``tasks.drain_email``). A drain whose first
-    batch was full publishes one more drain, which shares the queue with it; so a
-    burst spreads over the workers' threads one drain at a time. Past
+    batch is full publishes one more drain as soon as it has locked that batch, before
+    rendering it; the helper takes the next batch and does the same, so a burst
+    reaches every worker thread within a few lock queries. Past
     ``DRAIN_BUDGET_SECONDS`` it hands the rest to a new drain and ends, so no task runs
     for ever. Returns how many messages it took.
     """
@@ -82,14 +83,14 @@ def drain_emails() -> int:
     deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
     taken = 0
     while True:
-        batch = len(_deliver_due_emails(timezone.now(), limit=size))
+        helper = outbox.publish_email_drain if taken == 0 else None
+        batch = len(_deliver_due_emails(timezone.now(), limit=size, when_full=helper))
         taken += batch
         if batch < size:
             return taken
-        if taken == batch or time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             outbox.publish_email_drain()
-            if taken > batch:
-                return taken
+            return taken
 
 
 #: How long one drain task keeps taking batches before a new task takes over.
@@ -132,7 +133,7 @@ def _sending(now) -> dict:
     }
 
 
-def _deliver_due_emails(now, *, limit: int, first: int | None = None) -> dict[int, Status]:
+def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=None) -> dict[int, Status]:
     """Take up to ``limit`` due e-mails (``first`` among them if it is due), decide, send and record them.
 
     Returns each taken message's final status. One transaction locks the messages
@@ -142,12 +143,15 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None) -> dict[in
     one connection to the backend, and the hand-overs are recorded in one write. A
     message whose rendering or decision raises is left in "sending", as ``deliver()``
     leaves it when its task fails: the lease expires and ops see it as unknown.
+    ``when_full`` is called as soon as a full batch is locked (a drain publishes its helper).
     """
     outcomes, approved = {}, []
     with transaction.atomic():
         messages = _lock_due_emails(now, limit=limit, first=first)
         if not messages:
             return outcomes
+        if when_full is not None and len(messages) == limit:
+            when_full()
         customers = Customer.objects.filter(pk__in={message.customer_id for message in messages}).order_by("pk")
         if any(policy.capped(message.channel, message.category, message.rules) for message in messages):
             # Decided under the customer's lock: see _approve().

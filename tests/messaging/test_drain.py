@@ -65,6 +65,20 @@ def test_a_drain_sends_every_due_email_in_batches_and_calls_one_helper(template,
     assert published == ["messaging.tasks.drain_email"]
 
 
+def test_a_drain_publishes_its_helper_once_its_full_first_batch_is_locked_before_sending_it(
+    template, settings, published, mailoutbox
+):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    for n in range(3):
+        email(template, f"early:{n}")
+    sent_when_published = []
+    published.append = lambda name: (sent_when_published.append(len(mailoutbox)), list.append(published, name))
+
+    assert delivery.drain_emails() == 3
+    assert published == ["messaging.tasks.drain_email"]
+    assert sent_when_published == [0]  # so the helper takes the next batch while this one renders and sends
+
+
 def test_a_drain_that_finds_less_than_a_batch_publishes_nothing(template, published, mailoutbox):
     messages = [email(template, f"short:{n}") for n in range(3)]
     published.clear()
@@ -81,9 +95,9 @@ def test_a_drain_past_its_budget_hands_the_rest_to_a_new_drain(template, setting
     messages = [email(template, f"budget:{n}") for n in range(6)]
     published.clear()
 
-    assert delivery.drain_emails() == 4
+    assert delivery.drain_emails() == 2
 
-    assert statuses(messages) == [Status.SENT] * 4 + [Status.QUEUED] * 2
+    assert statuses(messages) == [Status.SENT] * 2 + [Status.QUEUED] * 4
     assert published == ["messaging.tasks.drain_email"] * 2  # the helper, then the successor
 
 
