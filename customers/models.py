@@ -120,8 +120,13 @@ class Customer(models.Model):
         self._loaded = self._tracked_values()
 
     def _tracked_values(self) -> dict:
-        # Deep copies: an attribute list changed in place must still differ from its old self.
-        return {name: copy.deepcopy(self.__dict__[name]) for name in TRACKED_FIELDS if name in self.__dict__}
+        # Deep copies of what can change in place (attributes): an attribute list changed
+        # in place must still differ from its old self. Strings and dates cannot.
+        values = self.__dict__
+        return {
+            name: copy.deepcopy(values[name]) if isinstance(values[name], (dict, list)) else values[name]
+            for name in TRACKED_FIELDS if name in values
+        }
 
     def changes(self) -> dict:
         """What changed since the row was loaded: {field: (old, new)}, attributes per key."""
