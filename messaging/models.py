@@ -161,11 +161,12 @@ class Message(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="messages")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     category = models.CharField(max_length=20, choices=Category.choices)
+    # Indexed below only where set: every index is written again on each status change.
     email_template = models.ForeignKey(
-        EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
     sms_content = models.ForeignKey(
-        SmsContent, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        SmsContent, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
     context = models.JSONField(
         default=dict, blank=True, encoder=DjangoJSONEncoder,
@@ -175,7 +176,7 @@ class Message(models.Model):
         max_length=200, blank=True,
         help_text="Where it came from, e.g. activity:3/enrollment:17/step:0.",
     )
-    dedupe_key = models.CharField(max_length=255, unique=True)
+    dedupe_key = models.CharField(max_length=255)  # unique: see Meta (one index, not two)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     reason = models.CharField(max_length=30, choices=Reason.choices, blank=True)
     detail = models.TextField(blank=True, help_text="The provider's own words, when it refused.")
@@ -189,7 +190,7 @@ class Message(models.Model):
         help_text="Send-policy overrides of the activity that wrote it (quiet hours, caps, regions).",
     )
     resend_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends",
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends", db_index=False,
         help_text="The undelivered message this one sends again.",
     )
     parts = models.PositiveSmallIntegerField(default=0, help_text="SMS parts paid for.")
@@ -199,7 +200,7 @@ class Message(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
-    provider_message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -213,7 +214,10 @@ class Message(models.Model):
                     | Q(channel=Channel.SMS, sms_content__isnull=False, email_template__isnull=True)
                 ),
                 name="message_content_matches_channel",
-            )
+            ),
+            # A constraint rather than unique=True, which on PostgreSQL would add a second
+            # index (for LIKE) that no query uses and every write of a row pays for.
+            models.UniqueConstraint(fields=["dedupe_key"], name="message_dedupe_key_unique"),
         ]
         indexes = [
             # Drains, the sweeper and the release of deferred messages look for due pending
@@ -226,6 +230,21 @@ class Message(models.Model):
             models.Index(
                 fields=["lease_expires_at"], condition=Q(status="sending"),
                 name="message_sending_lease",
+            ),
+            # Each message row is written three times (queued, sending, sent), and each write
+            # of a row adds an entry to every index whose condition it meets: the look-ups
+            # below only ever ask for set values, so the rows without one stay out.
+            models.Index(
+                fields=["email_template"], condition=Q(email_template__isnull=False),
+                name="message_email_template",
+            ),
+            models.Index(
+                fields=["sms_content"], condition=Q(sms_content__isnull=False), name="message_sms_content",
+            ),
+            models.Index(fields=["resend_of"], condition=Q(resend_of__isnull=False), name="message_resend_of"),
+            # Status reports find their message by the provider's id (never by an empty one).
+            models.Index(
+                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="message_provider_id",
             ),
             # Frequency caps count a customer's recent messages per channel and category.
             models.Index(
