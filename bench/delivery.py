@@ -16,9 +16,10 @@ and a text body, the customer's name and an order's lines), rendered at delivery
   transaction as an activity's step does (policy asked, Message and MessageEvent
   inserted, a drain of the e-mail queue requested unless one is pending; until the
   publisher has flushed). deliver: ``--processes`` Celery worker processes (``celery
-  worker -Q email --pool threads --concurrency <--threads>``, already started and idle)
-  are told to consume the e-mail queue; the time runs from that order until the last
-  message's "sent" event is stored in PostgreSQL.
+  worker --pool threads --concurrency <--threads>``, already started and idle) listen
+  on the e-mail queue; the time runs from the publication of a drain there (as a new
+  message's enqueue publishes it) until the last message's "sent" event is stored in
+  PostgreSQL.
 * django-post-office. write: ``mail.send_many()`` of the same e-mails
   (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=<--processes>)``
   with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
@@ -181,12 +182,23 @@ class Workers:
                 ready.update(reply)
 
     def consume(self, queue):
+        """Have the workers listen on ``queue``, and return once they do.
+
+        A Redis consumer takes a queue added to it into its next BRPOP, which begins when
+        the one waiting on the old queues times out (``brpop_timeout``, a second): until
+        then a task published there waits. Not the product's time, so not timed.
+        """
         replies = celery_app.control.add_consumer(queue, destination=self.names, reply=True, timeout=5)
         if len(replies) != len(self.names):
             raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took the {queue} queue")
+        time.sleep(self.BRPOP_TIMEOUT + 0.2)
 
     def pause(self, queue):
+        """Stop listening on ``queue``; as with ``consume()``, the BRPOP under way still includes it."""
         celery_app.control.cancel_consumer(queue, destination=self.names, reply=True, timeout=5)
+        time.sleep(self.BRPOP_TIMEOUT + 0.2)
+
+    BRPOP_TIMEOUT = 1  # kombu's Redis transport default
 
     def stop(self):
         for process in self.processes:
@@ -294,9 +306,17 @@ def triggerhub_deliver(workers, count, tag):
     # would load PostgreSQL, and so TriggerHub's figure, with the bench's own work.
     since = MessageEvent.objects.aggregate(last=Max("pk"))["last"] or 0
     sent = MessageEvent.objects.filter(pk__gt=since, status=Status.SENT)
+    if Message.objects.filter(source=f"bench:{tag}", status=Status.QUEUED).count() != count:
+        raise RuntimeError(f"the {count} messages of {tag} are not all queued before their delivery")
+    # The drain the write phase published waits in the queue: the workers are first told
+    # to listen there, untimed (see consume()), and the time starts when a drain is
+    # published into the queue they listen on, as when a site's workers are running.
+    purge_broker()
+    workers.consume("email")
     started_at = timezone.now()
     start = time.perf_counter()
-    workers.consume("email")
+    if not outbox.request_email_drain():
+        raise RuntimeError("the broker refused the drain")
     deadline = start + max(600, count / 5)
     while (done := sent.count()) < count:
         if time.perf_counter() > deadline:
