@@ -127,27 +127,31 @@ def _claim(queryset, now) -> int:
 def _sending(now) -> dict:
     """The fields a claim writes: "sending" under a lease, one more attempt."""
     return {
-        "status": Status.SENDING, "attempts": F("attempts") + 1,
-        "lease_expires_at": now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS),
+        "status": Status.SENDING, "attempts": F("attempts") + 1, "lease_expires_at": _lease_until(now),
         "updated_at": now,
     }
+
+
+def _lease_until(now):
+    return now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
 
 
 def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=None) -> dict[int, Status]:
     """Take up to ``limit`` due e-mails (``first`` among them if it is due), decide, send and record them.
 
-    Returns each taken message's final status. One transaction locks the messages
-    (SKIP LOCKED: drains at once take disjoint rows) and their customers, renders
-    them, asks the policy, records the refusals and, in one write, moves the approved
-    ones to "sending" with ``sent_at`` (what frequency caps count). Then they go over
-    one connection to the backend, and the hand-overs are recorded in one write. A
-    message whose rendering or decision raises is left in "sending", as ``deliver()``
-    leaves it when its task fails: the lease expires and ops see it as unknown.
-    ``when_full`` is called as soon as a full batch is locked (a drain publishes its helper).
+    Returns each taken message's final status. One transaction claims the messages
+    (moves them to "sending"; SKIP LOCKED: drains at once take disjoint rows), reads
+    their customers, renders them, asks the policy, and writes the refusals back
+    before it commits; an approved message a frequency cap counts gets its ``sent_at``
+    (what caps count) in it too. Then they go over one connection to the backend, and
+    the hand-overs are recorded in one write. A message whose rendering or decision
+    raises is left in "sending", as ``deliver()`` leaves it when its task fails: the
+    lease expires and ops see it as unknown. ``when_full`` is called as soon as a full
+    batch is claimed (a drain publishes its helper).
     """
     outcomes, approved = {}, []
     with transaction.atomic():
-        messages = _lock_due_emails(now, limit=limit, first=first)
+        messages = _claim_due_emails(now, limit=limit, first=first)
         if not messages:
             return outcomes
         if when_full is not None and len(messages) == limit:
@@ -185,43 +189,51 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
                 broken.append(message)
                 continue
             if decision.action == policy.Action.SEND:
+                message.sent_at = now
                 taking.append(message)
                 taking_customers.add(message.customer_id)
                 approved.append(message)
             else:
+                message.attempts -= 1  # claimed only to be refused: not an attempt
                 outcomes[message.pk] = _record_refusal(message, decision)
         _hand_over(taking, now)
-        _claim(Message.objects.filter(pk__in=[message.pk for message in broken]), now)
         outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
     if approved:
         outcomes.update(_send_emails(approved))
     return outcomes
 
 
-def _lock_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
-    """Lock up to ``limit`` due e-mails not locked by another drain: ``first`` if due, and the oldest queued.
+def _claim_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
+    """Claim up to ``limit`` due e-mails no other drain holds: ``first`` if due, and the oldest queued.
 
-    On PostgreSQL SKIP LOCKED passes over the rows other drains hold. SQLite has no row
-    locks, but its transactions begin IMMEDIATE (settings: ``transaction_mode``) and so
-    hold its one write lock: nobody changes a row between this SELECT and the UPDATE.
-    Call it inside a transaction.
+    Call it inside a transaction. Each look-up is one ``UPDATE … RETURNING``: the rows
+    move to "sending" (one more attempt, under a lease) and come back with what a
+    batch reads of them. On PostgreSQL its subquery locks them with SKIP LOCKED, so
+    drains at once take disjoint rows. SQLite has no row locks, but its transactions
+    begin IMMEDIATE (settings: ``transaction_mode``) and so hold its one write lock.
+    A message then refused is written back before the commit: nobody sees it "sending".
     """
-    messages = []
     _walk_pending_in_order()
-    due = Message.objects.only(*_BATCH_FIELDS)
+    due = Message.objects.filter(channel=Channel.EMAIL)
+    messages = []
     if first is not None:
-        messages = list(
-            _claimable(due.filter(pk=first, channel=Channel.EMAIL), now)
-            .select_for_update(skip_locked=True)
-        )
-    others = (
-        _claimable(due.filter(channel=Channel.EMAIL, status=Status.QUEUED), now)
-        .exclude(pk=first)
-        .select_for_update(skip_locked=True)
-        .order_by("send_after", "pk")
-    )
-    messages += others[: limit - len(messages)]
+        messages = _claim_rows(_claimable(due.filter(pk=first), now), now)
+    others = _claimable(due.filter(status=Status.QUEUED), now).exclude(pk=first).order_by("send_after", "pk")
+    messages += _claim_rows(others[: limit - len(messages)], now)
     return sorted(messages, key=lambda message: (message.send_after, message.pk))
+
+
+def _claim_rows(due, now) -> list[Message]:
+    """Move the rows of queryset ``due`` to "sending" in one statement; them, with ``_BATCH_FIELDS`` loaded."""
+    database = connections[router.db_for_write(Message)]
+    quote = database.ops.quote_name
+    ids, params = due.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
+    columns = ", ".join(quote(Message._meta.get_field(name).column) for name in ("id", *_BATCH_FIELDS))
+    return list(Message.objects.raw(
+        f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
+        f"lease_expires_at = %s, updated_at = %s WHERE id IN ({ids}) RETURNING {columns}",
+        [Status.SENDING, _lease_until(now), now, *params],
+    ))
 
 
 def _walk_pending_in_order() -> None:
@@ -240,7 +252,7 @@ def _walk_pending_in_order() -> None:
             cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
 
 
-#: What a batch reads of each message; the rendered fields and the rest are only written.
+#: What a batch reads of each message it claims; the rendered fields and the rest are only written.
 _BATCH_FIELDS = (
     "customer_id", "channel", "category", "email_template_id", "context", "rules", "status", "reason",
     "send_after", "expires_at", "attempts", "parts", "sent_at",
@@ -248,13 +260,15 @@ _BATCH_FIELDS = (
 
 
 def _hand_over(messages, now) -> None:
-    """Move approved ``messages`` to "sending", handed over as of ``now`` (``sent_at``), in one write."""
-    if not messages:
-        return
-    Message.objects.filter(pk__in=[message.pk for message in messages]).update(**_sending(now), sent_at=now)
-    for message in messages:
-        message.status, message.sent_at = Status.SENDING, now
-        message.attempts += 1
+    """Write ``sent_at`` of the approved ``messages`` a frequency cap counts, in one write.
+
+    Before the batch commits, so that a decision after it (this customer's next
+    message, or another drain's) counts them. The others' ``sent_at`` is written with
+    their hand-over: no cap reads it.
+    """
+    counted = [message.pk for message in messages if policy.capped(message.channel, message.category, message.rules)]
+    if counted:
+        Message.objects.filter(pk__in=counted).update(sent_at=now)
 
 
 def _values(message) -> dict:

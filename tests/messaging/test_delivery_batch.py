@@ -121,7 +121,8 @@ def test_a_message_the_policy_blocks_in_a_batch_is_blocked_while_the_others_go(t
 
     assert statuses(first, gone, last) == [Status.SENT, Status.BLOCKED, Status.SENT]
     gone.refresh_from_db()
-    assert (gone.reason, gone.sent_at) == (Reason.NO_ADDRESS, None)
+    # Claimed with the batch, then refused: not an attempt, and nothing counts it as sent.
+    assert (gone.reason, gone.sent_at, gone.attempts, gone.lease_expires_at) == (Reason.NO_ADDRESS, None, 0, None)
     assert list(gone.events.values_list("status", flat=True)) == ["queued", "blocked"]
     assert len(mailoutbox) == 2
 
@@ -150,6 +151,29 @@ def test_a_frequency_cap_counts_a_message_sent_earlier_in_the_same_batch(templat
     assert statuses(first, second) == [Status.SENT, Status.DEFERRED]
     assert Message.objects.get(pk=second.pk).reason == Reason.FREQUENCY_CAP
     assert len(mailoutbox) == 1
+
+
+def test_a_capped_message_is_counted_as_handed_over_before_it_is_sent(template, settings, monkeypatch):
+    """Caps read ``sent_at``: a capped message has it when its batch commits, before the send."""
+    settings.TRIGGERHUB_FREQUENCY_CAPS = "email:marketing:5/1d"
+    customer = factories.customer()
+    consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
+    capped = queued_email(template, customer, key="counted:capped", category=Category.MARKETING)
+    plain = queued_email(template, key="counted:plain")
+    stored_when_sending = {}
+    send_emails = delivery._send_emails
+
+    def look_then_send(messages):
+        stored_when_sending.update(Message.objects.filter(pk__in=[capped.pk, plain.pk]).values_list("pk", "sent_at"))
+        return send_emails(messages)
+
+    monkeypatch.setattr(delivery, "_send_emails", look_then_send)
+    deliver_email_batch(capped.pk)
+
+    assert stored_when_sending[capped.pk] is not None
+    assert stored_when_sending[plain.pk] is None  # no cap reads it: written with its hand-over
+    assert statuses(capped, plain) == [Status.SENT, Status.SENT]
+    assert Message.objects.get(pk=plain.pk).sent_at is not None
 
 
 def test_a_transient_error_on_one_message_of_a_batch_retries_only_that_one(template, settings, mailoutbox):
