@@ -156,7 +156,10 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
             return outcomes
         if when_full is not None and len(messages) == limit:
             when_full()
-        customers = Customer.objects.filter(pk__in={message.customer_id for message in messages}).order_by("pk")
+        customers = (
+            Customer.objects.only(*_CUSTOMER_FIELDS)
+            .filter(pk__in={message.customer_id for message in messages}).order_by("pk")
+        )
         if any(policy.capped(message.channel, message.category, message.rules) for message in messages):
             # Decided under the customer's lock: see _approve().
             customers = customers.select_for_update()
@@ -257,6 +260,10 @@ _BATCH_FIELDS = (
     "customer_id", "channel", "category", "email_template_id", "context", "rules", "status", "reason",
     "send_after", "expires_at", "attempts", "parts", "sent_at",
 )
+
+
+#: What rendering (``rendering.customer_context``) and the policy read of a batch's customers.
+_CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "country", "language", "timezone", "attributes")
 
 
 def _hand_over(messages, now) -> None:

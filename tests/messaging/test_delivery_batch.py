@@ -218,3 +218,18 @@ def test_workers_draining_at_once_send_each_message_once(template, mailoutbox):
     assert statuses(*messages) == [Status.SENT] * 40
     assert sorted(email.to[0] for email in mailoutbox) == sorted(m.customer.email for m in messages)
     assert MessageEvent.objects.filter(status=Status.SENT).count() == 40
+
+
+def test_a_batch_costs_the_same_statements_for_three_messages_as_for_six(template, settings, mailoutbox):
+    """No statement per message: a field a batch reads but did not load would cost one per customer."""
+    from django.test.utils import CaptureQueriesContext
+
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 6
+    counts = []
+    for size in (3, 6):
+        messages = [queued_email(template, key=f"statements:{size}:{n}") for n in range(size)]
+        with CaptureQueriesContext(connection) as captured:
+            deliver_email_batch(messages[0].pk)
+        assert statuses(*messages) == [Status.SENT] * size
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
