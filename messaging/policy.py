@@ -277,7 +277,9 @@ def decide(
         if state != ConsentAction.GRANTED:
             return Decision.block(Reason.NO_CONSENT)
     send_rules = SendRules.site().with_overrides(rules)
-    zones = customer.time_zones()
+    marketing_sms = channel == Channel.SMS and category == Category.MARKETING
+    # Only regions and the send window read the zones (a phone number's cost a parse).
+    zones = customer.time_zones() if send_rules.excluded_regions or marketing_sms else []
     excluded = excluded_region(customer, zones, send_rules.excluded_regions)
     if excluded:
         return Decision.block(Reason.REGION_EXCLUDED, f"may be in {excluded}")
@@ -287,7 +289,7 @@ def decide(
     if cap_frees_at > moment:
         moment, reason = cap_frees_at, Reason.FREQUENCY_CAP
         detail = f"at most {cap.count} per {_words(cap.window)}"
-    if channel == Channel.SMS and category == Category.MARKETING:
+    if marketing_sms:
         window = SendWindow(
             send_rules, zones, at=moment, spread_key=customer.pk,
             country=customer.country, number_country=phones.country_of(customer.phone),

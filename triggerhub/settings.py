@@ -336,8 +336,10 @@ TRIGGERHUB_PUBLISH_IN_BACKGROUND = env.bool("TRIGGERHUB_PUBLISH_IN_BACKGROUND", 
 TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default=300)
 # TRIGGERHUB_DELIVERY_BATCH_SIZE: e-mail goes out in batches of up to this many due
 # messages: one transaction that locks, renders and decides them, one connection to
-# the ESP, one write of the outcomes (1: each message on its own).
-TRIGGERHUB_DELIVERY_BATCH_SIZE = env.int("TRIGGERHUB_DELIVERY_BATCH_SIZE", default=50)
+# the ESP, one write of the outcomes (1: each message on its own). A batch's messages
+# are "sending" until its last is handed over: keep size × the ESP's slowest answer
+# well inside TRIGGERHUB_SEND_LEASE_SECONDS (100 × 1 s < 300 s).
+TRIGGERHUB_DELIVERY_BATCH_SIZE = env.int("TRIGGERHUB_DELIVERY_BATCH_SIZE", default=100)
 # TRIGGERHUB_MAX_SEND_ATTEMPTS: tries for a transient delivery error before "failed".
 TRIGGERHUB_MAX_SEND_ATTEMPTS = env.int("TRIGGERHUB_MAX_SEND_ATTEMPTS", default=5)
 # TRIGGERHUB_RETRY_BACKOFF_SECONDS: first retry delay; it doubles per attempt, with jitter.
