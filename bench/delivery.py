@@ -24,6 +24,10 @@ and a text body, the customer's name and an order's lines), rendered at delivery
   (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=<--processes>)``
   with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
   ``--post-office-batch``; a Log row per e-mail sent, post-office's default log level).
+  The bench's own objects are frozen out of the garbage collector's sight first, as
+  if send_queued ran in a process of its own; post-office keeps Python's collector
+  thresholds unless ``--post-office-worker-gc`` gives it TriggerHub's workers' ones
+  (``triggerhub.celery.WORKER_GC_THRESHOLDS``), which it gains from too.
 
 The two alternate ``--rounds`` times, a share of ``--count`` each time, and the
 phases are summed: the machine's load drifts (other processes share its cores) and
@@ -39,6 +43,7 @@ django-post-office.
 
 import argparse
 import cProfile
+import gc
 import logging
 import os
 import pstats
@@ -73,6 +78,9 @@ def parse_args():
                         help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)")
     parser.add_argument("--post-office-batch", type=int, default=1000,
                         help="post-office's BATCH_SIZE (default 1000; its own default is 100)")
+    parser.add_argument("--post-office-worker-gc", action="store_true",
+                        help="run post-office with the garbage-collector thresholds TriggerHub's workers set "
+                             "(default: Python's, as post-office ships)")
     parser.add_argument("--redis-db", type=int, default=15,
                         help="the Redis database used as the bench's broker (default 15)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -104,6 +112,7 @@ from post_office.models import EmailTemplate as PoTemplate  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from messaging import delivery, outbox  # noqa: E402
 from messaging.models import Category, Channel, EmailTemplate, Message, MessageEvent, Status  # noqa: E402
+from triggerhub.celery import WORKER_GC_THRESHOLDS  # noqa: E402
 from triggerhub.celery import app as celery_app  # noqa: E402
 from triggerhub.queueing import publisher  # noqa: E402
 
@@ -340,7 +349,24 @@ def post_office_write(customers, first, po_template):
     return time.perf_counter() - start
 
 
-def post_office_deliver(processes):
+def post_office_deliver(processes, worker_gc):
+    """post-office's ``send_queued`` from this process, whose heap (the bench's 20,000
+    customers and more) is not its own: frozen, so that its processes, forked from
+    this one, collect their own objects only, as ``manage.py send_queued_mail`` would.
+    ``worker_gc``: with TriggerHub's worker thresholds too (triggerhub/celery.py)."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    if worker_gc:
+        gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    try:
+        return _post_office_deliver(processes)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def _post_office_deliver(processes):
     start = time.perf_counter()
     while True:
         # The forked children close the connection they inherit, which ends it for this
@@ -485,7 +511,7 @@ def main():
             say("django-post-office: delivering")
             close_connection()
             with po_cpu:
-                po_deliver += post_office_deliver(args.processes)
+                po_deliver += post_office_deliver(args.processes, args.post_office_worker_gc)
         workers.stop()
         workers = None
         po_sent = PoEmail.objects.filter(status=PO_STATUS.sent).count()
@@ -502,7 +528,9 @@ def main():
     print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
           f"anymail test backend, {args.processes} processes × {args.threads} threads for each system; "
           f"TriggerHub: celery worker --pool {'solo' if args.threads == 1 else 'threads'}, "
-          f"prefetch {args.prefetch}; post-office: send_queued(), BATCH_SIZE {args.post_office_batch}")
+          f"prefetch {args.prefetch}; post-office: send_queued(), BATCH_SIZE {args.post_office_batch}, "
+          f"collector thresholds {WORKER_GC_THRESHOLDS if args.post_office_worker_gc else gc.get_threshold()} "
+          f"(TriggerHub's workers: {WORKER_GC_THRESHOLDS})")
     print(f"{'system':20} {'write s':>8} {'deliver s':>10} {'total s':>8} {'msg/s deliver':>14} {'msg/s total':>12}")
     rows = {"TriggerHub": (th_write, th_deliver), "django-post-office": (po_write, po_deliver)}
     for name, (write, deliver) in rows.items():
