@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 
 from customers import consent
-from customers.models import ConsentSource, Customer
+from customers.models import ConsentSource, Customer, with_consent_state
 from triggerhub.queueing import publish
 
 from . import credits, outbox, policy, rendering, sms, suppressions, unsubscribe
@@ -33,7 +33,7 @@ from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
 from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut
-from .models import PENDING_STATUSES, Channel, EmailTemplate, Message, MessageEvent, Reason, Status, Suppression
+from .models import PENDING_STATUSES, Category, Channel, EmailTemplate, Message, MessageEvent, Reason, Status, Suppression
 from .outbox import delivery_task
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,8 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
         if any(policy.capped(message.channel, message.category, message.rules) for message in messages):
             # Decided under the customer's lock: see _approve().
             customers = customers.select_for_update()
+        if any(message.category == Category.MARKETING for message in messages):
+            customers = with_consent_state(customers, Channel.EMAIL)  # not a query per message
         customers = {customer.pk: customer for customer in customers}
         templates = EmailTemplate.objects.prefetch_related("variants").in_bulk(
             {message.email_template_id for message in messages}

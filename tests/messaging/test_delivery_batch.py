@@ -220,16 +220,41 @@ def test_workers_draining_at_once_send_each_message_once(template, mailoutbox):
     assert MessageEvent.objects.filter(status=Status.SENT).count() == 40
 
 
-def test_a_batch_costs_the_same_statements_for_three_messages_as_for_six(template, settings, mailoutbox):
-    """No statement per message: a field a batch reads but did not load would cost one per customer."""
+@pytest.mark.parametrize("category", [Category.TRANSACTIONAL, Category.MARKETING])
+def test_a_batch_costs_the_same_statements_for_three_messages_as_for_six(template, settings, mailoutbox, category):
+    """No statement per message: a field a batch reads but did not load, or each marketing
+    customer's consent, would cost one per customer."""
     from django.test.utils import CaptureQueriesContext
 
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 6
     counts = []
     for size in (3, 6):
-        messages = [queued_email(template, key=f"statements:{size}:{n}") for n in range(size)]
+        customers = [factories.customer() for _ in range(size)]
+        for customer in customers:
+            consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
+        messages = [
+            queued_email(template, customer, key=f"statements:{size}:{n}", category=category)
+            for n, customer in enumerate(customers)
+        ]
         with CaptureQueriesContext(connection) as captured:
             deliver_email_batch(messages[0].pk)
         assert statuses(*messages) == [Status.SENT] * size
         counts.append(len(captured))
     assert counts[0] == counts[1]
+
+
+def test_consent_read_with_a_marketing_batch_blocks_the_customer_who_revoked_it_meanwhile(template, mailoutbox):
+    customers = [factories.customer() for _ in range(3)]
+    for customer in customers:
+        consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
+    messages = [
+        queued_email(template, customer, key=f"consent:{n}", category=Category.MARKETING)
+        for n, customer in enumerate(customers)
+    ]
+    consent.revoke(customers[1], Channel.EMAIL, ConsentSource.UNSUBSCRIBE)  # after the enqueue's decision
+
+    deliver_email_batch(messages[0].pk)
+
+    assert statuses(*messages) == [Status.SENT, Status.BLOCKED, Status.SENT]
+    assert Message.objects.get(pk=messages[1].pk).reason == Reason.OPTED_OUT
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([customers[0].email, customers[2].email])
