@@ -111,6 +111,11 @@ def deliver_email_batch(message_id: int) -> Status | None:
     return _deliver_due_emails(timezone.now(), limit=size, first=message_id).get(message_id)
 
 
+def _database():
+    """The connection messages are written through."""
+    return connections[router.db_for_write(Message)]
+
+
 def _claimable(queryset, now):
     # A message held by a paused activity waits for outbox.release(), even when its
     # delivery task was already queued before the pause.
@@ -160,7 +165,8 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
             Customer.objects.only(*_CUSTOMER_FIELDS)
             .filter(pk__in={message.customer_id for message in messages}).order_by("pk")
         )
-        if any(policy.capped(message.channel, message.category, message.rules) for message in messages):
+        capped = {message.pk for message in messages if policy.capped(message.channel, message.category, message.rules)}
+        if capped:
             # Decided under the customer's lock: see _approve().
             customers = customers.select_for_update()
         if any(message.category == Category.MARKETING for message in messages):
@@ -179,7 +185,7 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
             message.email_template = templates[message.email_template_id]
             if message.customer_id in taking_customers:
                 # A cap must count the customer's message approved just before this one.
-                _hand_over(taking, now)
+                _hand_over(taking, now, capped=capped)
                 taking, taking_customers = [], set()
             try:
                 _render(message, _values(message))
@@ -201,7 +207,7 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
             else:
                 message.attempts -= 1  # claimed only to be refused: not an attempt
                 outcomes[message.pk] = _record_refusal(message, decision)
-        _hand_over(taking, now)
+        _hand_over(taking, now, capped=capped)
         outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
     if approved:
         outcomes.update(_send_emails(approved))
@@ -230,7 +236,7 @@ def _claim_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
 
 def _claim_rows(due, now) -> list[Message]:
     """Move the rows of queryset ``due`` to "sending" in one statement; them, with ``_BATCH_FIELDS`` loaded."""
-    database = connections[router.db_for_write(Message)]
+    database = _database()
     quote = database.ops.quote_name
     ids, params = due.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     columns = ", ".join(quote(Message._meta.get_field(name).column) for name in ("id", *_BATCH_FIELDS))
@@ -251,7 +257,7 @@ def _walk_pending_in_order() -> None:
     ordered index scan stops after ``limit`` rows and skips dead entries once marked.
     The other reads of the transaction are by key, which these settings leave alone.
     """
-    database = connections[router.db_for_write(Message)]
+    database = _database()
     if database.vendor == "postgresql":
         with database.cursor() as cursor:
             cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
@@ -268,14 +274,14 @@ _BATCH_FIELDS = (
 _CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "country", "language", "timezone", "attributes")
 
 
-def _hand_over(messages, now) -> None:
-    """Write ``sent_at`` of the approved ``messages`` a frequency cap counts, in one write.
+def _hand_over(messages, now, *, capped: set[int]) -> None:
+    """Write ``sent_at`` of the approved ``messages`` a frequency cap counts (their ids in ``capped``), in one write.
 
     Before the batch commits, so that a decision after it (this customer's next
     message, or another drain's) counts them. The others' ``sent_at`` is written with
     their hand-over: no cap reads it.
     """
-    counted = [message.pk for message in messages if policy.capped(message.channel, message.category, message.rules)]
+    counted = [message.pk for message in messages if message.pk in capped]
     if counted:
         Message.objects.filter(pk__in=counted).update(sent_at=now)
 
@@ -353,7 +359,7 @@ def _record_sent(sent: list[tuple[Message, str]]) -> dict[int, Status]:
     now = timezone.now()
     for message, provider_id in sent:
         message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
-    database = connections[router.db_for_write(Message)]
+    database = _database()
     write = _record_sent_in_one_statement if database.vendor == "postgresql" else _record_sent_row_by_row
     statuses = write(database, [message for message, _ in sent], now)
     for message, _ in sent:
