@@ -69,9 +69,12 @@ def parse_args():
     parser.add_argument("--processes", type=int, default=2,
                         help="worker processes for each system (default 2)")
     parser.add_argument("--threads", type=int, default=5,
-                        help="threads in each process, for each system (default 5, post-office's "
-                             "THREADS_PER_PROCESS; TriggerHub's workers use Celery's thread pool, or "
-                             "its solo pool for 1)")
+                        help="post-office's THREADS_PER_PROCESS (default 5, its own default); also "
+                             "TriggerHub's threads per worker process with --pool threads")
+    parser.add_argument("--pool", choices=("prefork", "threads"), default="prefork",
+                        help="TriggerHub's Celery pool (default prefork, as its workers ship: one "
+                             "worker with --processes pool processes; threads: --processes workers "
+                             "of --threads threads each, solo for 1)")
     parser.add_argument("--rounds", type=int, default=4,
                         help="alternate the systems this many times, --count/rounds each time, so "
                              "that drift in the machine's load hits both alike (default 4)")
@@ -159,22 +162,38 @@ def create_customers(count):
     return list(Customer.objects.order_by("pk"))
 
 
+def worker_pools(pool, processes, threads):
+    """The Celery workers to start: ``(pool, concurrency)`` for each.
+
+    prefork (the product's ``celery worker``, Celery's default pool): one worker whose
+    ``processes`` pool processes each deliver one task at a time. threads: ``processes``
+    workers of ``threads`` threads each (one thread: the solo pool).
+    """
+    if pool == "prefork":
+        return [("prefork", processes)]
+    return [("solo" if threads == 1 else "threads", threads)] * processes
+
+
+def workers_description(pools):
+    (pool, concurrency), count = pools[0], len(pools)
+    return f"{f'{count} × ' if count > 1 else ''}celery worker --pool {pool} --concurrency {concurrency}"
+
+
 class Workers:
-    """``--processes`` Celery worker processes on the bench database, idle until ``consume()``."""
+    """The Celery workers of ``worker_pools()`` on the bench database, idle until ``consume()``."""
 
     IDLE_QUEUE = "bench-idle"
 
-    def __init__(self, count, threads, prefetch, log_dir):
+    def __init__(self, pools, prefetch, log_dir):
         self.names, self.processes, self.logs = [], [], []
         env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
                "DJANGO_SETTINGS_MODULE": "bench.settings_delivery", "PYTHONUNBUFFERED": "1"}
-        pool = "solo" if threads == 1 else "threads"
-        for n in range(count):
+        for n, (pool, concurrency) in enumerate(pools):
             name = f"bench{n}-{os.getpid()}@delivery"
             log = open(Path(log_dir) / f"worker{n}.log", "w")
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", self.IDLE_QUEUE,
-                 "--pool", pool, "--concurrency", str(threads), "--prefetch-multiplier", str(prefetch),
+                 "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", str(prefetch),
                  "--loglevel", "WARNING", "-n", name, "--without-gossip", "--without-mingle",
                  "--without-heartbeat"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -237,6 +256,24 @@ def process_cpu(pid):
     return sum(int(value) for value in fields[11:15]) / TICKS
 
 
+def tree_cpu(pids):
+    """CPU seconds used so far by processes ``pids`` and all their descendants, live or reaped
+    (a prefork worker's pool processes live as long as it does: its ``cutime`` lacks them)."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    parents[int(entry.name)] = int(stat.read().rpartition(")")[2].split()[1])
+            except OSError:
+                continue
+    tree, frontier = set(pids), set(pids)
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
+        tree |= frontier
+    return sum(process_cpu(pid) for pid in tree)
+
+
 def postgres_cpu():
     """CPU seconds used so far by the PostgreSQL server's processes on this machine."""
     total = 0.0
@@ -277,20 +314,17 @@ class Cpu:
     through the postmaster that reaps it). Start a phase after ``close_connection()``.
     """
 
-    def __init__(self, pids):
-        self.pids = pids
+    def __init__(self, delivering):
+        self.delivering = delivering  # () -> CPU seconds of the delivering processes so far
         self.python = self.postgres = 0.0
 
     def __enter__(self):
-        self._start = (self._python(), postgres_cpu())
+        self._start = (self.delivering(), postgres_cpu())
         return self
 
     def __exit__(self, *exc):
-        self.python += self._python() - self._start[0]
+        self.python += self.delivering() - self._start[0]
         self.postgres += postgres_cpu() - self._start[1]
-
-    def _python(self):
-        return sum(process_cpu(pid) for pid in self.pids())
 
 
 def enqueue_order(customer, i, template, tag):
@@ -487,7 +521,7 @@ def main():
         template = EmailTemplate.objects.create(slug="order-confirmation", name="Order confirmation",
                                                 from_email=SENDER, subject=SUBJECT, html_body=HTML_BODY,
                                                 text_body=TEXT_BODY)
-        workers = Workers(args.processes, args.threads, args.prefetch, log_dir)
+        workers = Workers(worker_pools(args.pool, args.processes, args.threads), args.prefetch, log_dir)
         batch, statements, commits = queries_per_batch(customers, template)
         if args.profile:
             profile_deliveries(customers, template, args.profile)
@@ -500,8 +534,10 @@ def main():
                                                 content=TEXT_BODY, html_content=HTML_BODY)
         workers.wait_ready()
         th_write = th_deliver = po_write = po_deliver = 0.0
-        th_cpu = Cpu(lambda: [process.pid for process in workers.processes])
-        po_cpu = Cpu(lambda: [os.getpid()])
+        th_cpu = Cpu(lambda: tree_cpu([process.pid for process in workers.processes]))
+        # This process and the ones send_queued() forked, reaped by the end of each call
+        # (not its descendants: the TriggerHub workers are those too).
+        po_cpu = Cpu(lambda: process_cpu(os.getpid()))
         size = -(-args.count // args.rounds)
         for first in range(0, args.count, size):
             part = customers[first:first + size]
@@ -531,9 +567,10 @@ def main():
 
     n = args.count
     print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
-          f"anymail test backend, {args.processes} processes × {args.threads} threads for each system; "
-          f"TriggerHub: celery worker --pool {'solo' if args.threads == 1 else 'threads'}, "
-          f"prefetch {args.prefetch}; post-office: send_queued(), BATCH_SIZE {args.post_office_batch}, "
+          f"anymail test backend, {args.processes} delivering processes for each system; TriggerHub: "
+          f"{workers_description(worker_pools(args.pool, args.processes, args.threads))}, prefetch {args.prefetch}; "
+          f"post-office: send_queued(processes={args.processes}), {args.threads} threads each, "
+          f"BATCH_SIZE {args.post_office_batch}, "
           f"collector thresholds {WORKER_GC_THRESHOLDS if args.post_office_worker_gc else gc.get_threshold()} "
           f"(TriggerHub's workers: {WORKER_GC_THRESHOLDS})")
     print(f"{'system':20} {'write s':>8} {'deliver s':>10} {'total s':>8} {'msg/s deliver':>14} {'msg/s total':>12}")
