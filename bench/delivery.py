@@ -528,6 +528,10 @@ def main():
         floor = shared_floor()
         publisher.flush(60)
         purge_broker()  # the sampled messages' nudges: they were delivered here already
+        # PostgreSQL keeps the plan of a foreign-key check for its connection: planned on
+        # the empty outbox above, it would scan the whole outbox for each event written
+        # in the first round (as on a new site, until CONN_MAX_AGE ends the connection).
+        close_connection()
         django_mail.outbox = []
 
         po_template = PoTemplate.objects.create(name="order-confirmation", subject=SUBJECT,

@@ -375,6 +375,11 @@ def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
     and the server's JSON parser handle any characters, and the client has one value
     to send instead of quoting every element. The row lock the UPDATE takes orders it
     after a status report being written, whose status it then keeps.
+
+    The ids are given again as an array the primary key can look up: the planner cannot
+    see into the JSON, and with statistics that lag behind the table (a burst) it joined
+    it to a scan of every message row, 3.4 ms for a batch at 6,000 rows against 2.2 ms
+    so, and the scan grows with the outbox.
     """
     rows = json.dumps([
         [m.pk, m.provider_message_id, m.to_address, m.subject, m.body_text, m.body_html, m.parts,
@@ -397,7 +402,7 @@ def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
                     provider_message_id = new.provider_message_id, lease_expires_at = NULL,
                     to_address = new.to_address, subject = new.subject, body_text = new.body_text,
                     body_html = new.body_html, parts = new.parts, sent_at = new.sent_at, updated_at = %(now)s
-                FROM new WHERE m.id = new.id
+                FROM new WHERE m.id = new.id AND m.id = ANY(%(ids)s::bigint[])
                 RETURNING m.id, m.status
             ), events AS (
                 INSERT INTO messaging_messageevent (message_id, status, reason, detail, payload, at)
@@ -406,7 +411,8 @@ def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
             )
             SELECT id, status FROM done
             """,
-            {"rows": rows, "handed_over": list(_HANDED_OVER), "sent": Status.SENT, "late": LATE_SENT, "now": now},
+            {"rows": rows, "ids": [m.pk for m in messages], "handed_over": list(_HANDED_OVER),
+             "sent": Status.SENT, "late": LATE_SENT, "now": now},
         )
         return {pk: Status(status) for pk, status in cursor.fetchall()}
 
