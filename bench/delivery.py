@@ -2,7 +2,8 @@
 
     .venv/bin/pip install -e ".[bench]"   # once: django-post-office
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/delivery.py [--count 20000] [--rounds 4] [--processes 2] [--threads 5]
+        .venv/bin/python bench/delivery.py [--count 20000] [--rounds 4] [--processes 2] [--threads 5] \
+        [--pool prefork|threads]
 
 A throw-away database (``triggerhub_bench``, never a test run's) is created, migrated
 with post-office installed (bench/settings_delivery.py) and dropped here; the Celery
@@ -15,11 +16,12 @@ and a text body, the customer's name and an order's lines), rendered at delivery
 * TriggerHub. write: ``messaging.outbox.enqueue()`` once per message, each in its own
   transaction as an activity's step does (policy asked, Message and MessageEvent
   inserted, a drain of the e-mail queue requested unless one is pending; until the
-  publisher has flushed). deliver: ``--processes`` Celery worker processes (``celery
-  worker --pool threads --concurrency <--threads>``, already started and idle) listen
-  on the e-mail queue; the time runs from the publication of a drain there (as a new
-  message's enqueue publishes it) until the last message's "sent" event is stored in
-  PostgreSQL.
+  publisher has flushed). deliver: a Celery worker as TriggerHub ships it (``celery -A
+  triggerhub worker``, Celery's default prefork pool, ``--concurrency <--processes>``
+  pool processes; already started and idle) listens on the e-mail queue; the time runs
+  from the publication of a drain there (as a new message's enqueue publishes it) until
+  the last message's "sent" event is stored in PostgreSQL. ``--pool threads`` runs
+  ``--processes`` workers of ``--threads`` threads each instead (one thread: solo).
 * django-post-office. write: ``mail.send_many()`` of the same e-mails
   (``render_on_delivery=True``). deliver: ``mail.send_queued(processes=<--processes>)``
   with ``THREADS_PER_PROCESS=<--threads>``, called until nothing is queued (batches of
@@ -29,14 +31,23 @@ and a text body, the customer's name and an order's lines), rendered at delivery
   thresholds unless ``--post-office-worker-gc`` gives it TriggerHub's workers' ones
   (``triggerhub.celery.WORKER_GC_THRESHOLDS``), which it gains from too.
 
+Each system so runs as it ships, with the same number of delivering processes:
+post-office with its default threads in each, TriggerHub's worker with Celery's
+default pool (a process per task under way: here a drain each). The test backend
+answers at once, so both are bound by CPU here; over the network an ESP's answers
+take most of the time, and either system then wants more tasks under way than
+cores (threads, or more pool processes). ``--pool threads`` shows what running
+TriggerHub's drains in threads costs in CPU.
+
 The two alternate ``--rounds`` times, a share of ``--count`` each time, and the
 phases are summed: the machine's load drifts (other processes share its cores) and
 must hit both alike. DEBUG is off for both. Each delivery phase also reports the CPU
-time the delivering processes and PostgreSQL's processes used per message (the two
-systems share two cores with the database, so CPU per message is what the rate
-follows). Before the timed run it counts the SQL statements and the writing commits
-of one full batch of TriggerHub e-mail (in this process, same backend); ``--profile N``
-also prints where N deliveries in batches in this process spend their time.
+time the delivering processes (a worker with its pool processes) and PostgreSQL's
+processes used per message (the two systems share two cores with the database, so
+CPU per message is what the rate follows). Before the timed run it counts the SQL
+statements and the writing commits of one full batch of TriggerHub e-mail (in this
+process, same backend); ``--profile N`` also prints where N deliveries in batches in
+this process spend their time.
 Target: TriggerHub delivers at least twice as many messages per second as
 django-post-office.
 """

@@ -74,17 +74,17 @@ def drain_emails() -> int:
     What the outbox publishes for e-mail (``tasks.drain_email``). A drain whose first
     batch is full publishes one more drain as soon as it has locked that batch, before
     rendering it; the helper takes the next batch and does the same, so a burst
-    reaches every worker thread within a few lock queries. Past
+    reaches every pool process or thread within a few lock queries. Past
     ``DRAIN_BUDGET_SECONDS`` it hands the rest to a new drain and ends, so no task runs
     for ever. Returns how many messages it took.
     """
     outbox.email_drain_started()
     size = max(settings.TRIGGERHUB_DELIVERY_BATCH_SIZE, 1)
     deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
-    taken = 0
+    taken, templates = 0, EmailTemplates()
     while True:
         helper = outbox.publish_email_drain if taken == 0 else None
-        batch = len(_deliver_due_emails(timezone.now(), limit=size, when_full=helper))
+        batch = len(_deliver_due_emails(timezone.now(), limit=size, when_full=helper, templates=templates))
         taken += batch
         if batch < size:
             return taken
@@ -95,6 +95,30 @@ def drain_emails() -> int:
 
 #: How long one drain task keeps taking batches before a new task takes over.
 DRAIN_BUDGET_SECONDS = 60
+
+
+class EmailTemplates:
+    """The e-mail templates, with their language variants, that a drain's batches render.
+
+    Read once for a run of batches rather than for each: two queries and their objects
+    were a twentieth of a batch's CPU (bench/delivery.py). Read again when
+    ``REREAD_SECONDS`` have passed since the last read, so an edited template reaches
+    the messages a drain claims from then on, at most that many seconds after the edit.
+    """
+
+    REREAD_SECONDS = 5
+
+    def __init__(self):
+        self._templates, self._read_at = {}, None
+
+    def get(self, ids, now) -> dict[int, EmailTemplate]:
+        """The templates ``ids`` (with their variants prefetched), by id."""
+        if self._read_at is None or (now - self._read_at).total_seconds() >= self.REREAD_SECONDS:
+            self._templates, self._read_at = {}, now
+        missing = set(ids) - self._templates.keys()
+        if missing:
+            self._templates.update(EmailTemplate.objects.prefetch_related("variants").in_bulk(missing))
+        return self._templates
 
 
 def deliver_email_batch(message_id: int) -> Status | None:
@@ -141,7 +165,9 @@ def _lease_until(now):
     return now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
 
 
-def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=None) -> dict[int, Status]:
+def _deliver_due_emails(
+    now, *, limit: int, first: int | None = None, when_full=None, templates: EmailTemplates | None = None
+) -> dict[int, Status]:
     """Take up to ``limit`` due e-mails (``first`` among them if it is due), decide, send and record them.
 
     Returns each taken message's final status. One transaction claims the messages
@@ -152,7 +178,8 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
     the hand-overs are recorded in one write. A message whose rendering or decision
     raises is left in "sending", as ``deliver()`` leaves it when its task fails: the
     lease expires and ops see it as unknown. ``when_full`` is called as soon as a full
-    batch is claimed (a drain publishes its helper).
+    batch is claimed (a drain publishes its helper); ``templates``: a drain's templates
+    for its run of batches (else they are read for this one).
     """
     outcomes, approved = {}, []
     with transaction.atomic():
@@ -172,9 +199,7 @@ def _deliver_due_emails(now, *, limit: int, first: int | None = None, when_full=
         if any(message.category == Category.MARKETING for message in messages):
             customers = with_consent_state(customers, Channel.EMAIL)  # not a query per message
         customers = {customer.pk: customer for customer in customers}
-        templates = EmailTemplate.objects.prefetch_related("variants").in_bulk(
-            {message.email_template_id for message in messages}
-        )
+        templates = (templates or EmailTemplates()).get({message.email_template_id for message in messages}, now)
         suppressed = set(Suppression.objects.filter(
             channel=Channel.EMAIL,
             address__in=[suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email],

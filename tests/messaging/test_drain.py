@@ -4,7 +4,9 @@ import threading
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging import delivery, outbox
@@ -212,3 +214,43 @@ def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_drain_goes_on(
     assert bad.lease_expires_at is not None
     assert statuses(good) == [Status.SENT] * 3
     assert delivery.drain_emails() == 0  # not taken again
+
+
+def test_a_drain_reads_its_templates_once_for_its_batches(template, settings, published, mailoutbox):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    messages = [email(template, f"reads:{n}") for n in range(6)]
+
+    with CaptureQueriesContext(connection) as captured:
+        assert delivery.drain_emails() == 6
+
+    assert statuses(messages) == [Status.SENT] * 6
+    template_reads = [q for q in captured.captured_queries if 'FROM "messaging_emailtemplate"' in q["sql"]]
+    assert len(template_reads) == 1, "read once for the drain's 3 batches"
+
+
+def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_passed(
+    template, settings, published, monkeypatch, mailoutbox,
+):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    for n in range(6):
+        email(template, f"edit:{n}")
+    send_emails = delivery._send_emails
+    batches = []
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        def send_then_edit(messages):
+            outcomes = send_emails(messages)
+            batches.append(len(batches))
+            if len(batches) == 1:  # the marketer saves a new subject after the first batch
+                template.subject = "Goodbye {{ customer.first_name }}"
+                template.save()
+            elif len(batches) == 2:  # the next batch comes REREAD_SECONDS later
+                clock.shift(timedelta(seconds=delivery.EmailTemplates.REREAD_SECONDS))
+            return outcomes
+
+        monkeypatch.setattr(delivery, "_send_emails", send_then_edit)
+        assert delivery.drain_emails() == 6
+
+    subjects = [m.subject.split()[0] for m in mailoutbox]
+    # The second batch came within the re-read time of the first: the template as read then.
+    assert subjects == ["Hello"] * 4 + ["Goodbye"] * 2
