@@ -525,6 +525,7 @@ def main():
     settings.POST_OFFICE["THREADS_PER_PROCESS"] = args.threads
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     log_dir = ROOT / "var" / "bench-delivery"
+    pools = worker_pools(args.pool, args.processes, args.threads)
     log_dir.mkdir(parents=True, exist_ok=True)
     workers = None
     try:
@@ -537,7 +538,7 @@ def main():
         template = EmailTemplate.objects.create(slug="order-confirmation", name="Order confirmation",
                                                 from_email=SENDER, subject=SUBJECT, html_body=HTML_BODY,
                                                 text_body=TEXT_BODY)
-        workers = Workers(worker_pools(args.pool, args.processes, args.threads), args.prefetch, log_dir)
+        workers = Workers(pools, args.prefetch, log_dir)
         batch, statements, commits = queries_per_batch(customers, template)
         if args.profile:
             profile_deliveries(customers, template, args.profile)
@@ -588,7 +589,7 @@ def main():
     n = args.count
     print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
           f"anymail test backend, {args.processes} delivering processes for each system; TriggerHub: "
-          f"{workers_description(worker_pools(args.pool, args.processes, args.threads))}, prefetch {args.prefetch}; "
+          f"{workers_description(pools)}, prefetch {args.prefetch}; "
           f"post-office: send_queued(processes={args.processes}), {args.threads} threads each, "
           f"BATCH_SIZE {args.post_office_batch}, "
           f"collector thresholds {WORKER_GC_THRESHOLDS if args.post_office_worker_gc else gc.get_threshold()} "
