@@ -235,12 +235,12 @@ def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_pas
     for n in range(6):
         email(template, f"edit:{n}")
     send_emails = delivery._send_emails
-    batches = []
+    batches = []  # the size of each batch sent
 
     with time_machine.travel(timezone.now(), tick=False) as clock:
         def send_then_edit(messages):
             outcomes = send_emails(messages)
-            batches.append(len(batches))
+            batches.append(len(messages))
             if len(batches) == 1:  # the marketer saves a new subject after the first batch
                 template.subject = "Goodbye {{ customer.first_name }}"
                 template.save()
@@ -251,6 +251,7 @@ def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_pas
         monkeypatch.setattr(delivery, "_send_emails", send_then_edit)
         assert delivery.drain_emails() == 6
 
+    assert batches == [2, 2, 2]
     subjects = [m.subject.split()[0] for m in mailoutbox]
     # The second batch came within the re-read time of the first: the template as read then.
     assert subjects == ["Hello"] * 4 + ["Goodbye"] * 2
