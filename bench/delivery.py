@@ -257,27 +257,30 @@ class Workers:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu(pid):
-    """CPU seconds (user + system) that process ``pid`` and its reaped children used so far."""
+def running_pids():
+    """The ids of the processes on this machine now."""
+    return [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
+
+
+def stat_fields(pid):
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
+            return stat.read().rpartition(")")[2].split()
     except OSError:  # gone: a postgres backend that ended
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / TICKS
+        return None
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) that process ``pid`` and its reaped children used so far."""
+    fields = stat_fields(pid)
+    return sum(int(value) for value in fields[11:15]) / TICKS if fields else 0.0
 
 
 def tree_cpu(pids):
     """CPU seconds used so far by processes ``pids`` and all their descendants, live or reaped
     (a prefork worker's pool processes live as long as it does: its ``cutime`` lacks them)."""
-    parents = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as stat:
-                    parents[int(entry.name)] = int(stat.read().rpartition(")")[2].split()[1])
-            except OSError:
-                continue
+    parents = {pid: int(fields[1]) for pid in running_pids() if (fields := stat_fields(pid))}
     tree, frontier = set(pids), set(pids)
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
@@ -288,15 +291,14 @@ def tree_cpu(pids):
 def postgres_cpu():
     """CPU seconds used so far by the PostgreSQL server's processes on this machine."""
     total = 0.0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/comm") as comm:
-                    if comm.read().strip() != "postgres":
-                        continue
-            except OSError:
-                continue
-            total += process_cpu(int(entry.name))
+    for pid in running_pids():
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "postgres":
+                    continue
+        except OSError:
+            continue
+        total += process_cpu(pid)
     return total
 
 
