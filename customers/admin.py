@@ -167,7 +167,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             request, f"The key for {obj.name} is {key} — copy it now: it is stored hashed and shown only once."
         )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(permissions=["change"], description="Revoke the selected keys")
     def revoke(self, request, queryset):
         revoked = api_keys.revoke(queryset)
         self.message_user(request, f"{revoked} key(s) revoked.")
