@@ -188,7 +188,8 @@ class MessageContentAdmin(admin.ModelAdmin):
             level, outcome = messages.WARNING, message.get_status_display().lower()
         self.message_user(request, format_html('Test <a href="{}">{}</a>: {}.', link, what, outcome), level)
 
-    @admin.action(description="Send a test of the selected item to a customer…")
+    # The test send page it leads to needs the change permission too (send_test_view).
+    @admin.action(permissions=["change"], description="Send a test of the selected item to a customer…")
     def send_test(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one to send a test of.", messages.WARNING)
