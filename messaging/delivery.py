@@ -32,7 +32,7 @@ from . import credits, outbox, policy, rendering, sms, suppressions, unsubscribe
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
-from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut
+from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut, TransientDeliveryError
 from .models import PENDING_STATUSES, Category, Channel, EmailTemplate, Message, MessageEvent, Reason, Status, Suppression
 from .outbox import delivery_task
 
@@ -329,6 +329,9 @@ def _send_emails(messages) -> dict[int, Status]:
                 sent.append((message, _send_email(message, connection=connection)))
             except DeliveryError as exc:
                 outcomes[message.pk] = _after_failure(message, exc)
+                # The next message opens it again: a connection that failed mid-send (an
+                # SMTP session dropped) would fail it at once, though it never left.
+                _close_quietly(connection)
     finally:
         _close_quietly(connection)
     outcomes.update(_record_sent(sent))
@@ -518,8 +521,8 @@ def _render(message, values) -> None:
 
 
 def _send_email(message, *, connection=None) -> str:
+    """Hand ``message`` to the e-mail backend (over ``connection``, else one of its own); the ESP's id."""
     email = EmailMultiAlternatives(
-        connection=connection,
         subject=message.subject,
         body=message.body_text,
         from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,
@@ -529,10 +532,20 @@ def _send_email(message, *, connection=None) -> str:
     # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
     email.metadata = {"triggerhub_message": str(message.pk)}
     email.attach_alternative(message.body_html, "text/html")
+    email.connection = connection or get_connection()
+    try:
+        # Opened on its own first, so that an error of the send itself is known to come
+        # from a send that may have reached the ESP (email_errors).
+        email.connection.open()
+    except Exception as exc:
+        raise TransientDeliveryError(f"The e-mail backend could not be reached: {exc!r}") from exc
     try:
         email.send()
     except Exception as exc:
         raise classify_email_error(exc) from exc
+    finally:
+        if connection is None:
+            _close_quietly(email.connection)
     # anymail reports the ESP's id; plain Django backends have none.
     status = getattr(email, "anymail_status", None)
     return (status.message_id or "") if status is not None else ""

@@ -1,5 +1,11 @@
 """What can go wrong when handing a message to a provider, and whether trying again helps."""
 
+import smtplib
+import socket
+
+import requests
+import urllib3
+
 
 class DeliveryError(Exception):
     """A provider did not take the message. ``code`` is the provider's own error code."""
@@ -31,7 +37,46 @@ class RecipientOptedOut(PermanentDeliveryError):
 
 
 class OutcomeUnknown(DeliveryError):
-    """The provider may or may not have taken the message (it did not answer in time).
+    """The provider may or may not have taken the message: the request may have reached it
+    and no answer came back (a read timeout, a connection dropped after the request was
+    written, an answer that could not be read).
 
     Retrying could send it twice, so the message is marked unknown for ops to check.
     """
+
+
+#: Errors that can only happen before a request is written: the connection was refused,
+#: the host name did not resolve, or connecting timed out. (urllib3's NewConnectionError
+#: and NameResolutionError are ConnectTimeoutErrors too.)
+_BEFORE_SENDING = (
+    urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
+    ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
+)
+
+
+def failed_before_sending(exc: BaseException) -> bool:
+    """True when ``exc`` proves the request never left: a retry cannot send twice.
+
+    Anything else raised once a request was attempted (the connection dropped or reset
+    before the answer, a read timeout, an answer that could not be read) may have come
+    after the provider took the message: its outcome is unknown. The proof can sit
+    anywhere in the chain a client library wraps it in (requests' ConnectionError
+    around urllib3's MaxRetryError around NewConnectionError; anymail's error raised
+    from requests').
+    """
+    seen, pending = set(), [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, _BEFORE_SENDING):
+            return True
+        pending += [error.__cause__, error.__context__, getattr(error, "reason", None)]
+        pending += [arg for arg in getattr(error, "args", ()) if isinstance(arg, BaseException)]
+    return False
+
+
+#: An HTTP status that answers for a gateway which gave up waiting on the provider
+#: behind it: the provider may have taken the request all the same.
+GATEWAY_TIMEOUT = 504

@@ -4,12 +4,16 @@ It speaks just enough of ``POST /2010-04-01/Accounts/{sid}/Messages.json`` (form
 fields, HTTP basic auth, Twilio's JSON answers and error bodies), records every
 request it gets, and answers from a script: ``fake.reply_with(500, 500, 201)``
 or ``fake.reply_with(FakeTwilio.error(21610, "Attempt to send to unsubscribed recipient"))``.
-When the script runs out it accepts the message (201).
+When the script runs out it accepts the message (201). ``Reply(201, drop=True)``
+accepts the message and then closes the connection without answering, as when the
+answer is lost on the way back. What it accepted can be read back as Twilio's API
+lists it (``GET …/Messages.json?To=…``, ``GET …/Messages/{sid}.json``).
 """
 
 import base64
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -19,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>SM[0-9a-f]+)\.json$")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Reply:
     status: int
     body: dict | None = None  # None: what Twilio would say for ``status``
     delay: float = 0.0  # seconds to wait before answering
+    drop: bool = False  # take the message (a 201), then hang up without answering
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class FakeTwilio:
 
     def __init__(self):
         self.requests: list[ReceivedRequest] = []
+        self.accepted: list[dict] = []  # the messages it took, as its API shows them
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._server = None
@@ -79,6 +86,7 @@ class FakeTwilio:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.accepted.clear()
 
     @staticmethod
     def error(code: int, message: str, status: int = 400) -> Reply:
@@ -97,7 +105,10 @@ class FakeTwilio:
         if reply.body is not None:
             return reply
         if reply.status == 201:
-            return Reply(201, self._created(account_sid, form), reply.delay)
+            created = self._created(account_sid, form)
+            with self._lock:
+                self.accepted.append(created)
+            return Reply(201, created, reply.delay, reply.drop)
         code = {429: 20429, 503: 20503}.get(reply.status, 20500 if reply.status >= 500 else reply.status)
         return Reply(reply.status, self.error(code, "Scripted failure", reply.status).body, reply.delay)
 
@@ -118,6 +129,21 @@ class FakeTwilio:
         }
 
 
+    def listed(self, account_sid: str, query: dict) -> dict:
+        """A page of the messages it took, filtered by ``To`` as Twilio's list does."""
+        with self._lock:
+            found = [m for m in self.accepted if m["account_sid"] == account_sid and m["to"] == query.get("To", m["to"])]
+        uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+        return {
+            "messages": list(reversed(found)), "first_page_uri": uri, "next_page_uri": None,
+            "previous_page_uri": None, "page": 0, "page_size": 50, "start": 0, "end": len(found), "uri": uri,
+        }
+
+    def fetched(self, account_sid: str, sid: str) -> dict | None:
+        with self._lock:
+            return next((m for m in self.accepted if m["account_sid"] == account_sid and m["sid"] == sid), None)
+
+
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0: one request per connection, so a stopped fake refuses the next one
     # instead of answering on a kept-alive connection.
@@ -133,7 +159,23 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server.fake._answer(match["account"], form, self._basic_auth(), dict(self.headers))
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.drop:
+            # The message was taken; the answer never leaves: the client reads a closed connection.
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
         self._send(reply)
+
+    def do_GET(self):
+        fake, path, _, query = self.server.fake, *self.path.partition("?")
+        query = {name: values[0] for name, values in parse_qs(query).items()}
+        if self._basic_auth() != (fake.account_sid, fake.auth_token):
+            return self._send(FakeTwilio.error(20003, "Authenticate", status=401))
+        if match := MESSAGES_PATH.match(path):
+            return self._send(Reply(200, fake.listed(match["account"], query)))
+        if (match := MESSAGE_PATH.match(path)) and (found := fake.fetched(match["account"], match["sid"])):
+            return self._send(Reply(200, found))
+        self._send(Reply(404, FakeTwilio.error(20404, "The requested resource was not found", 404).body))
 
     def _basic_auth(self):
         scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")

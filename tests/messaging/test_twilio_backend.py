@@ -211,3 +211,39 @@ def test_wrong_credentials_are_permanent(fake_twilio, settings):
         send()
 
     assert raised.value.code == "20003"
+
+
+def test_twilio_taking_the_sms_and_dropping_the_connection_is_unknown_not_retried(fake_twilio):
+    # Twilio has the request; the connection closes before its answer. A retry would text twice.
+    fake_twilio.reply_with(Reply(201, drop=True))
+    message = transactional_sms()
+
+    assert deliver(message.pk) == Status.UNKNOWN
+
+    message.refresh_from_db()
+    assert (message.reason, message.attempts) == (Reason.NO_ANSWER, 1)
+    assert "Twilio's answer was lost" in message.detail
+    assert deliver(message.pk) is None  # not picked up again
+    assert len(fake_twilio.accepted) == 1
+
+
+def test_a_dropped_answer_raises_outcome_unknown_from_the_backend(fake_twilio):
+    fake_twilio.reply_with(Reply(201, drop=True))
+
+    with pytest.raises(OutcomeUnknown, match="may have been sent"):
+        send()
+
+
+def test_a_host_name_that_does_not_resolve_is_safe_to_retry(fake_twilio, settings):
+    settings.TRIGGERHUB_TWILIO_API_BASE = "http://no-such-host.invalid"
+
+    with pytest.raises(TransientDeliveryError, match="Could not reach Twilio"):
+        send()
+
+
+@pytest.mark.parametrize("reply", [Reply(504), Reply(201, "not an object")])
+def test_a_gateway_timeout_or_an_unreadable_success_is_unknown(fake_twilio, reply):
+    fake_twilio.reply_with(reply)
+
+    with pytest.raises(OutcomeUnknown):
+        send()

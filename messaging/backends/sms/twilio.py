@@ -22,10 +22,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ...exceptions import (
+    GATEWAY_TIMEOUT,
     OutcomeUnknown,
     PermanentDeliveryError,
     RecipientOptedOut,
     TransientDeliveryError,
+    failed_before_sending,
 )
 from .base import BaseSmsBackend, OutgoingSms, SmsResult
 
@@ -66,17 +68,26 @@ class SmsBackend(BaseSmsBackend):
             created = client.messages.create(to=sms.to, body=sms.body, **_sender_and_callback())
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _classify(exc) from exc
-        except requests.ReadTimeout as exc:
-            # The request reached Twilio, the answer did not reach us: it may have been
-            # sent, and a retry could text the customer twice.
+        except requests.RequestException as exc:
+            if failed_before_sending(exc):
+                # Refused, DNS or a connect timeout: the request never reached Twilio.
+                raise TransientDeliveryError(
+                    f"Could not reach Twilio at {settings.TRIGGERHUB_TWILIO_API_BASE}: {exc}"
+                ) from exc
+            # The request may have reached Twilio and its answer did not reach us (a read
+            # timeout, the connection dropped after the request was written): it may have
+            # been sent, and a retry could text the customer twice.
+            lost = (
+                f"Twilio did not answer within {settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS}s"
+                if isinstance(exc, requests.Timeout) else "Twilio's answer was lost"
+            )
             raise OutcomeUnknown(
-                f"Twilio did not answer within {settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS}s: {exc}"
+                f"{lost} ({type(exc).__name__}: {exc}); the SMS may have been sent, so it is not "
+                "retried: check it from the message's page."
             ) from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # Refused, DNS or a connect timeout: the request never reached Twilio.
-            raise TransientDeliveryError(
-                f"Could not reach Twilio at {settings.TRIGGERHUB_TWILIO_API_BASE}: {exc}"
-            ) from exc
+        except Exception as exc:
+            # An answer the client could not read (not JSON, say): Twilio may have the SMS.
+            raise OutcomeUnknown(f"Twilio's answer could not be read ({exc!r}); the SMS may have been sent.") from exc
         return SmsResult(created.sid)
 
 
@@ -103,6 +114,11 @@ def _classify(exc: TwilioRestException | TwilioServiceException):
         "provider": "twilio", "http_status": status, "twilio_code": code,
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
     }
+    if status == GATEWAY_TIMEOUT:
+        return OutcomeUnknown(
+            f"Twilio: {said} (HTTP {status}); a gateway gave up waiting on Twilio, which may have taken "
+            "the SMS, so it is not retried.", code=code, payload=payload,
+        )
     if code in TRANSIENT_CODES or status == 429 or status >= 500:
         why = TRANSIENT_CODES.get(code, "Twilio could not take the message now")
         return TransientDeliveryError(

@@ -1,0 +1,115 @@
+"""A local stand-in for an ESP's send API, for anymail's real Postmark backend to talk to.
+
+It speaks just enough of Postmark's ``POST /email`` (JSON in, ``X-Postmark-Server-Token``,
+Postmark's JSON answers), records every request it takes, and answers from a script as
+``FakeTwilio`` does: ``fake.reply_with(500, 429, EspReply(200, drop=True))``. When the
+script runs out it accepts the e-mail. Point anymail at it with ``fake.settings()``.
+"""
+
+import json
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass(frozen=True)
+class EspReply:
+    status: int
+    delay: float = 0.0  # seconds to wait before answering
+    drop: bool = False  # take the e-mail, then hang up without answering
+
+
+class FakeEsp:
+    server_token = "fake-postmark-token"
+
+    def __init__(self):
+        self.accepted: list[dict] = []  # the e-mails it took (Postmark's JSON payloads)
+        self.requests = 0
+        self._script: list[EspReply] = []
+        self._lock = threading.Lock()
+        self._server = self._thread = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def settings(self) -> dict:
+        """The Django settings that send e-mail through anymail's Postmark backend to this fake."""
+        return {
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL": {"POSTMARK_SERVER_TOKEN": self.server_token, "POSTMARK_API_URL": self.url},
+        }
+
+    def start(self, port: int = 0) -> "FakeEsp":
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-esp", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+    def reply_with(self, *replies) -> None:
+        with self._lock:
+            self._script.extend(r if isinstance(r, EspReply) else EspReply(r) for r in replies)
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [payload["To"] for payload in self.accepted]
+
+    def _answer(self, payload: dict, token: str | None) -> tuple[EspReply, dict]:
+        with self._lock:
+            self.requests += 1
+            reply = self._script.pop(0) if self._script else EspReply(200)
+            if token != self.server_token:
+                return EspReply(401), {"ErrorCode": 10, "Message": "No Account or Server API tokens were supplied"}
+            if reply.status != 200:
+                return reply, {"ErrorCode": 100, "Message": f"Scripted failure {reply.status}"}
+            self.accepted.append(payload)
+        return reply, {
+            "To": payload.get("To"), "SubmittedAt": "2026-12-02T05:00:00.0000000-05:00",
+            "MessageID": str(uuid.uuid4()), "ErrorCode": 0, "Message": "OK",
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/") != "/email":
+            return self._send(404, {"ErrorCode": 404, "Message": "Not found"})
+        reply, body = self.server.fake._answer(payload, self.headers.get("X-Postmark-Server-Token"))
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.drop:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        self._send(reply.status, body)
+
+    def _send(self, status: int, body: dict):
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format, *args):
+        pass
