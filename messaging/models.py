@@ -54,6 +54,8 @@ class Reason(models.TextChoices):
     LEASE_EXPIRED = "lease expired", "Worker lost while sending"
     NO_ANSWER = "no answer", "The provider did not answer in time (it may have sent it)"
     TOO_LONG = "too long", "SMS longer than one part (refused by the site's policy)"
+    TEMPLATE_ERROR = "template error", "Its template could not be rendered"
+    CLOSED_BY_STAFF = "closed by staff", "Closed by staff after checking"
 
 
 def validate_template_source(source: str) -> None:
