@@ -45,7 +45,8 @@ def register(request):
             customer_registered.send(
                 sender=register, customer=customer, idempotency_key=f"registration:{user.pk}"
             )
-        login(request, user)
+        # Named because there are two backends (axes' throttle first); this user just signed up.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {customer.first_name}! Your account is ready.")
         return redirect("storefront:products")
     return render(request, "storefront/register.html", {"form": form})

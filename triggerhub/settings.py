@@ -12,6 +12,7 @@ Every variable is documented where it is read. Our own settings are prefixed
 ``TRIGGERHUB_``; Django's own keep Django's names behind ``DJANGO_``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "messaging",
     "activities",
     "storefront",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login refused by AxesStandaloneBackend into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "triggerhub.urls"
@@ -165,6 +169,33 @@ STORAGES = {
 LOGIN_URL = "storefront:login"
 LOGIN_REDIRECT_URL = "storefront:products"
 LOGOUT_REDIRECT_URL = "storefront:products"
+
+# --- Login throttling (django-axes) ------------------------------------------------
+# Every login through Django's authenticate() (the admin's, the example shop's) counts
+# failures per username and client address together; past the limit even the right
+# password is refused with a 429 page until the cool-off ends. Ops unlock at once with
+# `manage.py axes_reset_username <name>` (or `axes_reset` for everyone), or by deleting
+# the user's row under Axes > Access attempts in the admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out attempts before checking
+    "django.contrib.auth.backends.ModelBackend",
+]
+# AXES_FAILURE_LIMIT: wrong passwords for one username from one address before the lock.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# AXES_COOLOFF_MINUTES: how long the lock lasts; a further wrong try meanwhile starts it again.
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+# Username and address together: by username alone anyone could lock an operator out by
+# guessing, by address alone one office behind a NAT would lock itself out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "login_locked_out.html"
+# AXES_IPWARE_META_PRECEDENCE_ORDER: where the client's address is read, comma-separated
+# request.META names. REMOTE_ADDR by default, which cannot be forged; behind a proxy or
+# load balancer every request comes from its address, so set HTTP_X_FORWARDED_FOR,REMOTE_ADDR
+# and AXES_IPWARE_PROXY_COUNT (the number of proxies in front of the app, e.g. 1), and make
+# sure the proxy overwrites X-Forwarded-For rather than passing on what the client sent.
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(env.list("AXES_IPWARE_META_PRECEDENCE_ORDER", default=["REMOTE_ADDR"]))
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=None)
 
 # --- Security (production) ----------------------------------------------------
 if PRODUCTION:

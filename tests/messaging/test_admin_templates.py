@@ -162,7 +162,7 @@ def test_the_segments_endpoint_requires_a_staff_login(client):
     response = client.get(SEGMENTS_URL, {"text": "hi"})
     assert response.status_code == 302 and response["Location"].startswith(login)
     User.objects.create_user("shopper", password="pw-12345-long")
-    client.login(username="shopper", password="pw-12345-long")
+    client.force_login(User.objects.get(username="shopper"))
     response = client.get(SEGMENTS_URL, {"text": "hi"})
     assert response.status_code == 302 and response["Location"].startswith(login)
 
