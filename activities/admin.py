@@ -1,3 +1,9 @@
+"""The activities' admin: editing, import and export of activity files, and the actions
+that start, pause, resume and end an activity (each needing the change permission).
+
+Also the admin of django-celery-beat's periodic tasks, whose actions need the change
+permission here (see ``PeriodicTaskAdmin`` at the end).
+"""
 
 import io
 import json
@@ -13,6 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from customers.admin import ReadOnlyAdmin
 
@@ -118,7 +126,7 @@ class ActivityAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return _download(files.render(activity), files.filename_for(activity), "application/json")
 
-    @admin.action(description="Export the selected as activity files (JSON)")
+    @admin.action(permissions=["view"], description="Export the selected as activity files (JSON)")
     def export_files(self, request, queryset):
         activities = list(queryset)
         if len(activities) == 1:
@@ -143,24 +151,24 @@ class ActivityAdmin(admin.ModelAdmin):
             return f"event {trigger.get('event')}" + (f" where {where}" if where else "")
         return f"{kind} {trigger.get('field', '')}".strip()
 
-    @admin.action(description="Activate the selected draft activities")
+    @admin.action(permissions=["change"], description="Activate the selected draft activities")
     def activate(self, request, queryset):
         count = queryset.filter(status=ActivityStatus.DRAFT).update(status=ActivityStatus.ACTIVE)
         messages.info(request, f"{count} activated.")
 
-    @admin.action(description="Pause (hold enrollments and their unsent messages)")
+    @admin.action(permissions=["change"], description="Pause (hold enrollments and their unsent messages)")
     def pause(self, request, queryset):
         for activity in queryset.filter(status=ActivityStatus.ACTIVE):
             held = engine.pause(activity)
             messages.info(request, f"{activity}: paused, {held} enrollment(s) held.")
 
-    @admin.action(description="Resume (enrollments and held messages go on)")
+    @admin.action(permissions=["change"], description="Resume (enrollments and held messages go on)")
     def resume(self, request, queryset):
         for activity in queryset.filter(status=ActivityStatus.PAUSED):
             resumed = engine.resume(activity)
             messages.info(request, f"{activity}: resumed, {resumed} enrollment(s) going on.")
 
-    @admin.action(description="End (enrollments exit, unsent messages are cancelled)")
+    @admin.action(permissions=["change"], description="End (enrollments exit, unsent messages are cancelled)")
     def end(self, request, queryset):
         for activity in queryset.exclude(status=ActivityStatus.ENDED):
             ended = engine.end(activity)
@@ -192,3 +200,28 @@ class CouponAdmin(ReadOnlyAdmin):
     list_display = ("code", "pool", "customer", "enrollment", "percent_off", "amount_off", "issued_at")
     search_fields = ("code", "customer__email")
     list_filter = ("pool",)
+
+
+# django-celery-beat's schedules drive the activities' clock (date triggers, waits) and the
+# sweepers. Its admin ships actions that any viewer may run; ours asks for the change
+# permission of the periodic task. Registered here, after django_celery_beat's own admin module.
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.enable_tasks.short_description)
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, queryset)
+
+    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.disable_tasks.short_description)
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, queryset)
+
+    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.toggle_tasks.short_description)
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, queryset)
+
+    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.run_tasks.short_description)
+    def run_tasks(self, request, queryset):
+        return super().run_tasks(request, queryset)
