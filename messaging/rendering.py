@@ -1,14 +1,21 @@
 """Rendering e-mail templates and SMS content with a restricted context.
 
 Templates are written in the Django template language, compiled by an engine of
-their own: no file loaders (a template cannot include files from the server),
-autoescaping on for HTML, and a context built here from the customer's safe fields
-and the message's own values, never from model instances.
+their own: only the tags and filters of ``template_language`` (a template cannot
+include files, load libraries or print its context), no file loaders, autoescaping on
+for HTML, and a context built here from the customer's safe fields and the message's
+own values, never from model instances.
 
 The variables a template may use are listed once, in ``TEMPLATE_VARIABLES``; a
-template naming any other is refused when it is saved (``template_problems``), with
-the line and the closest known name. A template or SMS content may have language
-variants; the customer's language picks one (``version_for``).
+template naming any other, or a tag or filter outside the language, is refused when
+it is saved (``template_problems``), with the line and what to write instead. A
+template or SMS content may have language variants; the customer's language picks
+one (``version_for``).
+
+Delivery and validation compile with the same engine, so what is accepted at save
+renders the same when sent. A template that cannot render (one saved before a rule
+existed, a filter that raises on a value, a text over TRIGGERHUB_RENDER_MAX_BYTES)
+raises ``RenderFailed`` from ``render_email`` and ``render_sms``, and nothing else.
 """
 
 import difflib
@@ -24,7 +31,17 @@ from django.template.base import FilterExpression, Node, Variable
 from django.template.defaulttags import FilterNode, ForNode, WithNode
 from django.template.smartif import TokenBase
 
-_engine = Engine(autoescape=True, debug=True, loaders=[])
+from . import template_language
+
+
+class _MessageEngine(Engine):
+    default_builtins = []  # Django's built-in tags and filters: only those template_language lends
+
+
+#: No loaders, so nothing can be read from a file; debug on, so that an error knows its line.
+_engine = _MessageEngine(
+    autoescape=True, debug=True, loaders=[], libraries={}, builtins=["messaging.template_language"]
+)
 
 #: Where links in messages point when TRIGGERHUB_PUBLIC_BASE_URL is empty in development.
 DEVELOPMENT_BASE_URL = "http://localhost:8000"
@@ -111,9 +128,8 @@ def template_problems(source: str) -> list[str]:
     """What is wrong with ``source``, each problem starting with its line; empty if nothing is."""
     try:
         template = compile_template(source)
-    except TemplateSyntaxError as exc:
-        line = getattr(exc, "template_debug", {}).get("line")
-        return [f"{f'line {line}: ' if line else ''}{exc}"]
+    except Exception as exc:  # a marketer's text: whatever Django makes of it, they read a sentence, never a 500
+        return [_problem(exc)]
     nodes = list(_all_nodes(template.nodelist))
     used = []
     _collect_variables(template.nodelist, frozenset(_assigned_names(nodes)), None, used, set())
@@ -124,6 +140,16 @@ def template_problems(source: str) -> list[str]:
         if problem:
             problems.append(f"line {line}: {problem}" if line else problem)
     return list(dict.fromkeys(problems))
+
+
+def _problem(exc: Exception) -> str:
+    """``exc``, raised compiling or rendering a template, as a sentence for the marketer, with its line."""
+    line = getattr(exc, "template_debug", {}).get("line")
+    if isinstance(exc, TemplateSyntaxError):
+        problem = template_language.problem_in(exc)
+    else:
+        problem = str(exc) or type(exc).__name__
+    return f"line {line}: {problem}" if line else problem
 
 
 def _collect_variables(node, scope, line, used, seen):
@@ -307,6 +333,22 @@ def _customer_language(values: dict) -> str:
 # --- Rendering ------------------------------------------------------------------------
 
 
+class RenderFailed(Exception):
+    """A template or SMS content that cannot be rendered: its messages cannot be sent as written.
+
+    Read as "e-mail template 'welcome' in 'it', HTML body: line 2: {% include %} is not
+    allowed in a message template; paste the text in instead." ``where`` is what failed
+    (the template, its language, the part), ``problem`` the rest.
+    """
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(where, problem)  # both in args, so that it survives pickling
+        self.where, self.problem = where, problem
+
+    def __str__(self):
+        return f"{self.where}: {self.problem}"
+
+
 def render(source: str, values: dict, *, autoescape: bool) -> str:
     return compile_template(source).render(Context(values, autoescape=autoescape))
 
@@ -337,17 +379,46 @@ def render_sms(content, values: dict, *, language: str | None = None) -> str:
 
 
 def _render_email_version(version, values) -> tuple[str, str, str]:
-    subject = " ".join(render(version.subject, values, autoescape=False).split())
-    body_html = render(version.html_body, values, autoescape=True)
+    subject = " ".join(_render_part(version, "subject", values, autoescape=False).split())
+    body_html = _render_part(version, "html_body", values, autoescape=True)
     if version.text_body.strip():
-        body_text = render(version.text_body, values, autoescape=False)
+        body_text = _render_part(version, "text_body", values, autoescape=False)
     else:
         body_text = text_from_html(body_html)
     return subject, body_text, body_html
 
 
 def _render_sms_version(version, values) -> str:
-    return render(version.text, values, autoescape=False).strip()
+    return _render_part(version, "text", values, autoescape=False).strip()
+
+
+_PART_NAMES = {"subject": "subject", "html_body": "HTML body", "text_body": "text body"}
+
+
+def _render_part(version, field: str, values: dict, *, autoescape: bool) -> str:
+    """The template in ``version.<field>`` rendered; ``RenderFailed`` for any reason it cannot be."""
+    try:
+        text = render(getattr(version, field), values, autoescape=autoescape)
+    except ImproperlyConfigured:
+        raise  # a setting the operator must fix (the site's address for links), not the template
+    except Exception as exc:
+        raise RenderFailed(_where(version, field), _problem(exc)) from exc
+    limit = settings.TRIGGERHUB_RENDER_MAX_BYTES
+    # A character is 1 to 4 bytes in UTF-8: encode only a text that may be over the limit.
+    if len(text) * 4 > limit and len(encoded := text.encode()) > limit:
+        raise RenderFailed(
+            _where(version, field),
+            f"the rendered text is {len(encoded):,} bytes, more than the {limit:,} bytes TRIGGERHUB_RENDER_MAX_BYTES allows.",
+        )
+    return text
+
+
+def _where(version, field: str) -> str:
+    """"e-mail template 'welcome' in 'it', HTML body", "SMS content 'birthday'"."""
+    kind = "e-mail template" if hasattr(version, "html_body") else "SMS content"
+    parent = getattr(version, "template", None) or getattr(version, "content", None)
+    name = f"'{parent.slug}' in '{version.language}'" if parent is not None else f"'{version.slug}'"
+    return f"{kind} {name}" + (f", {_PART_NAMES[field]}" if field in _PART_NAMES else "")
 
 
 # --- Previews in the admin ------------------------------------------------------------
@@ -378,7 +449,8 @@ def _preview(content, customer, language, context, render_version) -> Preview:
     version = version_for(content, language)
     try:
         subject, text, body_html = render_version(version, values_for(customer, context))
-    except Exception as exc:  # a stored template may fail in any way; the marketer reads why, never a 500
-        line = getattr(exc, "template_debug", {}).get("line")
-        return Preview(customer, language, version, error=f"{f'line {line}: ' if line else ''}{exc}")
+    except RenderFailed as exc:
+        return Preview(customer, language, version, error=exc.problem)
+    except Exception as exc:  # the marketer reads why (a setting missing), never a 500
+        return Preview(customer, language, version, error=str(exc))
     return Preview(customer, language, version, subject=subject, text=text, html=body_html)

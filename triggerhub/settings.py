@@ -214,7 +214,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------
 # REDIS_URL: e.g. redis://localhost:6379/0. Without it, the embedded broker: kombu's
-# file-system transport in TRIGGERHUB_BROKER_DIR, which separate processes share.
+# file-system transport made safe for the separate processes that share
+# TRIGGERHUB_BROKER_DIR (triggerhub/broker.py, whose triggerhub-fs:// scheme
+# triggerhub/celery.py registers).
 REDIS_URL = env("REDIS_URL", default="")
 TRIGGERHUB_BROKER_DIR = Path(env("TRIGGERHUB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 if REDIS_URL:
@@ -232,7 +234,7 @@ if REDIS_URL:
         "connect_retries_timeout": 3,
     }
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "triggerhub-fs://"
     for _folder in ("queue", "control"):
         (TRIGGERHUB_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -384,6 +386,10 @@ TRIGGERHUB_PUBLIC_BASE_URL = env("TRIGGERHUB_PUBLIC_BASE_URL", default="")
 # TRIGGERHUB_SITE_NAME: who the messages are from, as templates (site.name) and the
 # unsubscribe page name it.
 TRIGGERHUB_SITE_NAME = env("TRIGGERHUB_SITE_NAME", default="TriggerHub")
+# TRIGGERHUB_RENDER_MAX_BYTES: the largest a rendered subject, HTML body, text body or SMS
+# may be, in UTF-8 bytes (messaging/rendering.py); a message whose template renders more
+# fails with the reason instead of being sent. 1 MiB: well above any e-mail a client shows.
+TRIGGERHUB_RENDER_MAX_BYTES = env.int("TRIGGERHUB_RENDER_MAX_BYTES", default=1024 * 1024)
 # TRIGGERHUB_EMAIL_RESEND_ATTEMPTS: how many times an e-mail the ESP could not deliver
 # (not a hard bounce or complaint; see messaging/resend.py) is sent again (0: never).
 TRIGGERHUB_EMAIL_RESEND_ATTEMPTS = env.int("TRIGGERHUB_EMAIL_RESEND_ATTEMPTS", default=0)

@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from messaging.models import (
-    Category, Channel, EmailTemplate, EmailTemplateVariant, Message, Reason, SmsContentVariant, Status,
+    Category, Channel, EmailTemplate, EmailTemplateVariant, Message, Reason, SmsContent, SmsContentVariant, Status,
 )
 from tests import factories
 
@@ -263,3 +263,58 @@ def test_the_preview_page_without_a_customer_shows_the_picker(admin_client):
     response = admin_client.get(reverse("admin:messaging_emailtemplate_preview", args=[template.pk]))
     assert response.status_code == 200
     assert 'data-field-name="customer"' in response.content.decode() and response.context["preview"] is None
+
+
+#: The worst a marketer can paste into a template, and the start of the form error each gets.
+REFUSED_SOURCES = [
+    ('Hi\n{% include "../x" %}', "line 2: {% include %} is not allowed in a message template; paste the text in"),
+    ('Hi\n{% include "x.html" %}', "line 2: {% include %} is not allowed in a message template; paste the text in"),
+    ('{% extends "base.html" %}', "line 1: {% extends %} is not allowed in a message template; "),
+    ("Hi\n\n{% debug %}", "line 3: {% debug %} is not allowed in a message template; "),
+    ("{% lorem 200000 w %}", "line 1: {% lorem %} is not allowed in a message template; write the text itself."),
+    ("{% load humanize %}\n{{ event.total|intcomma }}", "line 1: {% load %} is not allowed in a message template; "),
+    ("Hi\n{{ customer.first_name|shout }}", "line 2: the filter 'shout' is not one message templates can use"),
+]
+
+
+@pytest.mark.parametrize("source, error", REFUSED_SOURCES)
+def test_saving_an_email_template_with_a_refused_tag_or_filter_shows_the_line_on_its_field(admin_client, source, error):
+    response = admin_client.post(reverse("admin:messaging_emailtemplate_add"), email_form(html_body=source))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["html_body"][0].startswith(error)
+    assert not EmailTemplate.objects.exists()
+
+
+@pytest.mark.parametrize("source, error", REFUSED_SOURCES)
+def test_saving_sms_content_with_a_refused_tag_or_filter_shows_the_line_on_its_field(admin_client, source, error):
+    response = admin_client.post(reverse("admin:messaging_smscontent_add"), {
+        "slug": "hello", "name": "Hello", "text": source,
+        "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0", "variants-MAX_NUM_FORMS": "1000",
+    })
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["text"][0].startswith(error)
+    assert not SmsContent.objects.exists()
+
+
+def test_a_refused_tag_in_a_variant_shows_on_the_variant_row(admin_client):
+    response = admin_client.post(
+        reverse("admin:messaging_emailtemplate_add"),
+        email_form(**{
+            "variants-TOTAL_FORMS": "1", "variants-0-language": "it", "variants-0-subject": "Ciao",
+            "variants-0-html_body": '<p>Ciao</p>\n{% include "../footer.html" %}', "variants-0-text_body": "",
+        }),
+    )
+    assert response.status_code == 200
+    [formset] = response.context["inline_admin_formsets"]
+    assert formset.formset.errors[0]["html_body"][0].startswith("line 2: {% include %} is not allowed")
+
+
+def test_a_preview_of_a_stored_template_with_a_refused_tag_says_why(admin_client):
+    template = factories.email_template(html_body='<p>Hi</p>\n{% include "x.html" %}')  # stored before the allow-list
+    response = admin_client.get(
+        reverse("admin:messaging_emailtemplate_preview", args=[template.pk]), {"customer": factories.customer().pk}
+    )
+    assert 'id="preview-error">This cannot be rendered: line 2: {% include %} is not allowed' in html.unescape(
+        response.content.decode()
+    )
