@@ -214,9 +214,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------
 # REDIS_URL: e.g. redis://localhost:6379/0. Without it, the embedded broker: kombu's
-# file-system transport made safe for the separate processes that share
-# TRIGGERHUB_BROKER_DIR (triggerhub/broker.py, whose triggerhub-fs:// scheme
-# triggerhub/celery.py registers).
+# file-system transport in TRIGGERHUB_BROKER_DIR, which separate processes share.
 REDIS_URL = env("REDIS_URL", default="")
 TRIGGERHUB_BROKER_DIR = Path(env("TRIGGERHUB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 if REDIS_URL:
@@ -234,7 +232,7 @@ if REDIS_URL:
         "connect_retries_timeout": 3,
     }
 else:
-    CELERY_BROKER_URL = "triggerhub-fs://"
+    CELERY_BROKER_URL = "filesystem://"
     for _folder in ("queue", "control"):
         (TRIGGERHUB_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
