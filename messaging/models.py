@@ -59,7 +59,8 @@ class Reason(models.TextChoices):
 
 
 def validate_template_source(source: str) -> None:
-    """Refuse syntax errors and unknown variables, each with its line (rendering.TEMPLATE_VARIABLES)."""
+    """Refuse syntax errors, tags and filters outside the message language (template_language) and
+    unknown variables (rendering.TEMPLATE_VARIABLES), each with its line and what to write instead."""
     problems = template_problems(source)
     if problems:
         raise ValidationError(problems)
