@@ -8,7 +8,12 @@ E-mail goes in batches of up to TRIGGERHUB_DELIVERY_BATCH_SIZE, taken by drains
 (``drain_emails``, what the outbox publishes for e-mail) or by the task of one message
 (``deliver_email_batch``, a retry): one transaction locks the due messages with SKIP
 LOCKED, renders and decides them and claims the approved ones; they go over one
-connection to the backend; one write records the outcomes.
+connection to the backend, each send preceded by a commit of how far the batch got
+(handovers.py: if the worker dies, only the message under way is uncertain); one
+write records the outcomes.
+
+Once a request may have reached the provider and no answer came back, the outcome
+is unknown (exceptions.OutcomeUnknown), never a blind retry.
 """
 
 import json
@@ -28,12 +33,23 @@ from customers import consent
 from customers.models import ConsentSource, Customer, with_consent_state
 from triggerhub.queueing import publish
 
-from . import credits, outbox, policy, rendering, sms, suppressions, unsubscribe
+from . import credits, handovers, outbox, policy, rendering, sms, suppressions, unsubscribe
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
 from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut, TransientDeliveryError
-from .models import PENDING_STATUSES, Category, Channel, EmailTemplate, Message, MessageEvent, Reason, Status, Suppression
+from .models import (
+    PENDING_STATUSES,
+    Category,
+    Channel,
+    EmailTemplate,
+    Handover,
+    Message,
+    MessageEvent,
+    Reason,
+    Status,
+    Suppression,
+)
 from .outbox import delivery_task
 
 log = logging.getLogger(__name__)
@@ -54,6 +70,8 @@ def deliver(message_id: int) -> Status | None:
         _render(message, _values(message))
     except sms.TooLong as exc:
         return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
+    except Exception as exc:
+        return _record_render_failure(message, exc)
 
     decision = _approve(message, now)
     if decision.action != policy.Action.SEND:
@@ -156,13 +174,9 @@ def _claim(queryset, now) -> int:
 def _sending(now) -> dict:
     """The fields a claim writes: "sending" under a lease, one more attempt."""
     return {
-        "status": Status.SENDING, "attempts": F("attempts") + 1, "lease_expires_at": _lease_until(now),
+        "status": Status.SENDING, "attempts": F("attempts") + 1, "lease_expires_at": handovers.lease_until(now),
         "updated_at": now,
     }
-
-
-def _lease_until(now):
-    return now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
 
 
 def _deliver_due_emails(
@@ -172,16 +186,18 @@ def _deliver_due_emails(
 
     Returns each taken message's final status. One transaction claims the messages
     (moves them to "sending"; SKIP LOCKED: drains at once take disjoint rows), reads
-    their customers, renders them, asks the policy, and writes the refusals back
-    before it commits; an approved message a frequency cap counts gets its ``sent_at``
-    (what caps count) in it too. Then they go over one connection to the backend, and
-    the hand-overs are recorded in one write. A message whose rendering or decision
-    raises is left in "sending", as ``deliver()`` leaves it when its task fails: the
-    lease expires and ops see it as unknown. ``when_full`` is called as soon as a full
-    batch is claimed (a drain publishes its helper); ``templates``: a drain's templates
-    for its run of batches (else they are read for this one).
+    their customers, renders them, asks the policy, writes the refusals back, and
+    writes the approved ones' hand-over (handovers.py) before it commits; an approved
+    message a frequency cap counts gets its ``sent_at`` (what caps count) in it too.
+    Then they go over one connection to the backend, each send preceded by a commit of
+    its position in the hand-over, and the sends are recorded in one write. A message
+    whose template fails fails at once with the reason; one whose decision raises is
+    left in "sending" outside the hand-over, so the sweeper queues it again (it never
+    left). ``when_full`` is called as soon as a full batch is claimed (a drain publishes
+    its helper); ``templates``: a drain's templates for its run of batches (else they
+    are read for this one).
     """
-    outcomes, approved = {}, []
+    outcomes, approved, handover = {}, [], None
     with transaction.atomic():
         messages = _claim_due_emails(now, limit=limit, first=first)
         if not messages:
@@ -210,10 +226,15 @@ def _deliver_due_emails(
             message.email_template = templates[message.email_template_id]
             if message.customer_id in taking_customers:
                 # A cap must count the customer's message approved just before this one.
-                _hand_over(taking, now, capped=capped)
+                _count_for_caps(taking, now, capped=capped)
                 taking, taking_customers = [], set()
             try:
                 _render(message, _values(message))
+            except Exception as exc:
+                message.attempts -= 1  # nothing was attempted
+                outcomes[message.pk] = _record_render_failure(message, exc)
+                continue
+            try:
                 decision = policy.decide(
                     message.customer, message.channel, message.category, now,
                     rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
@@ -221,7 +242,7 @@ def _deliver_due_emails(
                 )
             except Exception:
                 # Isolated, so that one bad message cannot stop every drain behind it.
-                log.exception("message %s could not be rendered or decided; left for the lease to expire", message.pk)
+                log.exception("message %s could not be decided; left for the lease to expire", message.pk)
                 broken.append(message)
                 continue
             if decision.action == policy.Action.SEND:
@@ -232,10 +253,12 @@ def _deliver_due_emails(
             else:
                 message.attempts -= 1  # claimed only to be refused: not an attempt
                 outcomes[message.pk] = _record_refusal(message, decision)
-        _hand_over(taking, now, capped=capped)
+        _count_for_caps(taking, now, capped=capped)
         outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
+        if approved:
+            handover = handovers.begin([message.pk for message in approved], now)
     if approved:
-        outcomes.update(_send_emails(approved))
+        outcomes.update(_send_emails(approved, handover=handover))
     return outcomes
 
 
@@ -268,7 +291,7 @@ def _claim_rows(due, now) -> list[Message]:
     return list(Message.objects.raw(
         f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
         f"lease_expires_at = %s, updated_at = %s WHERE id IN ({ids}) RETURNING {columns}",
-        [Status.SENDING, _lease_until(now), now, *params],
+        [Status.SENDING, handovers.lease_until(now), now, *params],
     ))
 
 
@@ -299,7 +322,7 @@ _BATCH_FIELDS = (
 _CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name", "country", "language", "timezone", "attributes")
 
 
-def _hand_over(messages, now, *, capped: set[int]) -> None:
+def _count_for_caps(messages, now, *, capped: set[int]) -> None:
     """Write ``sent_at`` of the approved ``messages`` a frequency cap counts (their ids in ``capped``), in one write.
 
     Before the batch commits, so that a decision after it (this customer's next
@@ -319,12 +342,14 @@ def _values(message) -> dict:
 _lazy_unsubscribe_url = lazy(unsubscribe.unsubscribe_url, str)
 
 
-def _send_emails(messages) -> dict[int, Status]:
-    """Hand ``messages`` (approved, in "sending") to the e-mail backend over one connection; each one's status."""
+def _send_emails(messages, *, handover: int) -> dict[int, Status]:
+    """Hand ``messages`` (approved, in "sending", in the order of their hand-over ``handover``)
+    to the e-mail backend over one connection; each one's status."""
     outcomes, sent = {}, []
     connection = _open_email_connection()
     try:
-        for message in messages:
+        for position, message in enumerate(messages):
+            handovers.starting(handover, position)
             try:
                 sent.append((message, _send_email(message, connection=connection)))
             except DeliveryError as exc:
@@ -334,7 +359,7 @@ def _send_emails(messages) -> dict[int, Status]:
                 _close_quietly(connection)
     finally:
         _close_quietly(connection)
-    outcomes.update(_record_sent(sent))
+    outcomes.update(_record_sent(sent, handover=handover))
     return outcomes
 
 
@@ -377,27 +402,30 @@ _HANDED_OVER = (Status.SENDING, Status.UNKNOWN)
 LATE_SENT = "recorded after a later report"
 
 
-def _record_sent(sent: list[tuple[Message, str]]) -> dict[int, Status]:
-    """Record the hand-overs (message, provider id) and their "sent" events in one write; each message's status.
+def _record_sent(sent: list[tuple[Message, str]], *, handover: int | None = None) -> dict[int, Status]:
+    """Record the sends (message, provider id) and their "sent" events in one write; each message's status.
 
-    A provider report that overtook a hand-over (delivered) keeps its status.
+    A provider report that overtook a send (delivered) keeps its status. The batch's
+    ``handover`` is deleted by the same write: from then on its record is the rows.
     """
     if not sent:
+        Handover.objects.filter(pk=handover).delete()
         return {}
     now = timezone.now()
     for message, provider_id in sent:
         message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
     database = _database()
     write = _record_sent_in_one_statement if database.vendor == "postgresql" else _record_sent_row_by_row
-    statuses = write(database, [message for message, _ in sent], now)
+    statuses = write(database, [message for message, _ in sent], now, handover)
     for message, _ in sent:
         if statuses[message.pk] != message.status:
             message.status, message.reason, message.detail = statuses[message.pk], "", ""
     return statuses
 
 
-def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
-    """PostgreSQL: one statement updates the rows (from one JSON document) and inserts their events.
+def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int, Status]:
+    """PostgreSQL: one statement updates the rows (from one JSON document), inserts their events
+    and deletes the batch's hand-over.
 
     The rows come as one JSON parameter rather than an array per column: json.dumps
     and the server's JSON parser handle any characters, and the client has one value
@@ -436,17 +464,20 @@ def _record_sent_in_one_statement(database, messages, now) -> dict[int, Status]:
                 INSERT INTO messaging_messageevent (message_id, status, reason, detail, payload, at)
                 SELECT id, %(sent)s, '', CASE WHEN status = %(sent)s THEN '' ELSE %(late)s END, '{}', %(now)s
                 FROM done
+            ), settled AS (
+                DELETE FROM messaging_handover WHERE id = %(handover)s
             )
             SELECT id, status FROM done
             """,
             {"rows": rows, "ids": [m.pk for m in messages], "handed_over": list(_HANDED_OVER),
-             "sent": Status.SENT, "late": LATE_SENT, "now": now},
+             "sent": Status.SENT, "late": LATE_SENT, "now": now, "handover": handover},
         )
         return {pk: Status(status) for pk, status in cursor.fetchall()}
 
 
-def _record_sent_row_by_row(database, messages, now) -> dict[int, Status]:
-    """Elsewhere (SQLite): the rows locked, one UPDATE per row through ``executemany``, the events inserted."""
+def _record_sent_row_by_row(database, messages, now, handover) -> dict[int, Status]:
+    """Elsewhere (SQLite): the rows locked, one UPDATE per row through ``executemany``, the events
+    inserted, the hand-over deleted."""
     quote = database.ops.quote_name
     fields = [Message._meta.get_field(name) for name in _DELIVERED_FIELDS]
     with transaction.atomic(using=database.alias):
@@ -474,6 +505,7 @@ def _record_sent_row_by_row(database, messages, now) -> dict[int, Status]:
                 ],
             )
         MessageEvent.objects.using(database.alias).bulk_create(events)
+        Handover.objects.using(database.alias).filter(pk=handover).delete()
     return {message.pk: Status(message.status) for message in messages}
 
 
@@ -504,6 +536,12 @@ def _approve(message, now) -> policy.Decision:
         message.sent_at = now
         Message.objects.filter(pk=message.pk).update(sent_at=now)
     return decision
+
+
+def _record_render_failure(message, exc: Exception) -> Status:
+    """A message whose template cannot be rendered fails at once, with the reason: it would fail every time."""
+    log.warning("message %s: its template could not be rendered: %s", message.pk, exc)
+    return record(message, Status.FAILED, reason=Reason.TEMPLATE_ERROR, detail=str(exc) or repr(exc))
 
 
 def _render(message, values) -> None:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from customers.models import Channel, Customer
 
@@ -262,6 +263,27 @@ class Message(models.Model):
     @property
     def content(self):
         return self.email_template if self.channel == Channel.EMAIL else self.sms_content
+
+
+class Handover(models.Model):
+    """A batch of e-mails a worker hands to the backend one after another, and how far it got.
+
+    Written in the transaction that claims the batch, with its messages in the order they
+    will go. Before each send the worker moves ``position`` to that message (and renews the
+    lease) in a commit of its own; the row is deleted by the write that records the batch's
+    sends. A row left past its lease is a worker that died: the messages before ``position``
+    were taken by the provider, the one at ``position`` may have been, and those after it
+    never left, so they go back to the queue (``handovers.settle_abandoned``).
+    """
+
+    message_ids = models.JSONField(help_text="The batch's messages, in the order they are sent.")
+    position = models.IntegerField(default=-1, help_text="Index of the message whose send started last.")
+    lease_expires_at = models.DateTimeField()
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker sending it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"hand-over of {len(self.message_ids)} e-mail(s) by {self.worker or 'a worker'}"
 
 
 class MessageEvent(models.Model):

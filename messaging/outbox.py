@@ -17,6 +17,7 @@ finds it.
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -24,7 +25,7 @@ from django.utils import timezone
 from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import after_commit, publish, publish_on_commit
 
-from . import policy
+from . import handovers, policy
 from .models import Channel, Message, MessageEvent, Reason, Status
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def sweep(*, stale_after: timedelta, now: datetime | None = None, limit: int = 1
     """One pass of the clock over the outbox. Safe to run twice at once."""
     now = now or timezone.now()
     return {
-        "unknown": expire_leases(now=now),
+        **expire_leases(now=now),
         "released": _publish_pending(
             # Held for credits or a paused activity: released by credits.add() or release(),
             # not by the clock.
@@ -187,28 +188,54 @@ def _publish_pending(queryset, *, now, limit) -> int:
     return published + (emails if emails and publish_email_drain() else 0)
 
 
-def expire_leases(*, now) -> int:
-    """Messages left in "sending" past their lease: the worker died mid-send.
+def expire_leases(*, now) -> dict[str, int]:
+    """Settle the messages whose worker died mid-send: how many were taken, unknown, returned.
 
-    Whether the provider got it is unknown, so they are not resent blindly; ops
-    see them under the "unknown" status.
+    A batch of e-mail is settled by its hand-over (``handovers.settle_abandoned``): the
+    ones the provider took are sent, the one under way is unknown, the rest go back to
+    the queue. A message left in "sending" past its lease outside any hand-over (an SMS,
+    an e-mail sent on its own) was handed over if its ``sent_at`` was committed (it is
+    written before the send): unknown, never resent blindly. Without it, it never left:
+    queued again, up to TRIGGERHUB_MAX_SEND_ATTEMPTS claims, then failed.
     """
+    settled = handovers.settle_abandoned(now=now)
     with transaction.atomic():
         expired = list(
             Message.objects.select_for_update(skip_locked=True)
             .filter(status=Status.SENDING, lease_expires_at__lt=now)
-            .values_list("pk", flat=True)
+            .exclude(pk__in=handovers.in_flight_ids())
+            .values_list("pk", "sent_at", "attempts")
         )
-        Message.objects.filter(pk__in=expired).update(
-            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, updated_at=now
-        )
-        MessageEvent.objects.bulk_create(
-            MessageEvent(message_id=pk, status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED)
-            for pk in expired
-        )
-    if expired:
-        log.warning("%d message(s) lost their worker mid-send and are now unknown", len(expired))
-    return len(expired)
+        maybe_sent = [pk for pk, sent_at, _ in expired if sent_at is not None]
+        never_left = [
+            pk for pk, sent_at, attempts in expired
+            if sent_at is None and attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS
+        ]
+        given_up = [pk for pk, sent_at, _ in expired if sent_at is None and pk not in never_left]
+        _move(maybe_sent, Status.UNKNOWN, Reason.LEASE_EXPIRED, now=now)
+        _move(given_up, Status.FAILED, Reason.LEASE_EXPIRED, now=now)
+        handovers.return_to_queue(never_left, now=now)
+    returned = settled["returned"] + never_left
+    _publish_returned(returned)
+    unknown = settled["unknown"] + maybe_sent
+    if unknown:
+        log.warning("%d message(s) lost their worker mid-send and are now unknown", len(unknown))
+    return {"taken": len(settled["taken"]), "unknown": len(unknown), "returned": len(returned)}
+
+
+def _move(pks, status, reason, *, now) -> None:
+    Message.objects.filter(pk__in=pks).update(status=status, reason=reason, lease_expires_at=None, updated_at=now)
+    _log_events(pks, status, reason)
+
+
+def _publish_returned(pks) -> None:
+    """Publish the delivery of messages put back in the queue: one drain for the e-mails."""
+    channels = dict(Message.objects.filter(pk__in=pks).values_list("pk", "channel"))
+    for pk, channel in channels.items():
+        if channel != Channel.EMAIL:
+            publish(delivery_task(channel), pk)
+    if Channel.EMAIL in channels.values():
+        publish_email_drain()
 
 
 def hold(*, source_prefix: str) -> int:

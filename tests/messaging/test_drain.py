@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging import delivery, outbox
-from messaging.models import Category, Channel, Message, MessageEvent, Status
+from messaging.models import Category, Channel, Message, MessageEvent, Reason, Status
 from tests import factories
 from triggerhub import queueing
 
@@ -193,7 +193,7 @@ def test_drains_running_at_once_send_each_message_once(template, settings, mailo
     assert MessageEvent.objects.filter(status=Status.SENT).count() == 60
 
 
-def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_drain_goes_on(
+def test_a_message_that_cannot_be_rendered_fails_at_once_with_the_reason_and_the_drain_goes_on(
     template, settings, published, monkeypatch, mailoutbox,
 ):
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
@@ -210,8 +210,8 @@ def test_a_message_that_cannot_be_rendered_is_set_aside_and_the_drain_goes_on(
     assert delivery.drain_emails() == 4
 
     bad.refresh_from_db()
-    assert (bad.status, bad.sent_at) == (Status.SENDING, None)  # the lease expiry makes it "unknown" for ops
-    assert bad.lease_expires_at is not None
+    assert (bad.status, bad.reason, bad.sent_at) == (Status.FAILED, Reason.TEMPLATE_ERROR, None)
+    assert bad.detail == "a template the checks let through" and bad.lease_expires_at is None
     assert statuses(good) == [Status.SENT] * 3
     assert delivery.drain_emails() == 0  # not taken again
 
@@ -238,8 +238,8 @@ def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_pas
     batches = []  # the size of each batch sent
 
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        def send_then_edit(messages):
-            outcomes = send_emails(messages)
+        def send_then_edit(messages, **kwargs):
+            outcomes = send_emails(messages, **kwargs)
             batches.append(len(messages))
             if len(batches) == 1:  # the marketer saves a new subject after the first batch
                 template.subject = "Goodbye {{ customer.first_name }}"

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging import outbox
+from messaging import handovers, outbox
 from messaging.delivery import deliver
-from messaging.models import Category, Channel, Message, Reason, Status
+from messaging.models import Category, Channel, Handover, Message, Reason, Status
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -51,10 +51,11 @@ def test_deferred_and_scheduled_messages_whose_time_came_are_released():
     assert later.status == Status.SCHEDULED
 
 
-def test_a_message_whose_worker_died_mid_send_becomes_unknown_and_is_not_resent(mailoutbox):
+def test_a_message_whose_worker_died_after_committing_its_send_becomes_unknown_and_is_not_resent(mailoutbox):
     now = timezone.now()
     message = a_message(
-        "lost", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=1
+        "lost", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=1,
+        sent_at=now - timedelta(minutes=6),  # written in a commit just before the send
     )
 
     assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 1
@@ -64,3 +65,60 @@ def test_a_message_whose_worker_died_mid_send_becomes_unknown_and_is_not_resent(
     assert message.events.last().status == Status.UNKNOWN
     assert deliver(message.pk) is None
     assert mailoutbox == []
+
+
+def test_a_message_whose_worker_died_before_handing_it_over_goes_back_to_the_queue_and_out_once(mailoutbox):
+    now = timezone.now()
+    message = a_message("claimed", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=1)
+
+    assert outbox.sweep(stale_after=STALE, now=now) | {"released": 0, "republished": 0} == {
+        "taken": 0, "unknown": 0, "returned": 1, "released": 0, "republished": 0,
+    }
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.sent_at) == (Status.QUEUED, 0, None)
+    assert deliver(message.pk) == Status.SENT
+    assert len(mailoutbox) == 1
+
+
+def test_a_message_claimed_again_and_again_by_dying_workers_fails_after_the_last_attempt(settings):
+    settings.TRIGGERHUB_MAX_SEND_ATTEMPTS = 3
+    now = timezone.now()
+    message = a_message("cursed", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=3)
+
+    outbox.sweep(stale_after=STALE, now=now)
+
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (Status.FAILED, Reason.LEASE_EXPIRED)
+
+
+def test_a_dead_workers_batch_is_settled_by_how_far_it_got(mailoutbox):
+    """Sent before the position, unknown at it, back in the queue after it."""
+    now = timezone.now()
+    batch = [a_message(f"batch:{n}", status=Status.SENDING, attempts=1) for n in range(5)]
+    ids = [m.pk for m in batch]
+    handover = handovers.begin(ids, now - timedelta(minutes=10))
+    handovers.starting(handover, 2)  # the third message's request was under way
+    Handover.objects.filter(pk=handover).update(lease_expires_at=now - timedelta(seconds=1))
+
+    assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 1
+
+    assert [Message.objects.get(pk=pk).status for pk in ids] == [
+        Status.SENT, Status.SENT, Status.UNKNOWN, Status.QUEUED, Status.QUEUED,
+    ]
+    assert Message.objects.get(pk=ids[0]).detail == handovers.TAKEN
+    assert not Handover.objects.exists()
+    assert deliver(ids[3]) == Status.SENT and deliver(ids[4]) == Status.SENT
+    assert deliver(ids[2]) is None  # unknown: never resent blindly
+    assert len(mailoutbox) == 2
+
+
+def test_a_live_batch_is_left_alone_though_its_messages_leases_have_passed():
+    now = timezone.now()
+    message = a_message("slow", status=Status.SENDING, attempts=1, lease_expires_at=now - timedelta(seconds=1))
+    handover = handovers.begin([message.pk], now)
+    handovers.starting(handover, 0)  # renewed: the worker is still sending
+
+    assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 0
+
+    assert Message.objects.get(pk=message.pk).status == Status.SENDING

@@ -1,0 +1,123 @@
+"""Knowing which e-mails of a batch left when the worker sending it dies.
+
+A batch is claimed in one transaction and sent one message after another over one
+connection; its outcomes are recorded in one write at the end. If the worker dies in
+between, only the message whose request was under way may have reached the provider
+without an answer. The others are either taken (sent before it) or never left (after
+it). A ``Handover`` row, written with the claim, keeps the order of the batch and, in a
+commit before each send, the position reached; so the sweeper can tell the three apart:
+
+* before the position: the provider took them (an error would have been recorded at
+  once): sent, though their provider ids went with the worker;
+* at the position: unknown, for ops to check;
+* after it: back to the queue, to be sent (once) by another drain.
+
+One small UPDATE per message is the price (bench/delivery.py prints it). SMS are sent
+one per task (``delivery.deliver``), whose ``sent_at`` is written in a commit before the
+send: the same proof, without a hand-over row.
+"""
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Handover, Message, MessageEvent, Reason, Status
+
+log = logging.getLogger(__name__)
+
+#: What the sweeper writes on the messages of a dead worker's batch.
+TAKEN = "the provider took it; its worker stopped before recording the provider's id"
+RETURNED = "returned to the queue: its worker stopped before handing it to the provider"
+
+
+def lease_until(now):
+    return now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
+
+
+def begin(message_ids: list[int], now) -> int:
+    """Write the hand-over of ``message_ids`` (in sending order); its id. Call it in the claiming transaction."""
+    return Handover.objects.create(
+        message_ids=message_ids, lease_expires_at=lease_until(now), worker=f"{socket.gethostname()}:{os.getpid()}",
+        created_at=now,
+    ).pk
+
+
+def starting(handover_id: int, position: int) -> None:
+    """Commit that the send of message ``position`` starts now, and renew the lease.
+
+    Outside any transaction: the row must be durable before the request is written.
+    One statement of its own (no ORM): it runs once per e-mail.
+    """
+    database = connections[router.db_for_write(Handover)]
+    with database.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {database.ops.quote_name(Handover._meta.db_table)} SET position = %s, lease_expires_at = %s "
+            "WHERE id = %s",
+            [position, database.ops.adapt_datetimefield_value(lease_until(timezone.now())), handover_id],
+        )
+
+
+def settle_abandoned(*, now) -> dict[str, list[int]]:
+    """Settle the batches whose worker died (lease past), and delete their hand-overs.
+
+    Returns the ids of the messages it marked ``taken`` (sent), ``unknown`` and
+    ``returned`` (queued again, due now: the caller publishes a drain). Safe to run
+    twice at once: the hand-over rows are taken with SKIP LOCKED.
+    """
+    settled = {"taken": [], "unknown": [], "returned": []}
+    with transaction.atomic():
+        abandoned = list(
+            Handover.objects.select_for_update(skip_locked=True).filter(lease_expires_at__lt=now).order_by("pk")
+        )
+        for handover in abandoned:
+            ids, position = handover.message_ids, handover.position
+            settled["taken"] += ids[:max(position, 0)]
+            settled["unknown"] += ids[position:position + 1] if position >= 0 else []
+            settled["returned"] += ids[position + 1:]
+        still_sending = Message.objects.select_for_update().filter(status=Status.SENDING)
+        taken, unknown, returned = (
+            list(still_sending.filter(pk__in=settled[kind]).values_list("pk", flat=True))
+            for kind in ("taken", "unknown", "returned")
+        )
+        Message.objects.filter(pk__in=taken).update(
+            status=Status.SENT, reason="", detail=TAKEN, lease_expires_at=None, updated_at=now,
+        )
+        Message.objects.filter(pk__in=unknown).update(
+            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, lease_expires_at=None, updated_at=now,
+        )
+        return_to_queue(returned, now=now)
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message_id=pk, status=Status.SENT, detail=TAKEN) for pk in taken]
+            + [MessageEvent(message_id=pk, status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED) for pk in unknown]
+        )
+        Handover.objects.filter(pk__in=[handover.pk for handover in abandoned]).delete()
+    if abandoned:
+        log.warning(
+            "%d batch(es) lost their worker: %d e-mail(s) taken, %d unknown, %d back in the queue",
+            len(abandoned), len(taken), len(unknown), len(returned),
+        )
+    return {"taken": taken, "unknown": unknown, "returned": returned}
+
+
+def return_to_queue(message_ids, *, now) -> None:
+    """Queue ``message_ids`` (in "sending", never handed over) again, due now, as if never claimed.
+
+    Call it in a transaction that holds their rows. The claim's attempt is given back
+    and ``sent_at`` cleared, so caps do not count a message that did not leave.
+    """
+    Message.objects.filter(pk__in=message_ids).update(
+        status=Status.QUEUED, reason="", detail=RETURNED, lease_expires_at=None, sent_at=None,
+        attempts=F("attempts") - 1, send_after=now, updated_at=now,
+    )
+    MessageEvent.objects.bulk_create(MessageEvent(message_id=pk, status=Status.QUEUED, detail=RETURNED) for pk in message_ids)
+
+
+def in_flight_ids() -> set[int]:
+    """Every message a live hand-over holds (a handful of rows: one per batch being sent)."""
+    return {pk for ids in Handover.objects.values_list("message_ids", flat=True) for pk in ids}
