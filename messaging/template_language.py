@@ -68,7 +68,7 @@ _INSTEAD_OF_TAG = {
 _INSTEAD_OF_FILTER = {"safe": _ESCAPING, "safeseq": _ESCAPING}
 
 
-class TooMuchWork(Exception):
+class TooManyLoopIterations(Exception):
     """A render ran its loops more than MAX_LOOP_ITERATIONS times."""
 
 
@@ -90,7 +90,7 @@ class _LoopCounter(Node):
     def render(self, context):
         runs = context.render_context.get(_LoopCounter, 0) + 1
         if runs > MAX_LOOP_ITERATIONS:
-            raise TooMuchWork(
+            raise TooManyLoopIterations(
                 f"loops ran more than {MAX_LOOP_ITERATIONS:,} times; loop over fewer values, or nest fewer loops."
             )
         context.render_context[_LoopCounter] = runs
