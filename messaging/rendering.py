@@ -15,7 +15,9 @@ one (``version_for``).
 Delivery and validation compile with the same engine, so what is accepted at save
 renders the same when sent. A template that cannot render (one saved before a rule
 existed, a filter that raises on a value, a text over TRIGGERHUB_RENDER_MAX_BYTES)
-raises ``RenderFailed`` from ``render_email`` and ``render_sms``, and nothing else.
+raises ``RenderFailed`` from ``render_email`` and ``render_sms``. A missing setting (the
+site's address for links) stays ``ImproperlyConfigured``: the operator's to fix, not the
+template's.
 """
 
 import difflib

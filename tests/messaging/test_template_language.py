@@ -1,9 +1,11 @@
 """The template language of messages: what a marketer may write is refused at save with its
 line and what to write instead, and a template that cannot render fails with RenderFailed."""
 
+import pickle
+
 import pytest
 
-from messaging.models import EmailTemplate, SmsContent
+from messaging.models import EmailTemplate, EmailTemplateVariant, SmsContent
 from messaging.rendering import RenderFailed, render_email, render_sms, template_problems
 from tests import factories
 
@@ -113,6 +115,20 @@ def test_a_stored_template_with_a_now_refused_tag_fails_to_render_naming_the_tem
         "e-mail template 'old', HTML body: line 2: {% include %} is not allowed in a message template; "
         "paste the text in instead."
     )
+
+
+@pytest.mark.django_db
+def test_a_render_failure_in_a_variant_names_its_language():
+    template = factories.email_template(slug="old")
+    EmailTemplateVariant.objects.create(template=template, language="it", subject="Ciao {% lorem %}", html_body="<p>Ciao</p>")
+    with pytest.raises(RenderFailed) as failure:
+        render_email(template, VALUES, language="it")
+    assert str(failure.value).startswith("e-mail template 'old' in 'it', subject: line 1: {% lorem %} is not allowed")
+
+
+def test_render_failed_survives_pickling_as_a_celery_result_would():
+    failure = pickle.loads(pickle.dumps(RenderFailed("SMS content 'x'", "line 1: boom")))
+    assert (str(failure), failure.problem) == ("SMS content 'x': line 1: boom", "line 1: boom")
 
 
 @pytest.mark.django_db
