@@ -7,9 +7,10 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self):
-        from .checks import check_public_base_url, check_send_rules, check_sms_backend
+        from .checks import check_backends_deliver, check_public_base_url, check_send_rules, check_sms_backend
 
         checks.register(check_sms_backend, "triggerhub")
+        checks.register(check_backends_deliver, "triggerhub")
         checks.register(check_send_rules, "triggerhub")
         checks.register(check_public_base_url, "triggerhub")
 

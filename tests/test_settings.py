@@ -26,10 +26,54 @@ def manage(*args, **env):
     )
 
 
+# An ESP and Twilio: backends that deliver, as production needs.
+DELIVERING_BACKENDS = {
+    "DJANGO_EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+    "ANYMAIL_POSTMARK_SERVER_TOKEN": "postmark-server-token",
+    "TRIGGERHUB_SMS_BACKEND": "messaging.backends.sms.twilio.SmsBackend",
+    "TRIGGERHUB_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TRIGGERHUB_TWILIO_AUTH_TOKEN": "token",
+    "TRIGGERHUB_TWILIO_FROM_NUMBER": "+12125550100",
+}
+
+
 def test_check_deploy_is_clean_with_the_documented_production_variables():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, **DELIVERING_BACKENDS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_in_production_with_the_console_email_backend_naming_the_setting():
+    result = manage(
+        "check", "--deploy", **PRODUCTION_ENV,
+        **{**DELIVERING_BACKENDS, "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+    )
+    assert result.returncode != 0
+    assert "triggerhub.E008" in result.stderr
+    assert "DJANGO_EMAIL_BACKEND is 'django.core.mail.backends.console.EmailBackend'" in result.stderr
+
+
+def test_production_has_no_default_email_backend():
+    env = {k: v for k, v in DELIVERING_BACKENDS.items() if k != "DJANGO_EMAIL_BACKEND"}
+    result = manage("check", "--deploy", **PRODUCTION_ENV, **env)
+    assert result.returncode != 0
+    assert "DJANGO_EMAIL_BACKEND is not set" in result.stderr
+
+
+def test_production_may_run_on_backends_that_deliver_nothing_only_when_told_so():
+    console = {
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "TRIGGERHUB_SMS_BACKEND": "messaging.backends.sms.console.SmsBackend",
+    }
+    refused = manage("check", "--deploy", **PRODUCTION_ENV, **console)
+    assert refused.returncode != 0
+    assert "triggerhub.E008" in refused.stderr and "triggerhub.E009" in refused.stderr
+
+    allowed = manage(
+        "check", "--deploy", **PRODUCTION_ENV, **console, TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS="email,sms"
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stderr.count("triggerhub.W002") == 2
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -55,7 +99,7 @@ def test_database_and_broker_come_from_the_environment():
     )
     assert services.stdout.split() == ["django.db.backends.postgresql", "redis://cache.example:6379/1"]
     embedded = manage("shell", "--no-imports", "-c", code)
-    assert embedded.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+    assert embedded.stdout.split() == ["django.db.backends.sqlite3", "triggerhub-fs://"]
 
 
 def test_every_model_change_has_its_migration(db):

@@ -6,7 +6,8 @@ Two modes, chosen by ``TRIGGERHUB_MODE``:
   SQLite in ``var/``, the embedded file-system Celery broker in ``var/broker``,
   e-mail and SMS printed to the console.
 * ``production``: ``DEBUG`` off, ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``
-  required, HTTPS-only cookies and HSTS. ``manage.py check --deploy`` is clean.
+  required, HTTPS-only cookies and HSTS, e-mail and SMS backends that deliver (a
+  system check says what to set). ``manage.py check --deploy`` is clean.
 
 Every variable is documented where it is read. Our own settings are prefixed
 ``TRIGGERHUB_``; Django's own keep Django's names behind ``DJANGO_``.
@@ -285,14 +286,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("TRIGGERHUB_API_MAX_BODY_BYTES", default=5
 
 # --- E-mail -------------------------------------------------------------------
 # DJANGO_EMAIL_BACKEND: any Django e-mail backend; in production an anymail ESP,
-# e.g. anymail.backends.postmark.EmailBackend with ANYMAIL_* credentials below.
+# e.g. anymail.backends.postmark.EmailBackend with ANYMAIL_* credentials below. No default
+# in production: a backend that delivers nothing there would show messages as sent, so
+# a system check (messaging/checks.py; run by check, migrate) is an error without one, or with
+# console, locmem, file, dummy or anymail's test backend unless TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS says so.
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND",
-    default=(
-        "anymail.backends.test.EmailBackend"
-        if PRODUCTION
-        else "django.core.mail.backends.console.EmailBackend"
-    ),
+    default="" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
 )
 # DJANGO_EMAIL_FILE_PATH: folder for django.core.mail.backends.filebased.EmailBackend.
 EMAIL_FILE_PATH = env("DJANGO_EMAIL_FILE_PATH", default=str(VAR_DIR / "sent-mail"))
@@ -314,6 +314,17 @@ for _name, _value in env.ENVIRON.items():
 TRIGGERHUB_SMS_BACKEND = env(
     "TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend"
 )
+# TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS: the channels (email, sms, comma-separated) that
+# may run on a backend that delivers nothing (console, locmem, file, dummy, anymail's test)
+# in production, e.g. "sms" for a site that sends no SMS, or "email,sms" for a trial.
+# Otherwise such a backend is a system-check error in production (messaging/checks.py):
+# its messages would be marked sent and reach no one.
+TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS = env.list("TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS", default=[])
+if not set(TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS) <= {"email", "sms"}:
+    raise ImproperlyConfigured(
+        "TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS lists channels, email and/or sms (e.g. email,sms), "
+        f"not {','.join(TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS)!r}."
+    )
 # Twilio, for TRIGGERHUB_SMS_BACKEND=messaging.backends.sms.twilio.SmsBackend (read
 # by that module at send time; messaging/checks.py says what is missing):
 # TRIGGERHUB_TWILIO_ACCOUNT_SID / TRIGGERHUB_TWILIO_AUTH_TOKEN: the account's credentials (AC...).

@@ -103,6 +103,7 @@ def test_check_deploy_is_clean_with_a_complete_twilio_production_configuration()
 
     result = manage(
         "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV,
+        DJANGO_EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
         TRIGGERHUB_SMS_BACKEND=TWILIO, TRIGGERHUB_TWILIO_ACCOUNT_SID="AC" + "1" * 32,
         TRIGGERHUB_TWILIO_AUTH_TOKEN="token", TRIGGERHUB_TWILIO_FROM_NUMBER="+12125550100",
         TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL="https://triggerhub.example.com/webhooks/twilio/status/",
@@ -134,3 +135,104 @@ def test_production_without_a_public_address_for_links_is_an_error(settings):
     assert problem.id == "triggerhub.E007"
     settings.ALLOWED_HOSTS = ["shop.example.com"]
     assert check_public_base_url() == []
+
+
+# --- Production must deliver -----------------------------------------------------------
+
+@pytest.fixture
+def production(settings):
+    settings.TRIGGERHUB_MODE = "production"
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.TRIGGERHUB_SMS_BACKEND = TWILIO
+    settings.TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS = []
+    return settings
+
+
+def delivery_problems():
+    from messaging.checks import check_backends_deliver
+
+    return check_backends_deliver()
+
+
+def test_an_esp_and_twilio_in_production_pass(production):
+    assert delivery_problems() == []
+
+
+@pytest.mark.parametrize("backend", [
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+    "anymail.backends.test.EmailBackend",
+])
+def test_an_email_backend_that_delivers_nothing_is_an_error_in_production(production, backend):
+    production.EMAIL_BACKEND = backend
+
+    [problem] = delivery_problems()
+
+    assert (problem.id, problem.level) == ("triggerhub.E008", checks.ERROR)
+    assert "DJANGO_EMAIL_BACKEND" in problem.msg and backend in problem.msg
+    assert "anymail.backends.postmark.EmailBackend" in problem.hint
+    assert "TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS=email" in problem.hint
+
+
+def test_no_email_backend_at_all_is_an_error_in_production(production):
+    production.EMAIL_BACKEND = ""
+    [problem] = delivery_problems()
+    assert problem.id == "triggerhub.E008"
+    assert "DJANGO_EMAIL_BACKEND is not set" in problem.msg
+
+
+def test_an_email_backend_that_cannot_be_imported_is_an_error_in_production(production):
+    production.EMAIL_BACKEND = "anymail.backends.postmarc.EmailBackend"
+    [problem] = delivery_problems()
+    assert problem.id == "triggerhub.E008"
+    assert "postmarc" in problem.msg
+
+
+@pytest.mark.parametrize("backend", [
+    "messaging.backends.sms.console.SmsBackend",
+    "messaging.backends.sms.locmem.SmsBackend",
+])
+def test_an_sms_backend_that_sends_nothing_is_an_error_in_production(production, backend):
+    production.TRIGGERHUB_SMS_BACKEND = backend
+
+    [problem] = delivery_problems()
+
+    assert (problem.id, problem.level) == ("triggerhub.E009", checks.ERROR)
+    assert "TRIGGERHUB_SMS_BACKEND" in problem.msg and backend in problem.msg
+    assert "messaging.backends.sms.twilio.SmsBackend" in problem.hint
+    assert "TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS=sms" in problem.hint
+
+
+def test_backends_explicitly_allowed_not_to_deliver_are_only_a_warning(production):
+    production.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    production.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.console.SmsBackend"
+    production.TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS = ["email", "sms"]
+
+    problems = delivery_problems()
+
+    assert [(p.id, p.level) for p in problems] == [("triggerhub.W002", checks.WARNING)] * 2
+    assert "DJANGO_EMAIL_BACKEND" in problems[0].msg and "TRIGGERHUB_SMS_BACKEND" in problems[1].msg
+
+
+def test_allowing_one_channel_does_not_allow_the_other(production):
+    production.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    production.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.console.SmsBackend"
+    production.TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS = ["sms"]
+    assert [p.id for p in delivery_problems()] == ["triggerhub.E008", "triggerhub.W002"]
+
+
+def test_the_console_backends_are_fine_in_development(production):
+    production.TRIGGERHUB_MODE = "development"
+    production.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    production.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.console.SmsBackend"
+    assert delivery_problems() == []
+
+
+def test_the_delivery_check_runs_with_djangos_system_checks(production):
+    production.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    production.TRIGGERHUB_TWILIO_ACCOUNT_SID = "AC" + "1" * 32
+    production.TRIGGERHUB_TWILIO_AUTH_TOKEN = "token"
+    production.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID = "MG" + "2" * 32
+    assert "triggerhub.E008" in ids(checks.run_checks(tags=["triggerhub"]))
