@@ -308,6 +308,10 @@ for _name, _value in env.ENVIRON.items():
     # Any ANYMAIL_<ESP>_<SETTING> variable (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN) passes through.
     if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
         ANYMAIL[_name.removeprefix("ANYMAIL_")] = _value
+# ANYMAIL_REQUESTS_TIMEOUT: seconds to wait for the ESP's answer (anymail's default 30). Past
+# it the e-mail is "unknown" (it may have been sent), so keep it above the ESP's slowest answer.
+if "REQUESTS_TIMEOUT" in ANYMAIL:
+    ANYMAIL["REQUESTS_TIMEOUT"] = env.float("ANYMAIL_REQUESTS_TIMEOUT")
 
 # --- TriggerHub -----------------------------------------------------------------
 # TRIGGERHUB_SMS_BACKEND: dotted path of the SMS backend class (console, locmem, twilio).
