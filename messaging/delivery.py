@@ -70,7 +70,7 @@ def deliver(message_id: int) -> Status | None:
         _render(message, _values(message))
     except sms.TooLong as exc:
         return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
-    except Exception as exc:
+    except rendering.RenderFailed as exc:
         return _record_render_failure(message, exc)
 
     decision = _approve(message, now)
@@ -191,9 +191,9 @@ def _deliver_due_emails(
     message a frequency cap counts gets its ``sent_at`` (what caps count) in it too.
     Then they go over one connection to the backend, each send preceded by a commit of
     its position in the hand-over, and the sends are recorded in one write. A message
-    whose template fails fails at once with the reason; one whose decision raises is
-    left in "sending" outside the hand-over, so the sweeper queues it again (it never
-    left). ``when_full`` is called as soon as a full batch is claimed (a drain publishes
+    whose template fails (rendering.RenderFailed) fails at once with the reason; one
+    whose rendering or decision raises anything else is left in "sending" outside the
+    hand-over, so the sweeper queues it again (it never left). ``when_full`` is called as soon as a full batch is claimed (a drain publishes
     its helper); ``templates``: a drain's templates for its run of batches (else they
     are read for this one).
     """
@@ -230,19 +230,19 @@ def _deliver_due_emails(
                 taking, taking_customers = [], set()
             try:
                 _render(message, _values(message))
-            except Exception as exc:
-                message.attempts -= 1  # nothing was attempted
-                outcomes[message.pk] = _record_render_failure(message, exc)
-                continue
-            try:
                 decision = policy.decide(
                     message.customer, message.channel, message.category, now,
                     rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
                     suppressed=suppressed,
                 )
+            except rendering.RenderFailed as exc:
+                message.attempts -= 1  # nothing was attempted
+                outcomes[message.pk] = _record_render_failure(message, exc)
+                continue
             except Exception:
-                # Isolated, so that one bad message cannot stop every drain behind it.
-                log.exception("message %s could not be decided; left for the lease to expire", message.pk)
+                # Isolated, so that one bad message cannot stop every drain behind it; the
+                # sweeper queues it again after the lease (a setting it needs may be set by then).
+                log.exception("message %s could not be rendered or decided; left for the lease to expire", message.pk)
                 broken.append(message)
                 continue
             if decision.action == policy.Action.SEND:

@@ -28,6 +28,10 @@ class FakeEsp:
     def __init__(self):
         self.accepted: list[dict] = []  # the e-mails it took (Postmark's JSON payloads)
         self.requests = 0
+        # Optional: the reply to the n-th request (from 0) when no script is set, or None to accept.
+        self.faults = None
+        # (To, received at, answered at or None, status) of each request, on time.monotonic().
+        self.log: list[list] = []
         self._script: list[EspReply] = []
         self._lock = threading.Lock()
         self._server = self._thread = None
@@ -71,7 +75,8 @@ class FakeEsp:
     def _answer(self, payload: dict, token: str | None) -> tuple[EspReply, dict]:
         with self._lock:
             self.requests += 1
-            reply = self._script.pop(0) if self._script else EspReply(200)
+            scripted = self.faults(self.requests - 1) if self.faults else None
+            reply = self._script.pop(0) if self._script else (scripted or EspReply(200))
             if token != self.server_token:
                 return EspReply(401), {"ErrorCode": 10, "Message": "No Account or Server API tokens were supplied"}
             if reply.status != 200:
@@ -91,7 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.loads(self.rfile.read(length) or b"{}")
         if self.path.rstrip("/") != "/email":
             return self._send(404, {"ErrorCode": 404, "Message": "Not found"})
+        entry = [payload.get("To"), time.monotonic(), None, None]
         reply, body = self.server.fake._answer(payload, self.headers.get("X-Postmark-Server-Token"))
+        entry[3] = reply.status
+        with self.server.fake._lock:
+            self.server.fake.log.append(entry)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
@@ -99,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(reply.status, body)
+        entry[2] = time.monotonic()
 
     def _send(self, status: int, body: dict):
         data = json.dumps(body).encode()

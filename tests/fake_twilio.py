@@ -50,6 +50,10 @@ class FakeTwilio:
     def __init__(self):
         self.requests: list[ReceivedRequest] = []
         self.accepted: list[dict] = []  # the messages it took, as its API shows them
+        # Optional: the reply to the n-th request (from 0) when no script is set, or None to accept.
+        self.faults = None
+        # (To, received at, answered at or None, status) of each request, on time.monotonic().
+        self.log: list[list] = []
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._server = None
@@ -99,7 +103,8 @@ class FakeTwilio:
     def _answer(self, account_sid: str, form: dict, auth, headers) -> Reply:
         with self._lock:
             self.requests.append(ReceivedRequest(account_sid, form, auth, headers))
-            reply = self._script.pop(0) if self._script else Reply(201)
+            scripted = self.faults(len(self.requests) - 1) if self.faults else None
+            reply = self._script.pop(0) if self._script else (scripted or Reply(201))
         if auth != (self.account_sid, self.auth_token) or account_sid != self.account_sid:
             return self.error(20003, "Authenticate", status=401)
         if reply.body is not None:
@@ -156,7 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             return self._send(Reply(404, FakeTwilio.error(20404, "The requested resource was not found", 404).body))
         form = {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
+        entry = [form.get("To"), time.monotonic(), None, None]
         reply = self.server.fake._answer(match["account"], form, self._basic_auth(), dict(self.headers))
+        entry[3] = reply.status
+        with self.server.fake._lock:
+            self.server.fake.log.append(entry)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
@@ -165,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(reply)
+        entry[2] = time.monotonic()
 
     def do_GET(self):
         fake, path, _, query = self.server.fake, *self.path.partition("?")

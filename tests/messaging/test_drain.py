@@ -5,11 +5,12 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import delivery, outbox
+from messaging import delivery, handovers, outbox, rendering
 from messaging.models import Category, Channel, Message, MessageEvent, Reason, Status
 from tests import factories
 from triggerhub import queueing
@@ -202,7 +203,7 @@ def test_a_message_that_cannot_be_rendered_fails_at_once_with_the_reason_and_the
 
     def render_or_fail(message, values):
         if message.pk == bad.pk:
-            raise ValueError("a template the checks let through")
+            raise rendering.RenderFailed("e-mail template 'welcome', HTML body", "line 2: {% include %} is not allowed")
         render(message, values)
 
     monkeypatch.setattr(delivery, "_render", render_or_fail)
@@ -210,10 +211,37 @@ def test_a_message_that_cannot_be_rendered_fails_at_once_with_the_reason_and_the
     assert delivery.drain_emails() == 4
 
     bad.refresh_from_db()
-    assert (bad.status, bad.reason, bad.sent_at) == (Status.FAILED, Reason.TEMPLATE_ERROR, None)
-    assert bad.detail == "a template the checks let through" and bad.lease_expires_at is None
+    assert (bad.status, bad.reason, bad.sent_at, bad.attempts) == (Status.FAILED, Reason.TEMPLATE_ERROR, None, 0)
+    assert bad.detail == "e-mail template 'welcome', HTML body: line 2: {% include %} is not allowed"
+    assert bad.lease_expires_at is None
     assert statuses(good) == [Status.SENT] * 3
     assert delivery.drain_emails() == 0  # not taken again
+
+
+def test_a_message_whose_rendering_raises_something_else_waits_outside_the_batch_and_is_queued_again(
+    template, settings, published, monkeypatch, mailoutbox,
+):
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
+    odd, *good = [email(template, f"odd:{n}") for n in range(3)]
+    render = delivery._render
+
+    def render_or_raise(message, values):
+        if message.pk == odd.pk:
+            raise ImproperlyConfigured("TRIGGERHUB_SITE_URL is not set")
+        render(message, values)
+
+    monkeypatch.setattr(delivery, "_render", render_or_raise)
+    assert delivery.drain_emails() == 3
+    assert statuses(good) == [Status.SENT] * 2
+    odd.refresh_from_db()
+    assert odd.status == Status.SENDING and odd.pk not in handovers.in_flight_ids()
+
+    monkeypatch.setattr(delivery, "_render", render)  # the operator set it
+    with time_machine.travel(odd.lease_expires_at + timedelta(seconds=1)):
+        outbox.sweep(stale_after=timedelta(minutes=2))
+        assert Message.objects.get(pk=odd.pk).status == Status.QUEUED
+        assert delivery.drain_emails() == 1
+    assert statuses([odd]) == [Status.SENT] and len(mailoutbox) == 3
 
 
 def test_a_drain_reads_its_templates_once_for_its_batches(template, settings, published, mailoutbox):
