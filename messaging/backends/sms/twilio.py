@@ -12,6 +12,7 @@ Settings (from the environment, see triggerhub/settings.py; read at send time):
 ``manage.py check`` (messaging/checks.py) reports what is missing before anything is sent.
 """
 
+from datetime import datetime
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -89,6 +90,47 @@ class SmsBackend(BaseSmsBackend):
             # An answer the client could not read (not JSON, say): Twilio may have the SMS.
             raise OutcomeUnknown(f"Twilio's answer could not be read ({exc!r}); the SMS may have been sent.") from exc
         return SmsResult(created.sid)
+
+    #: How many of the newest messages to one number ``find`` reads, at most.
+    lookup_limit = 200
+
+    def find(self, *, to: str, body: str, since: datetime, provider_message_id: str = "") -> list:
+        """The SMS Twilio holds to ``to`` with ``body``, created at or after ``since``, oldest first.
+
+        With ``provider_message_id`` (a SID we recorded), that message alone, or none if
+        Twilio does not know it. Twilio's ``MessageInstance`` objects (sid, status,
+        error_code, date_created...). Raises ``TransientDeliveryError`` when Twilio cannot
+        be asked (not configured, unreachable, or it refused the look-up): try again later.
+        """
+        account_sid = settings.TRIGGERHUB_TWILIO_ACCOUNT_SID
+        auth_token = settings.TRIGGERHUB_TWILIO_AUTH_TOKEN
+        if not (account_sid and auth_token):
+            raise TransientDeliveryError(
+                "Twilio is not configured: set TRIGGERHUB_TWILIO_ACCOUNT_SID and "
+                "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
+            )
+        client = _client(
+            account_sid, auth_token,
+            settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
+        )
+        try:
+            if provider_message_id:
+                return [client.messages(provider_message_id).fetch()]
+            # Not Twilio's DateSent filter: it counts whole days, and leaves out a message
+            # Twilio has not sent yet (still queued, or failed before it left).
+            listed = client.messages.stream(to=to, limit=self.lookup_limit)
+            found = [sms for sms in listed if sms.body == body and sms.date_created and sms.date_created >= since]
+        except TwilioRestException as exc:
+            if provider_message_id and exc.status == 404:
+                return []
+            raise TransientDeliveryError(
+                f"Twilio refused the look-up: {exc.msg} (HTTP {exc.status}).", code=exc.code or exc.status
+            ) from exc
+        except requests.RequestException as exc:
+            raise TransientDeliveryError(
+                f"Could not reach Twilio at {settings.TRIGGERHUB_TWILIO_API_BASE}: {exc}"
+            ) from exc
+        return sorted(found, key=lambda sms: sms.date_created)
 
 
 def _sender_and_callback() -> dict:
