@@ -1,12 +1,16 @@
 import json
 import unicodedata
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
@@ -17,7 +21,7 @@ from django.utils.html import format_html
 from customers.admin import ReadOnlyAdmin
 from customers.models import Channel, Customer
 
-from . import credits, outbox, rendering, sms, suppressions
+from . import credits, outbox, rendering, sms, suppressions, uncertain
 from .models import (
     Category, CreditEntry, CreditEntryKind, EmailTemplate, EmailTemplateVariant, Message,
     MessageEvent, Reason, SmsContent, SmsContentVariant, SmsRate, Status, Suppression, SuppressionReason,
@@ -252,8 +256,83 @@ class MessageEventInline(admin.TabularInline):
     can_delete = False
 
 
+@dataclass(frozen=True)
+class UncertainAction:
+    """One thing staff can do to an unknown message: its button, its confirmation, what it runs."""
+
+    name: str  # the admin action, and the last part of its URL on the message's page
+    label: str
+    will_happen: str  # what the confirmation page says will happen
+    run: Callable  # (message, user) -> (level, what happened), for the admin's message and log
+
+
+def _check(message, user) -> tuple[int, str]:
+    outcome = uncertain.check(message, by=user)
+    if outcome.found:
+        return messages.SUCCESS, f"Message {message.pk}: {outcome.summary} It is now {outcome.status.label.lower()}."
+    return messages.WARNING, (
+        f"Message {message.pk}: {outcome.summary} It stays unknown: resend it if the customer should "
+        "get it, or close it."
+    )
+
+
+def _resend(message, user) -> tuple[int, str]:
+    uncertain.resend(message, by=user)
+    return messages.SUCCESS, f"Message {message.pk} resent: it is queued and goes when a worker takes it."
+
+
+def _close_as_sent(message, user) -> tuple[int, str]:
+    uncertain.close(message, by=user, sent=True)
+    return messages.SUCCESS, f"Message {message.pk} closed as sent."
+
+
+def _close_as_not_sent(message, user) -> tuple[int, str]:
+    uncertain.close(message, by=user, sent=False)
+    return messages.SUCCESS, f"Message {message.pk} closed as not sent: it will not be sent."
+
+
+#: Why a message is unknown, for its page.
+UNKNOWN_BECAUSE = {
+    Reason.NO_ANSWER: "Its request reached the provider, or may have, and no answer came back.",
+    Reason.LEASE_EXPIRED: "The worker sending it stopped (killed or crashed) while the provider may have had it.",
+}
+
+UNCERTAIN_ACTIONS = {
+    action.name: action for action in (
+        UncertainAction(
+            "check_with_provider", "Check with the provider",
+            "TriggerHub asks the provider whether it has each message (Twilio: by its SID, else by number, "
+            "text and time). A message the provider has takes the provider's status and SID; one it does not "
+            "have stays unknown, and the check is recorded. E-mail and SMS through another backend cannot be "
+            "checked from here: you are told where to look.",
+            _check,
+        ),
+        UncertainAction(
+            "resend", "Resend",
+            "Each message is queued again and sent as soon as a worker takes it, the send policy deciding "
+            "again (consent, quiet hours, caps, credits). If the provider had it after all, the customer "
+            "receives it twice: you accept that risk.",
+            _resend,
+        ),
+        UncertainAction(
+            "close_as_sent", "Close as sent",
+            "Each message is marked sent, as you know it went out; it is not sent again.",
+            _close_as_sent,
+        ),
+        UncertainAction(
+            "close_as_not_sent", "Close as not sent",
+            "Each message is marked failed (closed by staff) and will never be sent.",
+            _close_as_not_sent,
+        ),
+    )
+}
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
+    """Messages are records: no field is edited here. Staff with the change permission on messages
+    may act on an unknown one (check, resend, close: messaging/uncertain.py), after a confirmation."""
+
     list_display = (
         "pk", "customer_link", "channel", "category", "status", "reason", "subject", "sms_parts",
         "send_after", "sent_at",
@@ -267,6 +346,7 @@ class MessageAdmin(ReadOnlyAdmin):
     search_help_text = "Customer e-mail, phone, name or external id; dedupe key, provider id, subject."
     date_hierarchy = "created_at"
     inlines = [MessageEventInline]
+    actions = list(UNCERTAIN_ACTIONS)
 
     @admin.display(description="customer", ordering="customer")
     def customer_link(self, message):
@@ -278,6 +358,102 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="SMS parts", ordering="parts")
     def sms_parts(self, message):
         return message.parts if message.channel == Channel.SMS else "—"
+
+    # The change permission gates these actions only: has_change_permission stays False,
+    # so the message's fields are never editable.
+    def has_act_on_uncertain_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
+
+    @admin.action(permissions=["act_on_uncertain"], description="Check unknown messages with the provider…")
+    def check_with_provider(self, request, queryset):
+        return self._act_on_uncertain(request, queryset, UNCERTAIN_ACTIONS["check_with_provider"])
+
+    @admin.action(permissions=["act_on_uncertain"], description="Resend unknown messages…")
+    def resend(self, request, queryset):
+        return self._act_on_uncertain(request, queryset, UNCERTAIN_ACTIONS["resend"])
+
+    @admin.action(permissions=["act_on_uncertain"], description="Close unknown messages as sent…")
+    def close_as_sent(self, request, queryset):
+        return self._act_on_uncertain(request, queryset, UNCERTAIN_ACTIONS["close_as_sent"])
+
+    @admin.action(permissions=["act_on_uncertain"], description="Close unknown messages as not sent…")
+    def close_as_not_sent(self, request, queryset):
+        return self._act_on_uncertain(request, queryset, UNCERTAIN_ACTIONS["close_as_not_sent"])
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/uncertain/<str:action>/", self.admin_site.admin_view(self.uncertain_view),
+                 name="messaging_message_uncertain"),
+            *super().get_urls(),
+        ]
+
+    def uncertain_view(self, request, object_id, action):
+        """A button of the message's page: the same confirmation and action as from the list."""
+        if action not in UNCERTAIN_ACTIONS:
+            raise Http404(f"No action {action!r} on messages.")
+        if not self.has_act_on_uncertain_permission(request):
+            raise PermissionDenied
+        queryset = self.get_queryset(request).filter(pk=unquote(object_id))
+        if not queryset.exists():
+            raise Http404(f"No message with id {object_id!r}.")
+        back = reverse("admin:messaging_message_change", args=[object_id])
+        response = self._act_on_uncertain(request, queryset, UNCERTAIN_ACTIONS[action], back=back)
+        return response or redirect(back)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        message = self.get_object(request, unquote(object_id))
+        if message is not None and message.status == Status.UNKNOWN:
+            may_act = self.has_act_on_uncertain_permission(request)
+            extra_context = {
+                **(extra_context or {}),
+                "is_unknown": True, "unknown_because": UNKNOWN_BECAUSE.get(message.reason, ""),
+                "uncertain_buttons": [
+                    (action.label, reverse("admin:messaging_message_uncertain", args=[message.pk, action.name]))
+                    for action in UNCERTAIN_ACTIONS.values()
+                ] if may_act else [],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _act_on_uncertain(self, request, queryset, action: UncertainAction, *, back=None):
+        """Show what ``action`` will do to the unknown messages of ``queryset``; once confirmed, do it."""
+        selected = list(queryset.select_related("customer").order_by("pk"))
+        unknown = [message for message in selected if message.status == Status.UNKNOWN]
+        skipped = len(selected) - len(unknown)
+        if not unknown:
+            self.message_user(request, f"{self._skipped(skipped)} Nothing was done.", messages.WARNING)
+            return None
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(request, "admin/messaging/message/confirm_uncertain_action.html", {
+                **self.admin_site.each_context(request),
+                "opts": self.opts, "title": f"{action.label}: are you sure?", "action": action,
+                "messages_to_act_on": unknown, "skipped": self._skipped(skipped) if skipped else "",
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "original": unknown[0] if back else None,
+                "cancel_url": back or reverse("admin:messaging_message_changelist"),
+            })
+        if skipped:
+            self.message_user(request, self._skipped(skipped), messages.WARNING)
+        for position, message in enumerate(unknown):
+            try:
+                level, said = action.run(message, request.user)
+            except uncertain.ProviderUnreachable as exc:
+                # The next ones would wait for the same unreachable provider.
+                left = len(unknown) - position - 1
+                self.message_user(request, str(exc) + (f" {left} more not checked." if left else ""), messages.ERROR)
+                break
+            except uncertain.UncertainActionRefused as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            self.message_user(request, said, level)
+            self.log_change(request, message, said)
+        return None
+
+    @staticmethod
+    def _skipped(count: int) -> str:
+        return (
+            f"{count} selected message(s) skipped: only an unknown message can be checked, resent or closed "
+            "(the others already have an outcome, or are still on their way)."
+        )
 
 
 @admin.register(SmsRate)
