@@ -7,7 +7,7 @@ Two modes, chosen by ``TRIGGERHUB_MODE``:
   e-mail and SMS printed to the console.
 * ``production``: ``DEBUG`` off, ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``
   required, HTTPS-only cookies and HSTS, e-mail and SMS backends that deliver (a
-  system check says what to set). ``manage.py check --deploy`` is clean.
+  system check says what to set), no example shop. ``manage.py check --deploy`` is clean.
 
 Every variable is documented where it is read. Our own settings are prefixed
 ``TRIGGERHUB_``; Django's own keep Django's names behind ``DJANGO_``.
@@ -37,6 +37,11 @@ PRODUCTION = TRIGGERHUB_MODE == "production"
 
 # DJANGO_DEBUG: on by default in development, always off unless asked in production.
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+
+# The example shop (storefront/, with a public registration form) shows TriggerHub at work
+# in development and `manage.py demo`. Production never installs or routes it (not a
+# variable): there / leads to the admin, and only staff log in.
+TRIGGERHUB_EXAMPLE_SHOP = not PRODUCTION
 
 if PRODUCTION:
     # Required in production: a long random string, e.g. from
@@ -73,7 +78,7 @@ INSTALLED_APPS = [
     "customers",
     "messaging",
     "activities",
-    "storefront",
+    *(["storefront"] if TRIGGERHUB_EXAMPLE_SHOP else []),
     "axes",
 ]
 
@@ -104,7 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "storefront.context_processors.cart",
+                *(["storefront.context_processors.cart"] if TRIGGERHUB_EXAMPLE_SHOP else []),
             ],
         },
     },
@@ -167,9 +172,14 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "storefront:login"
-LOGIN_REDIRECT_URL = "storefront:products"
-LOGOUT_REDIRECT_URL = "storefront:products"
+if TRIGGERHUB_EXAMPLE_SHOP:
+    LOGIN_URL = "storefront:login"
+    LOGIN_REDIRECT_URL = "storefront:products"
+    LOGOUT_REDIRECT_URL = "storefront:products"
+else:
+    LOGIN_URL = "admin:login"
+    LOGIN_REDIRECT_URL = "admin:index"
+    LOGOUT_REDIRECT_URL = None  # the admin's own "logged out" page
 
 # --- Login throttling (django-axes) ------------------------------------------------
 # Every login through Django's authenticate() (the admin's, the example shop's) counts

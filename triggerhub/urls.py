@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from messaging import views as messaging_views
 from messaging import webhooks
@@ -18,5 +20,9 @@ urlpatterns = [
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status-webhook"),
     path("unsubscribe/<str:token>/", messaging_views.unsubscribe_page, name="unsubscribe"),
     path("anymail/", include("anymail.urls")),
-    path("", include("storefront.urls")),
 ]
+if settings.TRIGGERHUB_EXAMPLE_SHOP:
+    urlpatterns.append(path("", include("storefront.urls")))
+else:
+    # No shop in production: the site's root is the console (302, so a shop put there later is not cached away).
+    urlpatterns.append(path("", RedirectView.as_view(pattern_name="admin:index"), name="home"))
