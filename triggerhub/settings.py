@@ -387,14 +387,16 @@ TRIGGERHUB_STALE_AFTER_SECONDS = env.int("TRIGGERHUB_STALE_AFTER_SECONDS", defau
 # TRIGGERHUB_PUBLISH_IN_BACKGROUND: hand after-commit publishes to a thread of the
 # process, so requests do not wait for the broker (off: publish in the request thread).
 TRIGGERHUB_PUBLISH_IN_BACKGROUND = env.bool("TRIGGERHUB_PUBLISH_IN_BACKGROUND", default=True)
-# TRIGGERHUB_SEND_LEASE_SECONDS: how long a worker may hold a message in "sending";
-# past it the message is marked "unknown" for ops to look at, never resent blindly.
+# TRIGGERHUB_SEND_LEASE_SECONDS: how long a worker may be silent while it holds messages
+# in "sending" (a batch renews it before each send); past it the worker is taken for dead
+# and the sweeper settles what it held: what had reached the provider is "unknown" for ops
+# (never resent blindly), what had not goes back to the queue (messaging/handovers.py).
+# Keep it above the providers' timeouts (ANYMAIL_REQUESTS_TIMEOUT, TRIGGERHUB_TWILIO_TIMEOUT_SECONDS).
 TRIGGERHUB_SEND_LEASE_SECONDS = env.int("TRIGGERHUB_SEND_LEASE_SECONDS", default=300)
 # TRIGGERHUB_DELIVERY_BATCH_SIZE: e-mail goes out in batches of up to this many due
 # messages: one transaction that locks, renders and decides them, one connection to
-# the ESP, one write of the outcomes (1: each message on its own). A batch's messages
-# are "sending" until its last is handed over: keep size × the ESP's slowest answer
-# well inside TRIGGERHUB_SEND_LEASE_SECONDS (100 × 1 s < 300 s).
+# the ESP, one write of the outcomes (1: each message on its own), and a commit of the
+# batch's position before each send, so that a worker's death strands one message at most.
 TRIGGERHUB_DELIVERY_BATCH_SIZE = env.int("TRIGGERHUB_DELIVERY_BATCH_SIZE", default=100)
 # TRIGGERHUB_MAX_SEND_ATTEMPTS: tries for a transient delivery error before "failed".
 TRIGGERHUB_MAX_SEND_ATTEMPTS = env.int("TRIGGERHUB_MAX_SEND_ATTEMPTS", default=5)
