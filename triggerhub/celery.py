@@ -6,7 +6,11 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 
+from . import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triggerhub.settings")
+# Before any connection: without REDIS_URL the broker URL is triggerhub-fs://.
+broker.register_scheme()
 
 app = Celery("triggerhub")
 

@@ -225,7 +225,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------
 # REDIS_URL: e.g. redis://localhost:6379/0. Without it, the embedded broker: kombu's
-# file-system transport in TRIGGERHUB_BROKER_DIR, which separate processes share.
+# file-system transport made safe for the separate processes that share
+# TRIGGERHUB_BROKER_DIR (triggerhub/broker.py, whose triggerhub-fs:// scheme
+# triggerhub/celery.py registers).
 REDIS_URL = env("REDIS_URL", default="")
 TRIGGERHUB_BROKER_DIR = Path(env("TRIGGERHUB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 if REDIS_URL:
@@ -243,7 +245,7 @@ if REDIS_URL:
         "connect_retries_timeout": 3,
     }
 else:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "triggerhub-fs://"
     for _folder in ("queue", "control"):
         (TRIGGERHUB_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
