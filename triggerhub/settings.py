@@ -159,6 +159,8 @@ STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
 # WhiteNoise serves the admin's static files; in development straight from the apps.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Files browsers ask for at the site's root (favicon.ico), so no page logs a 404 for them.
+WHITENOISE_ROOT = BASE_DIR / "triggerhub" / "public"
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
@@ -267,6 +269,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints (the console e-mail and SMS backends' output) is logged by the worker
+# as INFO, not as Celery's default WARNING, which reads as something gone wrong.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_TASK_DEFAULT_QUEUE = "clock"
 # One queue per kind of work, so a flood of e-mail never delays event evaluation.
 CELERY_TASK_QUEUES = [
