@@ -1,8 +1,5 @@
 """The activities' admin: editing, import and export of activity files, and the actions
 that start, pause, resume and end an activity (each needing the change permission).
-
-Also the admin of django-celery-beat's periodic tasks, whose actions need the change
-permission here (see ``PeriodicTaskAdmin`` at the end).
 """
 
 import io
@@ -19,8 +16,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django_celery_beat import admin as beat_admin
-from django_celery_beat.models import PeriodicTask
 
 from customers.admin import ReadOnlyAdmin
 
@@ -200,28 +195,3 @@ class CouponAdmin(ReadOnlyAdmin):
     list_display = ("code", "pool", "customer", "enrollment", "percent_off", "amount_off", "issued_at")
     search_fields = ("code", "customer__email")
     list_filter = ("pool",)
-
-
-# django-celery-beat's schedules drive the activities' clock (date triggers, waits) and the
-# sweepers. Its admin ships actions that any viewer may run; ours asks for the change
-# permission of the periodic task. Registered here, after django_celery_beat's own admin module.
-admin.site.unregister(PeriodicTask)
-
-
-@admin.register(PeriodicTask)
-class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
-    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.enable_tasks.short_description)
-    def enable_tasks(self, request, queryset):
-        return super().enable_tasks(request, queryset)
-
-    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.disable_tasks.short_description)
-    def disable_tasks(self, request, queryset):
-        return super().disable_tasks(request, queryset)
-
-    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.toggle_tasks.short_description)
-    def toggle_tasks(self, request, queryset):
-        return super().toggle_tasks(request, queryset)
-
-    @admin.action(permissions=["change"], description=beat_admin.PeriodicTaskAdmin.run_tasks.short_description)
-    def run_tasks(self, request, queryset):
-        return super().run_tasks(request, queryset)

@@ -4,9 +4,13 @@ Each action that changes something is neither offered to a viewer nor run when a
 posts it to the changelist by hand; a user with the model's change permission runs it.
 """
 
+from datetime import timedelta
+
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from activities.models import Activity, ActivityStatus
@@ -162,3 +166,34 @@ def test_staff_who_may_change_a_template_are_taken_to_its_test_send(client):
     response = run_action(client, reverse("admin:messaging_emailtemplate_changelist"), "send_test", template)
 
     assert response["Location"] == reverse("admin:messaging_emailtemplate_send_test", args=[template.pk])
+
+
+ACCESS_ATTEMPTS = reverse("admin:axes_accessattempt_changelist")
+
+
+def expired_login_failure() -> AccessAttempt:
+    attempt = AccessAttempt.objects.create(
+        username="ops", ip_address="203.0.113.9", user_agent="", get_data="", post_data="", http_accept="",
+        path_info="/admin/login/", failures_since_start=1,
+    )
+    AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=timezone.now() - timedelta(days=2))
+    return attempt
+
+
+def test_a_viewer_of_login_failures_cannot_clean_them_up(client):
+    client.force_login(staff_with("view_accessattempt"))  # a login cleans up expired failures itself
+    attempt = expired_login_failure()
+
+    assert "cleanup_expired_attempts" not in offered_actions(client, ACCESS_ATTEMPTS)
+    run_action(client, ACCESS_ATTEMPTS, "cleanup_expired_attempts", attempt)
+
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+
+def test_staff_who_may_delete_login_failures_clean_up_the_expired(client):
+    client.force_login(staff_with("view_accessattempt", "delete_accessattempt", username="editor"))
+    attempt = expired_login_failure()
+
+    run_action(client, ACCESS_ATTEMPTS, "cleanup_expired_attempts", attempt)
+
+    assert not AccessAttempt.objects.filter(pk=attempt.pk).exists()

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "activities",
     *(["storefront"] if TRIGGERHUB_EXAMPLE_SHOP else []),
     "axes",
+    "triggerhub",  # last: its admin.py registers the apps above again (permissions on their actions)
 ]
 
 MIDDLEWARE = [
