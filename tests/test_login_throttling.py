@@ -97,3 +97,19 @@ def test_the_example_shops_login_is_throttled_too(client):
     response = log_in(client, "zoe", PASSWORD, url=SHOP_LOGIN)
     assert response.status_code == 429
     assert not is_logged_in(client)
+
+
+def test_behind_a_load_balancer_the_address_it_appended_counts_not_the_one_the_client_wrote(client, operator, settings):
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    settings.AXES_IPWARE_PROXY_ORDER = "right-most"
+    balancer = "10.0.0.1"
+
+    for forged in range(settings.AXES_FAILURE_LIMIT):
+        client.post(ADMIN_LOGIN, {"username": "ops", "password": "wrong"},
+                    REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR=f"1.2.3.{forged}, 8.8.8.8")
+    locked = client.post(ADMIN_LOGIN, {"username": "ops", "password": PASSWORD},
+                         REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="8.8.8.8")
+    elsewhere = client.post(ADMIN_LOGIN, {"username": "ops", "password": PASSWORD},
+                            REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="9.9.9.9")
+
+    assert (locked.status_code, elsewhere.status_code) == (429, 302)

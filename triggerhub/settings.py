@@ -203,12 +203,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "login_locked_out.html"
-# AXES_IPWARE_META_PRECEDENCE_ORDER: where the client's address is read, comma-separated
-# request.META names. REMOTE_ADDR by default, which cannot be forged; behind a proxy or
-# load balancer every request comes from its address, so set HTTP_X_FORWARDED_FOR,REMOTE_ADDR
-# and AXES_IPWARE_PROXY_COUNT (the number of proxies in front of the app, e.g. 1), and make
-# sure the proxy overwrites X-Forwarded-For rather than passing on what the client sent.
+# AXES_IPWARE_META_PRECEDENCE_ORDER: where the client's address is read (django-ipware),
+# comma-separated request.META names. REMOTE_ADDR by default, which cannot be forged. Behind
+# a load balancer every request comes from the balancer's address: set
+# HTTP_X_FORWARDED_FOR,REMOTE_ADDR and AXES_IPWARE_PROXY_ORDER=right-most, so the address the
+# balancer appended is used and not one the client wrote in the header itself (with more
+# proxies in a chain, see django-ipware's proxy count, AXES_IPWARE_PROXY_COUNT).
 AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(env.list("AXES_IPWARE_META_PRECEDENCE_ORDER", default=["REMOTE_ADDR"]))
+AXES_IPWARE_PROXY_ORDER = env("AXES_IPWARE_PROXY_ORDER", default="left-most")
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=None)
 
 # --- Security (production) ----------------------------------------------------
