@@ -3,12 +3,13 @@
 import logging
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import publish, publish_on_commit
 
-from . import signals
+from . import signals, storable_json
 from .models import Customer, Event
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,16 @@ def emit(
     commits; if the broker cannot take it then, the event is evaluated in this process
     so that its messages are safely in the outbox, and their delivery waits for the
     sweeper.
+
+    Raises ``ValidationError`` naming each part of the name, the properties or the key
+    that a JSON column cannot store (NaN, infinity, NUL, a lone surrogate: see
+    ``storable_json``), before storing anything.
     """
+    unstorable = storable_json.messages_about(
+        {"name": name, "properties": properties or {}, "idempotency_key": idempotency_key}
+    )
+    if unstorable:
+        raise ValidationError(unstorable)
     event = Event(
         customer=customer,
         name=name,

@@ -74,9 +74,6 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
             customer["phone"] = phones.normalize(customer["phone"], country)
         except ValidationError as exc:
             errors.append(FieldError(f"{where}.phone", " ".join(exc.messages)))
-    for path in _paths_with_nul(data):
-        # PostgreSQL cannot store U+0000 in text or JSON: refuse it by name, not with a 500.
-        errors.append(FieldError(prefix + path, "Contains the NUL character (\\u0000), which cannot be stored."))
     occurred_at = data.get("occurred_at")
     if occurred_at is not None:
         occurred_at, problem = _as_utc(occurred_at)
@@ -101,22 +98,6 @@ def _as_utc(moment: datetime) -> tuple[datetime | None, str]:
         return moment.astimezone(dt_timezone.utc), ""
     except OverflowError:
         return None, "That moment is out of range."
-
-
-def _paths_with_nul(value, path=""):
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                yield inner
-            else:
-                yield from _paths_with_nul(item, inner)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _paths_with_nul(item, f"{path}[{index}]")
 
 
 def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> list[Outcome]:

@@ -6,6 +6,7 @@ field; 413 for a body over ``TRIGGERHUB_API_MAX_BODY_BYTES``; 429 past the key's
 rate limit. A batch accepts its valid events and reports the rest per index.
 """
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,12 @@ from django.utils.dateparse import parse_datetime
 from ninja import Body, Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from customers import api_keys
+from customers import api_keys, storable_json
 from customers.intake import FieldError, accept_events, check_event
 
 BATCH_LIMIT = 1000
@@ -49,6 +51,18 @@ class RateLimited(Exception):
         self.retry_after = max(1, retry_after)
 
 
+class EventsParser(Parser):
+    """JSON with each number no JSON column holds (NaN, 1e400, 5,000 digits) kept as written.
+
+    Python's json reads NaN and Infinity, turns 1e400 into infinity, and fails the whole
+    body on an integer past its digit limit; kept as ``UnstorableNumber``, each is named
+    by its field and the index of its event, and the rest of a batch goes in.
+    """
+
+    def parse_body(self, request):
+        return json.loads(request.body, **storable_json.JSON_NUMBER_HOOKS)
+
+
 api = NinjaAPI(
     title="TriggerHub events API",
     version="1",
@@ -57,6 +71,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     docs_url="/docs",
     auth=ApiKeyAuth(),
+    parser=EventsParser(),
 )
 
 
@@ -134,9 +149,21 @@ def _errors_body(errors):
 
 
 def _check(raw, prefix=""):
-    """Every problem of one submitted event: its shape (pydantic) and its meaning (intake)."""
+    """Every problem of one submitted event: what no JSON column stores, its shape and its meaning."""
     if not isinstance(raw, dict):
         return None, [FieldError(prefix.rstrip(".") or "body", "Each event must be a JSON object.")]
+    unstorable = [FieldError(prefix + problem.path, problem.message) for problem in storable_json.problems_in(raw)]
+    if not unstorable:
+        return _check_fields(raw, prefix)
+    # The rest is checked with stand-ins for those parts, leaving out what that says
+    # again about a field already named.
+    _, more = _check_fields(storable_json.with_stand_ins(raw), prefix)
+    named = {error.field for error in unstorable}
+    return None, unstorable + [error for error in more if error.field not in named]
+
+
+def _check_fields(raw, prefix):
+    """The problems of an event's fields: their shape (pydantic) and their meaning (intake)."""
     try:
         parsed = EventIn.model_validate(raw)
     except PydanticValidationError as exc:
@@ -147,12 +174,20 @@ def _check(raw, prefix=""):
         _, more = check_event({
             "name": "",
             "customer": {k: v for k, v in customer.items() if isinstance(v, str)},
-            "occurred_at": parse_datetime(occurred_at) if isinstance(occurred_at, str) else None,
+            "occurred_at": _datetime_or_none(occurred_at),
         }, prefix=prefix)
         named = {error.field for error in errors}
         errors += [e for e in more if e.field not in named and e.field != f"{prefix}customer"]
         return None, errors
     return check_event(parsed.model_dump(), prefix=prefix)
+
+
+def _datetime_or_none(value) -> datetime | None:
+    """``value`` read as a datetime for checking its offset, if it is one (else pydantic named it)."""
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # "2026-13-01T00:00:00Z": well formed, not a date
+        return None
 
 
 def _schema_of(model) -> dict:
@@ -182,7 +217,7 @@ def _request_body(schema: dict) -> dict:
     summary="Send one event",
     openapi_extra=_request_body(_schema_of(EventIn)),
 )
-def post_event(request, event: dict[str, Any] = Body(...)):
+def post_event(request, event: Any = Body(...)):
     checked, errors = _check(event)
     if errors:
         return Status(422, _errors_body(errors))

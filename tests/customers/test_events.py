@@ -1,6 +1,7 @@
 from datetime import datetime, timezone as dt_timezone
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from customers import signals
 from customers.events import emit, process_event
@@ -75,3 +76,26 @@ def test_processing_an_event_marks_it_processed_and_tolerates_a_deleted_event():
     process_event(event.pk)
     assert Event.objects.get(pk=event.pk).processed_at is not None
     process_event(event.pk + 1000)  # gone: nothing to do, no error
+
+
+@pytest.mark.parametrize(("properties", "named"), [
+    ({"total": float("nan")}, "properties.total: NaN is not a JSON number"),
+    ({"items": [{"price": float("inf")}]}, "properties.items[0].price: Infinity is not a JSON number"),
+    ({"order": {"id": 10**5_000}}, "properties.order.id: A number of more than 4,300 digits cannot be stored"),
+    ({"note": "moka\x00"}, "properties.note: Contains the NUL character (\\u0000)"),
+    ({"note": "caf\udce9"}, "properties.note: Contains \\udce9, half of a UTF-16 surrogate pair"),
+])
+def test_emit_refuses_what_a_json_column_cannot_store_by_its_path_and_stores_nothing(properties, named):
+    customer = factories.customer()
+
+    with pytest.raises(ValidationError) as refused:
+        emit(customer, "order_placed", properties)
+
+    [message] = refused.value.messages
+    assert message.startswith(named)
+    assert not Event.objects.exists()
+
+
+def test_emit_refuses_a_nul_in_the_idempotency_key():
+    with pytest.raises(ValidationError, match="idempotency_key: Contains the NUL character"):
+        emit(factories.customer(), "order_placed", idempotency_key="order\x00-1")
