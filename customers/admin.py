@@ -61,7 +61,7 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at", "zones")
     raw_id_fields = ("user",)
     inlines = [ConsentHistoryInline, EventInline]
-    actions = ["export_as_csv"]
+    actions = ["export_as_csv", "export_as_csv_for_another_program"]
     change_list_template = "admin/customers/customer/change_list.html"
 
     class ImportForm(forms.Form):
@@ -114,10 +114,17 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected as CSV")
     def export_as_csv(self, request, queryset):
+        return self._csv_export(queryset, protect_formulas=True)
+
+    @admin.action(description="Export selected as CSV for another program (cells as stored, unsafe in a spreadsheet)")
+    def export_as_csv_for_another_program(self, request, queryset):
+        return self._csv_export(queryset, protect_formulas=False)
+
+    def _csv_export(self, queryset, *, protect_formulas):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="customers-{timezone.now():%Y%m%d-%H%M}.csv"'
         response.write("\ufeff")  # the byte-order mark Excel needs to read UTF-8; the importer skips it
-        exporting.export_customers(queryset, response)
+        exporting.export_customers(queryset, response, protect_formulas=protect_formulas)
         return response
 
 

@@ -6,6 +6,10 @@ decides on), with that record's own source and time: ``email_consent``,
 ``consent_source``/``consent_at`` the importer also takes would have to give the two
 channels one source and time, which the ledger rarely has.
 
+A cell a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return) is written with a leading ``'`` unless
+``protect_formulas=False``; the importer takes it away again (``spreadsheet_cells``).
+
 Two queries whatever the number of customers: one for the attribute names (the
 header needs them first), one streaming the rows with each channel's latest record
 as correlated subqueries (served by the ``consent_latest`` index).
@@ -16,14 +20,19 @@ import json
 
 from django.db.models import OuterRef, Subquery
 
+from . import spreadsheet_cells
 from .importing import ATTRIBUTE_PREFIX, CHANNEL_CONSENT_COLUMNS, PROFILE_COLUMNS
 from .models import ConsentAction, ConsentRecord
 
 _ANSWERS = {ConsentAction.GRANTED: "yes", ConsentAction.REVOKED: "no"}
 
 
-def export_customers(queryset, stream) -> int:
-    """Write the customers of ``queryset`` to the text ``stream`` as CSV; return how many."""
+def export_customers(queryset, stream, *, protect_formulas: bool = True) -> int:
+    """Write the customers of ``queryset`` to the text ``stream`` as CSV; return how many.
+
+    ``protect_formulas=False`` writes every cell as stored, for a program that is not a
+    spreadsheet and would keep the protective quote as part of the value.
+    """
     attribute_names = sorted({
         name
         for attributes in queryset.order_by().values_list("attributes", flat=True).iterator()
@@ -41,11 +50,12 @@ def export_customers(queryset, stream) -> int:
     count = 0
     for row in rows.iterator(chunk_size=2_000):
         attributes = row["attributes"] if isinstance(row["attributes"], dict) else {}
-        writer.writerow([
+        cells = [
             *(_cell(row[column]) for column in PROFILE_COLUMNS),
             *(_consent_cell(column, row[column]) for column in consent_columns),
             *(_cell(attributes.get(name)) for name in attribute_names),
-        ])
+        ]
+        writer.writerow([spreadsheet_cells.protected(cell) for cell in cells] if protect_formulas else cells)
         count += 1
     return count
 

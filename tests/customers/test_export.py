@@ -169,3 +169,102 @@ def test_an_admin_export_imports_back_byte_order_mark_and_all(admin_client):
 
     assert (report.unchanged, report.rejected, report.warnings) == (1, 0, [])
     assert not ConsentRecord.objects.exists()
+
+
+# Cells a spreadsheet would run as formulas ------------------------------------------------
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tlead", "\rlead"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_cell_a_spreadsheet_would_run_is_written_with_a_leading_quote(formula):
+    factories.customer(first_name=formula, attributes={"note": formula})
+
+    [row] = exported()
+
+    assert (row["first_name"], row["attr_note"]) == (f"'{formula}", f"'{formula}")
+
+
+def test_numbers_and_e164_phones_are_written_as_they_are():
+    factories.customer(phone="+12125550100", attributes={"balance": -12, "rate": -0.5, "tiny": 1e-05})
+
+    [row] = exported()
+
+    assert (row["phone"], row["attr_balance"], row["attr_rate"], row["attr_tiny"]) == (
+        "+12125550100", "-12", "-0.5", "1e-05",
+    )
+
+
+def test_a_value_that_already_starts_with_a_quote_gets_one_more():
+    factories.customer(first_name="'=x", last_name="'plain")
+
+    [row] = exported()
+
+    assert (row["first_name"], row["last_name"]) == ("''=x", "'plain")
+
+
+def test_protection_can_be_turned_off_for_a_program_that_is_not_a_spreadsheet():
+    factories.customer(first_name="=1+1")
+    out = io.StringIO()
+
+    export_customers(Customer.objects.all(), out, protect_formulas=False)
+
+    [row] = csv.DictReader(io.StringIO(out.getvalue()))
+    assert row["first_name"] == "=1+1"
+
+
+def test_command_protects_formulas_unless_told_not_to():
+    factories.customer(first_name="=1+1")
+
+    def first_name(*options):
+        out = io.StringIO()
+        call_command("export_customers", *options, stdout=out, stderr=io.StringIO())
+        [row] = csv.DictReader(io.StringIO(out.getvalue()))
+        return row["first_name"]
+
+    assert (first_name(), first_name("--no-formula-protection")) == ("'=1+1", "=1+1")
+
+
+def test_admin_exports_protected_by_default_and_as_stored_with_the_other_action(admin_client):
+    customer = factories.customer(first_name="=1+1")
+
+    def first_name(action):
+        response = admin_client.post(
+            reverse("admin:customers_customer_changelist"), {"action": action, "_selected_action": [customer.pk]},
+        )
+        [row] = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+        return row["first_name"]
+
+    assert first_name("export_as_csv") == "'=1+1"
+    assert first_name("export_as_csv_for_another_program") == "=1+1"
+
+
+def test_the_admin_offers_both_exports_by_name(admin_client):
+    factories.customer()
+
+    page = admin_client.get(reverse("admin:customers_customer_changelist")).content.decode()
+
+    assert "Export selected as CSV</option>" in page
+    assert "Export selected as CSV for another program (cells as stored, unsafe in a spreadsheet)" in page
+
+
+def test_protected_cells_and_phones_import_back_as_they_were():
+    values = [*FORMULAS, "'=x", "''@y", "'plain", "-", "+"]
+    with transaction.atomic():
+        for index, value in enumerate(values):
+            factories.customer(
+                external_id=f"C{index}", email=f"c{index}@example.com", phone=f"+1212555{index:04d}",
+                # The importer refuses a line break in a profile field (a quote left open), not in an attribute.
+                last_name=value.replace("\r", "\t"), attributes={"note": value, "balance": -index},
+            )
+        factories.customer(external_id="IT", email="", phone="+393331234567", country="IT")
+        before = snapshot()
+        out = io.StringIO()
+        export_customers(Customer.objects.all(), out)
+        transaction.set_rollback(True)
+    assert "'=HYPERLINK" in out.getvalue() and "+393331234567" in out.getvalue()
+
+    report = import_customers(io.StringIO(out.getvalue()))
+
+    assert (report.created, report.rejected) == (len(values) + 1, 0)
+    assert snapshot() == before
