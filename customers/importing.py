@@ -11,7 +11,12 @@ optional except one identifier (external_id, email or phone):
   ``sms_`` twins give one channel its own source and time; ``export_customers()``
   writes those, since the latest e-mail and SMS records rarely share them;
 * ``attr_<name>``: ``Customer.attributes[name]``; integers and decimals become numbers,
-  except ones with a leading zero (postcodes, codes), which stay text.
+  except ones with a leading zero (postcodes, codes), which stay text. A number no JSON
+  column can hold (``1e400``, more than 4,300 digits) rejects its row.
+
+A cell that starts with ``'`` followed by ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return loses that quote: exports write it to stop spreadsheets running the cell as a
+formula (``spreadsheet_cells``), and an export imports back as it was.
 
 A row whose external_id exists updates that customer: its non-empty cells replace the
 stored values, attributes are merged, empty cells change nothing. Rows are never
@@ -48,7 +53,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from . import phones
+from . import phones, spreadsheet_cells, storable_json
 from .models import LOCAL_ZONE_SOURCES, Channel, ConsentAction, ConsentRecord, ConsentSource, Customer
 
 CHUNK_SIZE = 1_000
@@ -235,6 +240,12 @@ def _decoded_lines(rows_or_file):
 
 def _header_columns(header: list[str], report) -> list[str | None]:
     """Each cell of the header as a known column, ``attr_<name>``, or None (ignored)."""
+    if any("\x00" in cell for cell in header):
+        # An attribute's name is a key of a JSON column, and PostgreSQL cannot store U+0000.
+        raise ImportFileError(
+            "The header line contains the NUL character (\\u0000), which cannot be a column's name: "
+            "is the file UTF-16? Save it as 'CSV UTF-8' and import it again."
+        )
     columns, unknown, seen = [], [], set()
     for cell in header:
         name = cell.strip()
@@ -282,7 +293,10 @@ def _records(reader, columns):
                 "in a value that is not quoted?"
             ])
             continue
-        values = {column: cell.strip() for column, cell in zip(columns, cells) if column and cell.strip()}
+        values = {
+            column: spreadsheet_cells.unprotected(cell.strip())
+            for column, cell in zip(columns, cells) if column and cell.strip()
+        }
         yield _Record(line, reader.line_num, values)
 
 
@@ -314,10 +328,13 @@ def _check_row(record: _Record) -> _Row:
     _check_lengths(row)
     _check_language_and_timezone(row)
     _check_consent(cells, row)
-    row.attributes = {
-        column[len(ATTRIBUTE_PREFIX):]: _attribute_value(value)
-        for column, value in cells.items() if column.startswith(ATTRIBUTE_PREFIX)
-    }
+    for column, text in cells.items():
+        if column.startswith(ATTRIBUTE_PREFIX):
+            value = _attribute_value(text)
+            if isinstance(value, storable_json.UnstorableNumber):
+                errors.append(f"{column}: {value.reason}.")
+            else:
+                row.attributes[column[len(ATTRIBUTE_PREFIX):]] = value
     return row
 
 
@@ -440,10 +457,11 @@ def _consent_time(column, text, row):
 
 
 def _attribute_value(text: str):
+    """A number, or an ``UnstorableNumber`` (1e400, 5,000 digits), if ``text`` writes one; else ``text``."""
     if _INTEGER.match(text):
-        return int(text)
+        return storable_json.integer_from(text)
     if _DECIMAL.match(text):
-        return float(text)
+        return storable_json.float_from(text)
     return text
 
 

@@ -509,3 +509,74 @@ def test_admin_upload_kept_on_disk_is_imported(admin_client, settings):
     )
 
     assert response.context["report"].created == 1
+
+
+# Numbers no JSON column holds, and the cells exports protect --------------------------
+
+TOO_LONG = "9" * 5_000
+
+
+@pytest.mark.parametrize(("cell", "reason"), [
+    ("1e400", "attr_score: 1e400 is beyond the largest number that can be stored (about 1.8e308)."),
+    ("-1e400", "attr_score: -1e400 is beyond the largest number that can be stored (about 1.8e308)."),
+    (TOO_LONG, "attr_score: a number of more than 4,300 digits cannot be stored."),
+])
+def test_a_number_no_json_column_holds_rejects_its_row_and_its_chunk_is_imported(cell, reason):
+    report = import_customers(csv_text("external_id,attr_score", "A1,1", f"A2,{cell}", "A3,2.5e-3"))
+
+    assert (report.created, reasons_by_line(report)) == (2, {3: [reason]})
+    assert dict(Customer.objects.values_list("external_id", "attributes")) == {
+        "A1": {"score": 1}, "A3": {"score": 0.0025},
+    }
+
+
+def test_command_reports_a_number_too_large_and_imports_the_other_rows(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text(f"external_id,attr_score\nA1,1\nA2,1e400\nA3,{TOO_LONG}\nA4,4\n", encoding="utf-8")
+    out = io.StringIO()
+
+    call_command("import_customers", str(path), stdout=out, stderr=io.StringIO())
+
+    assert "4 rows: 2 created, 0 updated, 0 unchanged, 2 rejected" in out.getvalue()
+    assert "line 3: attr_score: 1e400 is beyond the largest number that can be stored" in out.getvalue()
+    assert "line 4: attr_score: a number of more than 4,300 digits cannot be stored." in out.getvalue()
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A4"]
+
+
+def test_admin_upload_reports_a_number_too_large_and_imports_the_other_rows(admin_client):
+    content = f"external_id,attr_score\nA1,1\nA2,1e400\nA3,{TOO_LONG}\nA4,4\n".encode()
+
+    response = admin_client.post(reverse("admin:customers_customer_import"), {"file": upload(content)})
+
+    assert response.status_code == 200
+    assert reasons_by_line(response.context["report"]) == {
+        3: ["attr_score: 1e400 is beyond the largest number that can be stored (about 1.8e308)."],
+        4: ["attr_score: a number of more than 4,300 digits cannot be stored."],
+    }
+    assert "1e400 is beyond the largest number" in response.content.decode()
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A4"]
+
+
+def test_a_nul_in_the_header_refuses_the_file_before_an_attribute_gets_that_name():
+    with pytest.raises(ImportFileError, match="header line contains the NUL character"):
+        import_customers(csv_text("external_id,attr_a\x00b", "A1,1"))
+
+
+@pytest.mark.parametrize(("cell", "stored"), [
+    ("'=HYPERLINK(\"http://x\")", "=HYPERLINK(\"http://x\")"),
+    ("'@SUM(1)", "@SUM(1)"),
+    ("'-Lee", "-Lee"),
+    ("''=x", "'=x"),  # a stored "'=x" is exported with a second quote
+    ("'O'Brien", "'O'Brien"),  # a quote before anything else is the value's own
+])
+def test_the_quote_an_export_puts_before_a_formula_is_taken_away(cell, stored):
+    import_customers(csv_text("external_id,last_name,attr_note", f"A1,{cell},{cell}"))
+
+    customer = Customer.objects.get()
+    assert (customer.last_name, customer.attributes["note"]) == (stored, stored)
+
+
+def test_a_protected_phone_number_is_read_as_the_number():
+    import_customers(csv_text("external_id,phone", "A1,'+1 212 555 0100"))
+
+    assert Customer.objects.get().phone == "+12125550100"
