@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import ExtractDay, ExtractMonth, Lower
 
-from . import phones
+from . import phones, storable_json
 
 #: Customer fields whose changes are reported as ``profile_updated`` events.
 TRACKED_FIELDS = (
@@ -181,6 +181,8 @@ class Customer(models.Model):
             errors["timezone"] = f"'{self.timezone}' is not an IANA time zone such as Europe/Rome."
         if not isinstance(self.attributes, dict):
             errors["attributes"] = "Attributes must be an object of names and values."
+        elif unstorable := storable_json.messages_about(self.attributes):
+            errors["attributes"] = unstorable
         if errors:
             raise ValidationError(errors)
 
