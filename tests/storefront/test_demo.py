@@ -1,6 +1,6 @@
 """`manage.py demo` as a newcomer runs it: web, worker and beat come up on a fresh
 embedded setup, a registration's welcome e-mail shows as sent in the admin within
-ten seconds, and Ctrl-C stops every process."""
+ten seconds, a process that dies is started again, and Ctrl-C stops every process."""
 
 import http.cookiejar
 import os
@@ -50,6 +50,19 @@ class Browser:
 def children_of(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+def command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def worker_pid(demo_pid):
+    """The Celery worker's main process among the demo's children."""
+    return next(pid for pid in children_of(demo_pid) if " worker " in command_line(pid))
 
 
 def is_alive(pid):
@@ -120,3 +133,25 @@ def test_demo_registration_email_shows_as_sent_in_the_admin_and_ctrl_c_stops_eve
     assert process.wait(timeout=40) == 0
     assert not [pid for pid in children if is_alive(pid)]
     assert re.search(r"\[demo\] stopped\.", log_path.read_text())
+
+
+def test_demo_restarts_a_worker_killed_with_sigkill_and_the_site_keeps_answering(demo):
+    process, base, log_path = demo
+    killed = worker_pid(process.pid)
+
+    os.kill(killed, signal.SIGKILL)
+
+    def worker_ready_again_or_demo_ended():
+        log = log_path.read_text()
+        return process.poll() is not None or len(re.findall(r"\[worker\].* ready\.", log)) >= 2
+
+    wait_until(worker_ready_again_or_demo_ended, timeout=90, message="the worker to be ready again")
+    assert process.poll() is None, "the demo stopped when its worker died"
+    log = log_path.read_text()
+    assert re.search(r"\[demo\] worker exited with code -9 \(killed by SIGKILL\); restarting it in 1 s", log)
+    assert worker_pid(process.pid) != killed
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+        assert (response.status, response.read()) == (200, b"ok")
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=40) == 0
