@@ -255,6 +255,10 @@ class MessageEventInline(admin.TabularInline):
     max_num = 0
     can_delete = False
 
+    def has_view_permission(self, request, obj=None):
+        # A message's history is part of the message: whoever may see it sees who acted on it.
+        return request.user.has_perm("messaging.view_message")
+
 
 @dataclass(frozen=True)
 class UncertainAction:

@@ -362,3 +362,13 @@ def test_close_as_not_sent_fails_it_for_good(client, operator, fake_twilio):
     assert last_event(message).detail == "Closed as not sent by operator: it will not be sent."
     assert deliver(message.pk) is None
     assert fake_twilio.requests == []
+
+
+
+def test_an_operator_sees_on_the_messages_page_who_resent_it(client, operator):
+    message = sms_whose_worker_died_before_sending()
+    uncertain.resend(message, by=operator)
+
+    page = client.get(reverse("admin:messaging_message_change", args=[message.pk])).content.decode()
+
+    assert "Resent by operator" in page  # the events come with the message, no permission of their own
