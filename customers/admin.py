@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -53,6 +55,23 @@ class ConsentHistoryInline(ReadOnlyInline):
     ordering = ["-recorded_at", "-pk"]
 
 
+class AttributesField(forms.JSONField):
+    """The attributes box, shown back as typed even when it holds what no database stores.
+
+    A lone surrogate (``"\\ud800"`` typed as an escape) cannot be encoded in the page:
+    Django's own field would fail the response with a 500 where ``Customer.clean()``
+    names the attribute. Such a value is shown escaped instead.
+    """
+
+    def prepare_value(self, value):
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        return text
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("__str__", "email", "phone", "country", "language", "created_at")
@@ -63,6 +82,11 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = [ConsentHistoryInline, EventInline]
     actions = ["export_as_csv", "export_as_csv_for_another_program"]
     change_list_template = "admin/customers/customer/change_list.html"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "attributes":
+            kwargs["form_class"] = AttributesField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     class ImportForm(forms.Form):
         file = forms.FileField(label="CSV file", help_text="UTF-8, with a header line naming the columns.")
