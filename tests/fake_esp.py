@@ -8,11 +8,12 @@ script runs out it accepts the e-mail. Point anymail at it with ``fake.settings(
 
 import json
 import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fake_server import LocalFake
 
 
 @dataclass(frozen=True)
@@ -22,19 +23,14 @@ class EspReply:
     drop: bool = False  # take the e-mail, then hang up without answering
 
 
-class FakeEsp:
+class FakeEsp(LocalFake):
     server_token = "fake-postmark-token"
+    name, reply_type = "fake-esp", EspReply
 
     def __init__(self):
+        super().__init__()
         self.accepted: list[dict] = []  # the e-mails it took (Postmark's JSON payloads)
         self.requests = 0
-        # Optional: the reply to the n-th request (from 0) when no script is set, or None to accept.
-        self.faults = None
-        # (To, received at, answered at or None, status) of each request, on time.monotonic().
-        self.log: list[list] = []
-        self._script: list[EspReply] = []
-        self._lock = threading.Lock()
-        self._server = self._thread = None
 
     @property
     def url(self) -> str:
@@ -47,26 +43,6 @@ class FakeEsp:
             "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
             "ANYMAIL": {"POSTMARK_SERVER_TOKEN": self.server_token, "POSTMARK_API_URL": self.url},
         }
-
-    def start(self, port: int = 0) -> "FakeEsp":
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-esp", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-
-    def reply_with(self, *replies) -> None:
-        with self._lock:
-            self._script.extend(r if isinstance(r, EspReply) else EspReply(r) for r in replies)
 
     def recipients(self) -> list[str]:
         with self._lock:
@@ -123,3 +99,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
+
+
+FakeEsp.handler = _Handler

@@ -14,13 +14,14 @@ import base64
 import json
 import re
 import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.fake_server import LocalFake
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>SM[0-9a-f]+)\.json$")
@@ -42,49 +43,21 @@ class ReceivedRequest:
     headers: dict = field(repr=False, default_factory=dict)
 
 
-class FakeTwilio:
+class FakeTwilio(LocalFake):
     account_sid = "AC" + "f" * 32
     auth_token = "fake-auth-token"
     messaging_service_sid = "MG" + "e" * 32
+    name, reply_type = "fake-twilio", Reply
 
     def __init__(self):
+        super().__init__()
         self.requests: list[ReceivedRequest] = []
         self.accepted: list[dict] = []  # the messages it took, as its API shows them
-        # Optional: the reply to the n-th request (from 0) when no script is set, or None to accept.
-        self.faults = None
-        # (To, received at, answered at or None, status) of each request, on time.monotonic().
-        self.log: list[list] = []
-        self._script: list[Reply] = []
-        self._lock = threading.Lock()
-        self._server = None
-        self._thread = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> "FakeTwilio":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering and close the port: a client now gets "connection refused"."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-
-    def reply_with(self, *replies) -> None:
-        """Answer the next requests with ``replies``: a ``Reply``, or an HTTP status alone."""
-        with self._lock:
-            self._script.extend(r if isinstance(r, Reply) else Reply(r) for r in replies)
 
     def reset(self) -> None:
         with self._lock:
@@ -207,3 +180,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass  # the tests assert on ``requests``; access lines would only be noise
+
+
+FakeTwilio.handler = _Handler

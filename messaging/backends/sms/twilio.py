@@ -53,18 +53,7 @@ class SmsBackend(BaseSmsBackend):
     """Sends each SMS with one ``Messages.create`` call; the provider id is Twilio's SID (SM...)."""
 
     def send(self, sms: OutgoingSms) -> SmsResult:
-        account_sid = settings.TRIGGERHUB_TWILIO_ACCOUNT_SID
-        auth_token = settings.TRIGGERHUB_TWILIO_AUTH_TOKEN
-        if not (account_sid and auth_token):
-            # Retryable: the messages wait while ops set the variables and restart.
-            raise TransientDeliveryError(
-                "Twilio is not configured: set TRIGGERHUB_TWILIO_ACCOUNT_SID and "
-                "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
-            )
-        client = _client(
-            account_sid, auth_token,
-            settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
-        )
+        client = _configured_client()
         try:
             created = client.messages.create(to=sms.to, body=sms.body, **_sender_and_callback())
         except (TwilioRestException, TwilioServiceException) as exc:
@@ -102,17 +91,7 @@ class SmsBackend(BaseSmsBackend):
         error_code, date_created...). Raises ``TransientDeliveryError`` when Twilio cannot
         be asked (not configured, unreachable, or it refused the look-up): try again later.
         """
-        account_sid = settings.TRIGGERHUB_TWILIO_ACCOUNT_SID
-        auth_token = settings.TRIGGERHUB_TWILIO_AUTH_TOKEN
-        if not (account_sid and auth_token):
-            raise TransientDeliveryError(
-                "Twilio is not configured: set TRIGGERHUB_TWILIO_ACCOUNT_SID and "
-                "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
-            )
-        client = _client(
-            account_sid, auth_token,
-            settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
-        )
+        client = _configured_client()
         try:
             if provider_message_id:
                 return [client.messages(provider_message_id).fetch()]
@@ -169,6 +148,21 @@ def _classify(exc: TwilioRestException | TwilioServiceException):
     hint = PERMANENT_HINTS.get(code, "see the error's page on twilio.com")
     error = RecipientOptedOut if code == OPTED_OUT_CODE else PermanentDeliveryError
     return error(f"Twilio refused the SMS: {said} (HTTP {status}); {hint}.", code=code, payload=payload)
+
+
+def _configured_client() -> Client:
+    """This process's client for the configured account; TransientDeliveryError if there is none."""
+    account_sid = settings.TRIGGERHUB_TWILIO_ACCOUNT_SID
+    auth_token = settings.TRIGGERHUB_TWILIO_AUTH_TOKEN
+    if not (account_sid and auth_token):
+        # Retryable: the messages wait while ops set the variables and restart.
+        raise TransientDeliveryError(
+            "Twilio is not configured: set TRIGGERHUB_TWILIO_ACCOUNT_SID and "
+            "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
+        )
+    return _client(
+        account_sid, auth_token, settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
+    )
 
 
 @lru_cache(maxsize=4)
