@@ -7,13 +7,9 @@ script runs out it accepts the e-mail. Point anymail at it with ``fake.settings(
 """
 
 import json
-import socket
-import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-
-from tests.fake_server import LocalFake
+from tests.fake_server import FakeHandler, LocalFake
 
 
 @dataclass(frozen=True)
@@ -64,27 +60,19 @@ class FakeEsp(LocalFake):
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
+class _Handler(FakeHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         payload = json.loads(self.rfile.read(length) or b"{}")
         if self.path.rstrip("/") != "/email":
             return self._send(404, {"ErrorCode": 404, "Message": "Not found"})
-        entry = [payload.get("To"), time.monotonic(), None, None]
-        reply, body = self.server.fake._answer(payload, self.headers.get("X-Postmark-Server-Token"))
-        entry[3] = reply.status
-        with self.server.fake._lock:
-            self.server.fake.log.append(entry)
-        if reply.delay:
-            time.sleep(reply.delay)
-        if reply.drop:
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return
-        self._send(reply.status, body)
-        entry[2] = time.monotonic()
+        answered = {}
+
+        def take():
+            reply, answered["body"] = self.server.fake._answer(payload, self.headers.get("X-Postmark-Server-Token"))
+            return reply
+
+        self.answer(payload.get("To"), take, lambda reply: self._send(reply.status, answered["body"]))
 
     def _send(self, status: int, body: dict):
         data = json.dumps(body).encode()
@@ -96,9 +84,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-
-    def log_message(self, format, *args):
-        pass
 
 
 FakeEsp.handler = _Handler

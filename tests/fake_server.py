@@ -1,7 +1,9 @@
 """What the local fakes of providers share: an HTTP server on a free port of 127.0.0.1, in a thread."""
 
+import socket
 import threading
-from http.server import ThreadingHTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LocalFake:
@@ -40,3 +42,30 @@ class LocalFake:
         """Answer the next requests with ``replies``: a reply, or an HTTP status alone."""
         with self._lock:
             self._script.extend(r if isinstance(r, self.reply_type) else self.reply_type(r) for r in replies)
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so a stopped fake refuses the next one
+    # instead of answering on a kept-alive connection.
+    protocol_version = "HTTP/1.0"
+
+    def answer(self, to: str | None, take, write) -> None:
+        """Log a request for ``to``, take its reply (``take()``: one with ``status``, ``delay`` and
+        ``drop``), wait its delay, then hang up without answering (``drop``) or ``write(reply)``."""
+        entry = [to, time.monotonic(), None, None]
+        reply = take()
+        entry[3] = reply.status
+        with self.server.fake._lock:
+            self.server.fake.log.append(entry)
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.drop:
+            # The request was taken; the answer never leaves: the client reads a closed connection.
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        write(reply)
+        entry[2] = time.monotonic()
+
+    def log_message(self, format, *args):
+        pass  # the tests assert on what the fake took; access lines would only be noise

@@ -13,15 +13,12 @@ lists it (``GET …/Messages.json?To=…``, ``GET …/Messages/{sid}.json``).
 import base64
 import json
 import re
-import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from tests.fake_server import LocalFake
+from tests.fake_server import FakeHandler, LocalFake
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>SM[0-9a-f]+)\.json$")
@@ -122,11 +119,7 @@ class FakeTwilio(LocalFake):
             return next((m for m in self.accepted if m["account_sid"] == account_sid and m["sid"] == sid), None)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so a stopped fake refuses the next one
-    # instead of answering on a kept-alive connection.
-    protocol_version = "HTTP/1.0"
-
+class _Handler(FakeHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
@@ -134,20 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             return self._send(Reply(404, FakeTwilio.error(20404, "The requested resource was not found", 404).body))
         form = {name: values[0] for name, values in parse_qs(raw, keep_blank_values=True).items()}
-        entry = [form.get("To"), time.monotonic(), None, None]
-        reply = self.server.fake._answer(match["account"], form, self._basic_auth(), dict(self.headers))
-        entry[3] = reply.status
-        with self.server.fake._lock:
-            self.server.fake.log.append(entry)
-        if reply.delay:
-            time.sleep(reply.delay)
-        if reply.drop:
-            # The message was taken; the answer never leaves: the client reads a closed connection.
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return
-        self._send(reply)
-        entry[2] = time.monotonic()
+        self.answer(
+            form.get("To"),
+            lambda: self.server.fake._answer(match["account"], form, self._basic_auth(), dict(self.headers)),
+            self._send,
+        )
 
     def do_GET(self):
         fake, path, _, query = self.server.fake, *self.path.partition("?")
@@ -177,9 +161,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client timed out and hung up, as a test of timeouts wants
-
-    def log_message(self, format, *args):
-        pass  # the tests assert on ``requests``; access lines would only be noise
 
 
 FakeTwilio.handler = _Handler
