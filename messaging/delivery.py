@@ -73,7 +73,11 @@ def deliver(message_id: int) -> Status | None:
     except rendering.RenderFailed as exc:
         return _record_render_failure(message, exc)
 
-    decision = _approve(message, now)
+    try:
+        decision = _approve(message, now)
+    except ClaimLost:
+        log.warning("message %s: its claim was settled by the sweeper before the send; left as it is", message.pk)
+        return None
     if decision.action != policy.Action.SEND:
         return _record_refusal(message, decision)
     try:
@@ -349,7 +353,12 @@ def _send_emails(messages, *, handover: int) -> dict[int, Status]:
     connection = _open_email_connection()
     try:
         for position, message in enumerate(messages):
-            handovers.starting(handover, position)
+            if not handovers.starting(handover, position):
+                # Silent past its lease: the sweeper settled the batch (the rest are queued
+                # again and another worker sends them), so this worker sends no more of it.
+                log.warning("hand-over %s was settled by the sweeper; %d e-mail(s) left to it", handover,
+                            len(messages) - position)
+                break
             try:
                 sent.append((message, _send_email(message, connection=connection)))
             except DeliveryError as exc:
@@ -534,8 +543,15 @@ def _approve(message, now) -> policy.Decision:
             return policy.Decision.defer(now, Reason.NO_CREDITS, credits.shortfall(message.to_address, message.parts))
         message.customer = customer
         message.sent_at = now
-        Message.objects.filter(pk=message.pk).update(sent_at=now)
+        if not Message.objects.filter(pk=message.pk, status=Status.SENDING).update(sent_at=now):
+            # A worker silent past its lease: the sweeper has queued the message again, and
+            # another worker may send it. Rolled back (credits too); this one must not.
+            raise ClaimLost(message.pk)
     return decision
+
+
+class ClaimLost(Exception):
+    """The message is no longer this worker's to send: the sweeper settled it (lease past)."""
 
 
 def _record_render_failure(message, exc: Exception) -> Status:

@@ -48,8 +48,9 @@ def begin(message_ids: list[int], now) -> int:
     ).pk
 
 
-def starting(handover_id: int, position: int) -> None:
-    """Commit that the send of message ``position`` starts now, and renew the lease.
+def starting(handover_id: int, position: int) -> bool:
+    """Commit that the send of message ``position`` starts now, and renew the lease; False if
+    the hand-over is gone (the sweeper settled it: the worker must send no more of it).
 
     Outside any transaction: the row must be durable before the request is written.
     One statement of its own (no ORM): it runs once per e-mail.
@@ -61,6 +62,7 @@ def starting(handover_id: int, position: int) -> None:
             "WHERE id = %s",
             [position, database.ops.adapt_datetimefield_value(lease_until(timezone.now())), handover_id],
         )
+        return cursor.rowcount == 1
 
 
 def settle_abandoned(*, now) -> dict[str, list[int]]:

@@ -1,9 +1,11 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
-from messaging import handovers, outbox
+from messaging import delivery, handovers, outbox
+from messaging.backends.sms import locmem
 from messaging.delivery import deliver
 from messaging.models import Category, Channel, Handover, Message, Reason, Status
 from tests import factories
@@ -122,3 +124,62 @@ def test_a_live_batch_is_left_alone_though_its_messages_leases_have_passed():
     assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 0
 
     assert Message.objects.get(pk=message.pk).status == Status.SENDING
+
+
+def test_a_worker_silent_past_its_lease_sends_no_more_of_a_batch_the_sweeper_settled(
+    settings, monkeypatch, mailoutbox,
+):
+    """A worker paused longer than the lease is taken for dead; when it wakes, the rest of its
+    batch belongs to the queue, and another drain sends it: once."""
+    settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 4
+    template = factories.email_template(slug="paused")
+    batch = [
+        outbox.enqueue(customer=factories.customer(), channel=Channel.EMAIL, content=template,
+                       category=Category.TRANSACTIONAL, source="test", dedupe_key=f"paused:{n}")
+        for n in range(4)
+    ]
+    send_email = delivery._send_email
+    pauses = []
+
+    def send_then_pause(message, **kwargs):
+        provider_id = send_email(message, **kwargs)
+        if not pauses:  # after the first send, the worker stalls past its lease
+            pauses.append(message.pk)
+            later = timezone.now() + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS + 1)
+            outbox.expire_leases(now=later)
+        return provider_id
+
+    monkeypatch.setattr(delivery, "_send_email", send_then_pause)
+    delivery.drain_emails()
+
+    assert len(mailoutbox) == 1  # it stopped after the sweeper settled its batch
+    statuses = [Message.objects.get(pk=m.pk).status for m in batch]
+    assert statuses == [Status.SENT, Status.QUEUED, Status.QUEUED, Status.QUEUED]
+
+    monkeypatch.setattr(delivery, "_send_email", send_email)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS + 2)):
+        delivery.drain_emails()
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(m.customer.email for m in batch)
+
+
+def test_an_sms_whose_claim_the_sweeper_settled_before_its_send_is_not_sent_by_the_late_worker(monkeypatch, settings):
+    settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+    customer = factories.customer(phone="+12125550100")
+    message = outbox.enqueue(
+        customer=customer, channel=Channel.SMS, content=factories.sms_content(), category=Category.TRANSACTIONAL,
+        source="test", dedupe_key="late-sms",
+    )
+    render = delivery._render
+
+    def render_then_stall(message, values):
+        render(message, values)
+        outbox.expire_leases(now=timezone.now() + timedelta(hours=1))  # taken for dead meanwhile
+
+    monkeypatch.setattr(delivery, "_render", render_then_stall)
+    locmem.outbox.clear()
+
+    assert deliver(message.pk) is None
+
+    assert locmem.outbox == []
+    message.refresh_from_db()
+    assert (message.status, message.sent_at) == (Status.QUEUED, None)
