@@ -6,8 +6,8 @@ so exactly one of them goes on to send.
 
 E-mail goes in batches of up to TRIGGERHUB_DELIVERY_BATCH_SIZE, taken by drains
 (``drain_emails``, what the outbox publishes for e-mail) or by the task of one message
-(``deliver_email_batch``, a retry): one transaction locks the due messages with SKIP
-LOCKED, renders and decides them and claims the approved ones; they go over one
+(``deliver_email_batch``, a retry): one transaction claims the due messages with SKIP
+LOCKED, renders and decides them and writes the refused ones back; they go over one
 connection to the backend, each send preceded by a commit of how far the batch got
 (handovers.py: if the worker dies, only the message under way is uncertain); one
 write records the outcomes.
@@ -24,6 +24,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import sanitize_address
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -37,7 +39,13 @@ from . import credits, handovers, outbox, policy, rendering, sms, suppressions, 
 from .backends import sms as sms_backends
 from .backends.sms.base import OutgoingSms
 from .email_errors import classify_email_error
-from .exceptions import DeliveryError, OutcomeUnknown, RecipientOptedOut, TransientDeliveryError
+from .exceptions import (
+    DeliveryError,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from .models import (
     PENDING_STATUSES,
     Category,
@@ -49,6 +57,7 @@ from .models import (
     Reason,
     Status,
     Suppression,
+    new_handover_id,
 )
 from .outbox import delivery_task
 
@@ -69,9 +78,10 @@ def deliver(message_id: int) -> Status | None:
     try:
         _render(message, _values(message))
     except sms.TooLong as exc:
-        return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc))
+        return record(message, Status.BLOCKED, reason=Reason.TOO_LONG, detail=str(exc), not_an_attempt=True)
     except rendering.RenderFailed as exc:
         return _record_render_failure(message, exc)
+    backend = sms_backends.get_backend() if message.channel == Channel.SMS else None  # before sent_at is written
 
     try:
         decision = _approve(message, now)
@@ -84,7 +94,7 @@ def deliver(message_id: int) -> Status | None:
         if message.channel == Channel.EMAIL:
             provider_id = _send_email(message)
         else:
-            provider_id = _send_sms(message)
+            provider_id = _send_sms(message, backend)
     except DeliveryError as exc:
         return _after_failure(message, exc)
     return _record_sent([(message, provider_id or "")])[message.pk]
@@ -179,7 +189,7 @@ def _sending(now) -> dict:
     """The fields a claim writes: "sending" under a lease, one more attempt."""
     return {
         "status": Status.SENDING, "attempts": F("attempts") + 1, "lease_expires_at": handovers.lease_until(now),
-        "updated_at": now,
+        "updated_at": now, "handover_id": None,  # a claim of its own, not a batch's
     }
 
 
@@ -197,13 +207,13 @@ def _deliver_due_emails(
     its position in the hand-over, and the sends are recorded in one write. A message
     whose template fails (rendering.RenderFailed) fails at once with the reason; one
     whose rendering or decision raises anything else is left in "sending" outside the
-    hand-over, so the sweeper queues it again (it never left). ``when_full`` is called as soon as a full batch is claimed (a drain publishes
-    its helper); ``templates``: a drain's templates for its run of batches (else they
-    are read for this one).
+    hand-over, so the sweeper queues it again (it never left). ``when_full`` is called
+    as soon as a full batch is claimed (a drain publishes its helper); ``templates``: a
+    drain's templates for its run of batches (else they are read for this one).
     """
-    outcomes, approved, handover = {}, [], None
+    outcomes, approved, handover = {}, [], new_handover_id()
     with transaction.atomic():
-        messages = _claim_due_emails(now, limit=limit, first=first)
+        messages = _claim_due_emails(now, limit=limit, first=first, handover=handover)
         if not messages:
             return outcomes
         if when_full is not None and len(messages) == limit:
@@ -240,8 +250,7 @@ def _deliver_due_emails(
                     suppressed=suppressed,
                 )
             except rendering.RenderFailed as exc:
-                message.attempts -= 1  # nothing was attempted
-                outcomes[message.pk] = _record_render_failure(message, exc)
+                outcomes[message.pk] = _record_render_failure(message, exc, claim_held=True)
                 continue
             except Exception:
                 # Isolated, so that one bad message cannot stop every drain behind it; the
@@ -255,18 +264,20 @@ def _deliver_due_emails(
                 taking_customers.add(message.customer_id)
                 approved.append(message)
             else:
-                message.attempts -= 1  # claimed only to be refused: not an attempt
-                outcomes[message.pk] = _record_refusal(message, decision)
+                outcomes[message.pk] = _record_refusal(message, decision, claim_held=True)
         _count_for_caps(taking, now, capped=capped)
-        outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
+        if broken:
+            # Outside the batch: the sweeper queues them again once their lease has passed.
+            Message.objects.filter(pk__in=[message.pk for message in broken]).update(handover_id=None)
+            outcomes.update(dict.fromkeys([message.pk for message in broken], Status.SENDING))
         if approved:
-            handover = handovers.begin([message.pk for message in approved], now)
+            handovers.begin(handover, [message.pk for message in approved], now)
     if approved:
         outcomes.update(_send_emails(approved, handover=handover))
     return outcomes
 
 
-def _claim_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
+def _claim_due_emails(now, *, limit: int, first: int | None, handover: int) -> list[Message]:
     """Claim up to ``limit`` due e-mails no other drain holds: ``first`` if due, and the oldest queued.
 
     Call it inside a transaction. Each look-up is one ``UPDATE … RETURNING``: the rows
@@ -275,27 +286,29 @@ def _claim_due_emails(now, *, limit: int, first: int | None) -> list[Message]:
     drains at once take disjoint rows. SQLite has no row locks, but its transactions
     begin IMMEDIATE (settings: ``transaction_mode``) and so hold its one write lock.
     A message then refused is written back before the commit: nobody sees it "sending".
+    The rows carry ``handover``, the id of the batch's hand-over.
     """
     _walk_pending_in_order()
     due = Message.objects.filter(channel=Channel.EMAIL)
     messages = []
     if first is not None:
-        messages = _claim_rows(_claimable(due.filter(pk=first), now), now)
+        messages = _claim_rows(_claimable(due.filter(pk=first), now), now, handover)
     others = _claimable(due.filter(status=Status.QUEUED), now).exclude(pk=first).order_by("send_after", "pk")
-    messages += _claim_rows(others[: limit - len(messages)], now)
+    messages += _claim_rows(others[: limit - len(messages)], now, handover)
     return sorted(messages, key=lambda message: (message.send_after, message.pk))
 
 
-def _claim_rows(due, now) -> list[Message]:
-    """Move the rows of queryset ``due`` to "sending" in one statement; them, with ``_BATCH_FIELDS`` loaded."""
+def _claim_rows(due, now, handover: int) -> list[Message]:
+    """Move the rows of queryset ``due`` to "sending" for ``handover`` in one statement; them, with
+    ``_BATCH_FIELDS`` loaded."""
     database = _database()
     quote = database.ops.quote_name
     ids, params = due.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     columns = ", ".join(quote(Message._meta.get_field(name).column) for name in ("id", *_BATCH_FIELDS))
     return list(Message.objects.raw(
         f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
-        f"lease_expires_at = %s, updated_at = %s WHERE id IN ({ids}) RETURNING {columns}",
-        [Status.SENDING, handovers.lease_until(now), now, *params],
+        f"lease_expires_at = %s, updated_at = %s, handover_id = %s WHERE id IN ({ids}) RETURNING {columns}",
+        [Status.SENDING, handovers.lease_until(now), now, handover, *params],
     ))
 
 
@@ -353,6 +366,12 @@ def _send_emails(messages, *, handover: int) -> dict[int, Status]:
     connection = _open_email_connection()
     try:
         for position, message in enumerate(messages):
+            try:
+                # Built before its position is committed: what fails here never left.
+                email = _build_email(message, connection)
+            except DeliveryError as exc:
+                outcomes[message.pk] = _after_failure(message, exc)
+                continue
             if not handovers.starting(handover, position):
                 # Silent past its lease: the sweeper settled the batch (the rest are queued
                 # again and another worker sends them), so this worker sends no more of it.
@@ -360,7 +379,7 @@ def _send_emails(messages, *, handover: int) -> dict[int, Status]:
                             len(messages) - position)
                 break
             try:
-                sent.append((message, _send_email(message, connection=connection)))
+                sent.append((message, _hand_to_backend(email)))
             except DeliveryError as exc:
                 outcomes[message.pk] = _after_failure(message, exc)
                 # The next message opens it again: a connection that failed mid-send (an
@@ -368,7 +387,8 @@ def _send_emails(messages, *, handover: int) -> dict[int, Status]:
                 _close_quietly(connection)
     finally:
         _close_quietly(connection)
-    outcomes.update(_record_sent(sent, handover=handover))
+        # Even when something unforeseen raised: what the provider took is recorded.
+        outcomes.update(_record_sent(sent, handover=handover))
     return outcomes
 
 
@@ -378,26 +398,34 @@ def _open_email_connection():
     If it cannot be opened now, each message's own send opens it again and reports
     its own error (retried or failed like any other).
     """
-    connection = get_connection()
     try:
+        connection = get_connection()
         connection.open()
     except Exception as exc:
         log.info("e-mail connection for a batch did not open (%s); each message tries on its own", exc)
+        return None
     return connection
 
 
 def _close_quietly(connection) -> None:
+    if connection is None:
+        return
     try:
         connection.close()
     except Exception as exc:  # everything was handed over or recorded already
         log.info("closing the e-mail connection failed: %s", exc)
 
 
-def _record_refusal(message, decision: policy.Decision) -> Status:
+def _record_refusal(message, decision: policy.Decision, *, claim_held=False) -> Status:
+    """Write the policy's refusal back: claimed only to be refused, which is not an attempt."""
     if decision.action == policy.Action.BLOCK:
-        return record(message, Status.BLOCKED, reason=decision.reason, detail=decision.detail)
+        return record(
+            message, Status.BLOCKED, reason=decision.reason, detail=decision.detail, not_an_attempt=True,
+            claim_held=claim_held,
+        )
     return record(
         message, Status.DEFERRED, reason=decision.reason, detail=decision.detail, send_after=decision.until,
+        not_an_attempt=True, claim_held=claim_held,
     )
 
 
@@ -408,14 +436,17 @@ _DELIVERED_FIELDS = (
 )
 #: Statuses a hand-over turns into "sent"; any other was a provider's report that overtook it.
 _HANDED_OVER = (Status.SENDING, Status.UNKNOWN)
-LATE_SENT = "recorded after a later report"
+LATE_SENT = "recorded after its status had moved on (a provider's report, or the sweeper)"
 
 
-def _record_sent(sent: list[tuple[Message, str]], *, handover: int | None = None) -> dict[int, Status]:
+def _record_sent(sent: list[tuple[Message, str]], *, handover: int | None = None) -> dict[int, Status | None]:
     """Record the sends (message, provider id) and their "sent" events in one write; each message's status.
 
-    A provider report that overtook a send (delivered) keeps its status. The batch's
-    ``handover`` is deleted by the same write: from then on its record is the rows.
+    A provider report that overtook a send (delivered) keeps its status. A row claimed
+    again since (its ``attempts`` moved on: this worker was silent past its lease) is
+    not this worker's to write: None. The batch's ``handover`` is deleted in the same
+    transaction, first: the sweeper takes the hand-over before the rows, and so must
+    this write, or the two could deadlock.
     """
     if not sent:
         Handover.objects.filter(pk=handover).delete()
@@ -427,14 +458,15 @@ def _record_sent(sent: list[tuple[Message, str]], *, handover: int | None = None
     write = _record_sent_in_one_statement if database.vendor == "postgresql" else _record_sent_row_by_row
     statuses = write(database, [message for message, _ in sent], now, handover)
     for message, _ in sent:
-        if statuses[message.pk] != message.status:
-            message.status, message.reason, message.detail = statuses[message.pk], "", ""
+        status = statuses.setdefault(message.pk, None)
+        if status is not None and status != message.status:
+            message.status, message.reason, message.detail = status, "", ""
     return statuses
 
 
 def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int, Status]:
-    """PostgreSQL: one statement updates the rows (from one JSON document), inserts their events
-    and deletes the batch's hand-over.
+    """PostgreSQL: the batch's hand-over deleted, then one statement updates the rows (from one
+    JSON document) still under this worker's claim and inserts their events.
 
     The rows come as one JSON parameter rather than an array per column: json.dumps
     and the server's JSON parser handle any characters, and the client has one value
@@ -448,16 +480,18 @@ def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int
     """
     rows = json.dumps([
         [m.pk, m.provider_message_id, m.to_address, m.subject, m.body_text, m.body_html, m.parts,
-         m.sent_at.isoformat() if m.sent_at else None]
+         m.sent_at.isoformat() if m.sent_at else None, m.attempts]
         for m in messages
     ], ensure_ascii=False)
-    with database.cursor() as cursor:
+    with transaction.atomic(using=database.alias), database.cursor() as cursor:
+        if handover is not None:
+            cursor.execute("DELETE FROM messaging_handover WHERE id = %s", [handover])
         cursor.execute(
             """
             WITH new AS (
                 SELECT (r->>0)::bigint AS id, r->>1 AS provider_message_id, r->>2 AS to_address,
                        r->>3 AS subject, r->>4 AS body_text, r->>5 AS body_html, (r->>6)::int AS parts,
-                       (r->>7)::timestamptz AS sent_at
+                       (r->>7)::timestamptz AS sent_at, (r->>8)::int AS attempts
                 FROM jsonb_array_elements(%(rows)s::jsonb) AS r
             ), done AS (
                 UPDATE messaging_message AS m SET
@@ -467,19 +501,17 @@ def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int
                     provider_message_id = new.provider_message_id, lease_expires_at = NULL,
                     to_address = new.to_address, subject = new.subject, body_text = new.body_text,
                     body_html = new.body_html, parts = new.parts, sent_at = new.sent_at, updated_at = %(now)s
-                FROM new WHERE m.id = new.id AND m.id = ANY(%(ids)s::bigint[])
+                FROM new WHERE m.id = new.id AND m.id = ANY(%(ids)s::bigint[]) AND m.attempts = new.attempts
                 RETURNING m.id, m.status
             ), events AS (
                 INSERT INTO messaging_messageevent (message_id, status, reason, detail, payload, at)
                 SELECT id, %(sent)s, '', CASE WHEN status = %(sent)s THEN '' ELSE %(late)s END, '{}', %(now)s
                 FROM done
-            ), settled AS (
-                DELETE FROM messaging_handover WHERE id = %(handover)s
             )
             SELECT id, status FROM done
             """,
             {"rows": rows, "ids": [m.pk for m in messages], "handed_over": list(_HANDED_OVER),
-             "sent": Status.SENT, "late": LATE_SENT, "now": now, "handover": handover},
+             "sent": Status.SENT, "late": LATE_SENT, "now": now},
         )
         return {pk: Status(status) for pk, status in cursor.fetchall()}
 
@@ -490,10 +522,15 @@ def _record_sent_row_by_row(database, messages, now, handover) -> dict[int, Stat
     quote = database.ops.quote_name
     fields = [Message._meta.get_field(name) for name in _DELIVERED_FIELDS]
     with transaction.atomic(using=database.alias):
-        current = dict(
+        Handover.objects.using(database.alias).filter(pk=handover).delete()
+        claims = {message.pk: message.attempts for message in messages}
+        current = {
+            pk: status for pk, status, attempts in
             Message.objects.using(database.alias).select_for_update()
-            .filter(pk__in=[message.pk for message in messages]).order_by("pk").values_list("pk", "status")
-        )
+            .filter(pk__in=claims).order_by("pk").values_list("pk", "status", "attempts")
+            if attempts == claims[pk]
+        }
+        messages = [message for message in messages if message.pk in current]  # still this worker's claims
         events = []
         for message in messages:
             if current[message.pk] in _HANDED_OVER:
@@ -514,7 +551,6 @@ def _record_sent_row_by_row(database, messages, now, handover) -> dict[int, Stat
                 ],
             )
         MessageEvent.objects.using(database.alias).bulk_create(events)
-        Handover.objects.using(database.alias).filter(pk=handover).delete()
     return {message.pk: Status(message.status) for message in messages}
 
 
@@ -543,7 +579,9 @@ def _approve(message, now) -> policy.Decision:
             return policy.Decision.defer(now, Reason.NO_CREDITS, credits.shortfall(message.to_address, message.parts))
         message.customer = customer
         message.sent_at = now
-        if not Message.objects.filter(pk=message.pk, status=Status.SENDING).update(sent_at=now):
+        if not Message.objects.filter(pk=message.pk, status=Status.SENDING, attempts=message.attempts).update(
+            sent_at=now
+        ):
             # A worker silent past its lease: the sweeper has queued the message again, and
             # another worker may send it. Rolled back (credits too); this one must not.
             raise ClaimLost(message.pk)
@@ -554,10 +592,13 @@ class ClaimLost(Exception):
     """The message is no longer this worker's to send: the sweeper settled it (lease past)."""
 
 
-def _record_render_failure(message, exc: Exception) -> Status:
+def _record_render_failure(message, exc: Exception, *, claim_held=False) -> Status | None:
     """A message whose template cannot be rendered fails at once, with the reason: it would fail every time."""
     log.warning("message %s: its template could not be rendered: %s", message.pk, exc)
-    return record(message, Status.FAILED, reason=Reason.TEMPLATE_ERROR, detail=str(exc) or repr(exc))
+    return record(
+        message, Status.FAILED, reason=Reason.TEMPLATE_ERROR, detail=str(exc) or repr(exc), not_an_attempt=True,
+        claim_held=claim_held,
+    )
 
 
 def _render(message, values) -> None:
@@ -576,50 +617,74 @@ def _render(message, values) -> None:
 
 def _send_email(message, *, connection=None) -> str:
     """Hand ``message`` to the e-mail backend (over ``connection``, else one of its own); the ESP's id."""
-    email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=message.body_text,
-        from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,
-        to=[message.to_address],
-        headers={"X-TriggerHub-Message": str(message.pk), **unsubscribe.list_unsubscribe_headers(message)},
-    )
-    # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
-    email.metadata = {"triggerhub_message": str(message.pk)}
-    email.attach_alternative(message.body_html, "text/html")
-    email.connection = connection or get_connection()
+    return _hand_to_backend(_build_email(message, connection))
+
+
+def _build_email(message, connection=None) -> EmailMultiAlternatives:
+    """``message`` as an e-mail, on ``connection`` or one of its own, opened.
+
+    Everything that can fail before a request leaves fails here, so that an error of the
+    send itself is known to come from a request that may have reached the ESP
+    (email_errors): a setting the headers need, the backend's configuration, connecting,
+    and for SMTP an address no server would take (Django checks them only in the send).
+    """
     try:
-        # Opened on its own first, so that an error of the send itself is known to come
-        # from a send that may have reached the ESP (email_errors).
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.body_text,
+            from_email=message.email_template.from_email or settings.DEFAULT_FROM_EMAIL,
+            to=[message.to_address],
+            headers={"X-TriggerHub-Message": str(message.pk), **unsubscribe.list_unsubscribe_headers(message)},
+        )
+        # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
+        email.metadata = {"triggerhub_message": str(message.pk)}
+        email.attach_alternative(message.body_html, "text/html")
+        email.connection = connection or get_connection()
+        email.own_connection = connection is None
+        if isinstance(email.connection, SmtpBackend):
+            for address in (email.from_email, *email.to):
+                sanitize_address(address, email.encoding or settings.DEFAULT_CHARSET)
         email.connection.open()
+    except ValueError as exc:
+        raise PermanentDeliveryError(
+            f"An address of this e-mail cannot be sent ({exc}); correct the template's sender or the customer's "
+            "e-mail address."
+        ) from exc
     except Exception as exc:
-        raise TransientDeliveryError(f"The e-mail backend could not be reached: {exc!r}") from exc
+        raise TransientDeliveryError(f"The e-mail could not be prepared or its backend reached: {exc!r}") from exc
+    return email
+
+
+def _hand_to_backend(email) -> str:
+    """Send ``email`` (from ``_build_email``); the ESP's id. Any error is one of ours (email_errors)."""
     try:
         email.send()
     except Exception as exc:
         raise classify_email_error(exc) from exc
     finally:
-        if connection is None:
+        if email.own_connection:
             _close_quietly(email.connection)
     # anymail reports the ESP's id; plain Django backends have none.
     status = getattr(email, "anymail_status", None)
     return (status.message_id or "") if status is not None else ""
 
 
-def _send_sms(message) -> str:
-    result = sms_backends.get_backend().send(
+def _send_sms(message, backend) -> str:
+    result = backend.send(
         OutgoingSms(to=message.to_address, body=message.body_text, message_id=message.pk)
     )
     return result.provider_message_id
 
 
-def _after_failure(message, exc: DeliveryError) -> Status:
+def _after_failure(message, exc: DeliveryError) -> Status | None:
     detail = f"{exc.code}: {exc}" if exc.code else str(exc)
+    if isinstance(exc, OutcomeUnknown):
+        # It may have gone: caps keep counting it (sent_at) and its credits stay spent.
+        return record(message, Status.UNKNOWN, reason=Reason.NO_ANSWER, detail=detail, payload=exc.payload)
     # Not handed over after all: caps stop counting it and what it cost comes back.
     message.sent_at = None
     if message.channel == Channel.SMS:
         credits.refund(message, note=detail)
-    if isinstance(exc, OutcomeUnknown):
-        return record(message, Status.UNKNOWN, reason=Reason.NO_ANSWER, detail=detail, payload=exc.payload)
     if exc.retryable and message.attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS:
         delay = retry_delay(message.attempts)
         log.info("message %s: transient error (%s), retry in %.0fs", message.pk, detail, delay)
@@ -627,7 +692,8 @@ def _after_failure(message, exc: DeliveryError) -> Status:
             message, Status.QUEUED, reason=Reason.TRANSIENT_ERROR, detail=detail,
             send_after=timezone.now() + timedelta(seconds=delay), payload=exc.payload,
         )
-        publish(delivery_task(message.channel), message.pk, countdown=delay)
+        if status is not None:
+            publish(delivery_task(message.channel), message.pk, countdown=delay)
         return status
     reason = Reason.TRANSIENT_ERROR if exc.retryable else Reason.PROVIDER_REJECTED
     if isinstance(exc, RecipientOptedOut):
@@ -645,15 +711,32 @@ def retry_delay(attempts: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def record(message, status, *, reason="", detail="", payload=None, **fields) -> Status:
-    """Move ``message`` to ``status``, saving what changed and a ``MessageEvent``."""
+def record(
+    message, status, *, reason="", detail="", payload=None, not_an_attempt=False, claim_held=False, **fields,
+) -> Status | None:
+    """Move claimed ``message`` to ``status``, saving what changed and a ``MessageEvent``; None if
+    the claim is no longer this worker's.
+
+    ``attempts`` counts claims, so a row whose count has moved on was claimed again since
+    (this worker was silent past its lease and the sweeper queued the message again):
+    nothing is written then. ``claim_held``: the caller's transaction made the claim (a
+    batch), so it is this worker's. ``not_an_attempt``: the claim ends without a send (a
+    refusal), and its count is given back.
+    """
+    claim = message.attempts
     message.status, message.reason, message.detail = status, reason, detail
     for name, value in fields.items():
         setattr(message, name, value)
     if status != Status.SENDING:
         message.lease_expires_at = None
-    message.save()
-    MessageEvent.objects.create(
-        message=message, status=status, reason=reason, detail=detail, payload=payload or {}
-    )
+    if not_an_attempt:
+        message.attempts = claim - 1
+    with transaction.atomic():
+        if not claim_held and not Message.objects.select_for_update().filter(pk=message.pk, attempts=claim).exists():
+            log.warning("message %s was claimed again since this worker took it; its %s is not recorded", message.pk, status)
+            return None
+        message.save()
+        MessageEvent.objects.create(
+            message=message, status=status, reason=reason, detail=detail, payload=payload or {}
+        )
     return status

@@ -41,6 +41,9 @@ def classify_email_error(exc: Exception) -> DeliveryError:
         # was sent, and sending the same message again would fail the same way.
         return PermanentDeliveryError(f"The ESP cannot send this message: {exc}")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        if codes and all(400 <= code < 500 for code in codes):  # greylisting, a full mailbox for now
+            return TransientDeliveryError(f"The SMTP server refused the recipient for now: {exc}", code=str(codes[0]))
         return PermanentDeliveryError(f"The SMTP server refused the recipient: {exc}")
     if isinstance(exc, smtplib.SMTPResponseException):
         # The server answered with a code: it did not take the message.

@@ -2,6 +2,7 @@
 
 import smtplib
 import socket
+import ssl
 
 import requests
 import urllib3
@@ -46,11 +47,13 @@ class OutcomeUnknown(DeliveryError):
 
 
 #: Errors that can only happen before a request is written: the connection was refused,
-#: the host name did not resolve, or connecting timed out. (urllib3's NewConnectionError
-#: and NameResolutionError are ConnectTimeoutErrors too.)
+#: the host name did not resolve, connecting or its TLS handshake failed, or the address
+#: to send to is not one (urllib3's NewConnectionError and NameResolutionError are
+#: ConnectTimeoutErrors too).
 _BEFORE_SENDING = (
     urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
-    ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
+    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+    ssl.SSLCertVerificationError, ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
 )
 
 

@@ -12,9 +12,14 @@ commit before each send, the position reached; so the sweeper can tell the three
 * at the position: unknown, for ops to check;
 * after it: back to the queue, to be sent (once) by another drain.
 
-One small UPDATE per message is the price (bench/delivery.py prints it). SMS are sent
-one per task (``delivery.deliver``), whose ``sent_at`` is written in a commit before the
-send: the same proof, without a hand-over row.
+One small UPDATE per message is the price (bench/delivery.py prints it); the table is
+unlogged on PostgreSQL, so that commit does not wait for the disk. SMS are sent one per
+task (``delivery.deliver``), whose ``sent_at`` is written in a commit before the send:
+the same proof, without a hand-over row.
+
+A claim is recognised by its rows: a batch's carry its hand-over's id (``handover_id``),
+and ``attempts`` grows with every claim, so a worker silent past its lease cannot write
+over a message another worker has claimed since (delivery checks both).
 """
 
 import logging
@@ -24,7 +29,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .models import Handover, Message, MessageEvent, Reason, Status
@@ -40,12 +44,15 @@ def lease_until(now):
     return now + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS)
 
 
-def begin(message_ids: list[int], now) -> int:
-    """Write the hand-over of ``message_ids`` (in sending order); its id. Call it in the claiming transaction."""
-    return Handover.objects.create(
-        message_ids=message_ids, lease_expires_at=lease_until(now), worker=f"{socket.gethostname()}:{os.getpid()}",
-        created_at=now,
-    ).pk
+def begin(handover_id: int, message_ids: list[int], now) -> None:
+    """Write hand-over ``handover_id`` of ``message_ids`` (in sending order), claimed with that id.
+
+    Call it in the claiming transaction.
+    """
+    Handover.objects.create(
+        id=handover_id, message_ids=message_ids, lease_expires_at=lease_until(now),
+        worker=f"{socket.gethostname()}:{os.getpid()}", created_at=now,
+    )
 
 
 def starting(handover_id: int, position: int) -> bool:
@@ -82,16 +89,20 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
             settled["taken"] += ids[:max(position, 0)]
             settled["unknown"] += ids[position:position + 1] if position >= 0 else []
             settled["returned"] += ids[position + 1:]
-        still_sending = Message.objects.select_for_update().filter(status=Status.SENDING)
+        # Only the rows these batches still hold: one queued again after an error may be
+        # another batch's claim by now.
+        still_held = Message.objects.select_for_update().filter(
+            status=Status.SENDING, handover_id__in=[handover.pk for handover in abandoned],
+        )
         taken, unknown, returned = (
-            list(still_sending.filter(pk__in=settled[kind]).values_list("pk", flat=True))
+            list(still_held.filter(pk__in=settled[kind]).values_list("pk", flat=True))
             for kind in ("taken", "unknown", "returned")
         )
         Message.objects.filter(pk__in=taken).update(
-            status=Status.SENT, reason="", detail=TAKEN, lease_expires_at=None, updated_at=now,
+            status=Status.SENT, reason="", detail=TAKEN, lease_expires_at=None, sent_at=now, updated_at=now,
         )
         Message.objects.filter(pk__in=unknown).update(
-            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, lease_expires_at=None, updated_at=now,
+            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, detail="", lease_expires_at=None, updated_at=now,
         )
         return_to_queue(returned, now=now)
         MessageEvent.objects.bulk_create(
@@ -108,18 +119,20 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
 
 
 def return_to_queue(message_ids, *, now) -> None:
-    """Queue ``message_ids`` (in "sending", never handed over) again, due now, as if never claimed.
+    """Queue ``message_ids`` (in "sending", never handed over) again, due now.
 
-    Call it in a transaction that holds their rows. The claim's attempt is given back
-    and ``sent_at`` cleared, so caps do not count a message that did not leave.
+    Call it in a transaction that holds their rows. ``sent_at`` is cleared, so caps do
+    not count a message that did not leave. The lost claim still counts in ``attempts``:
+    the worker may only be paused, and a claim is known by its count; and a message that
+    kills its worker each time stops after TRIGGERHUB_MAX_SEND_ATTEMPTS claims.
     """
     Message.objects.filter(pk__in=message_ids).update(
-        status=Status.QUEUED, reason="", detail=RETURNED, lease_expires_at=None, sent_at=None,
-        attempts=F("attempts") - 1, send_after=now, updated_at=now,
+        status=Status.QUEUED, reason="", detail=RETURNED, lease_expires_at=None, sent_at=None, handover_id=None,
+        send_after=now, updated_at=now,
     )
     MessageEvent.objects.bulk_create(MessageEvent(message_id=pk, status=Status.QUEUED, detail=RETURNED) for pk in message_ids)
 
 
-def in_flight_ids() -> set[int]:
-    """Every message a live hand-over holds (a handful of rows: one per batch being sent)."""
-    return {pk for ids in Handover.objects.values_list("message_ids", flat=True) for pk in ids}
+def live_ids() -> set[int]:
+    """The ids of the hand-overs being sent now (a handful of rows: one per batch under way)."""
+    return set(Handover.objects.values_list("pk", flat=True))

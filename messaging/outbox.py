@@ -193,25 +193,29 @@ def expire_leases(*, now) -> dict[str, int]:
 
     A batch of e-mail is settled by its hand-over (``handovers.settle_abandoned``): the
     ones the provider took are sent, the one under way is unknown, the rest go back to
-    the queue. A message left in "sending" past its lease outside any hand-over (an SMS,
-    an e-mail sent on its own) was handed over if its ``sent_at`` was committed (it is
-    written before the send): unknown, never resent blindly. Without it, it never left:
-    queued again, up to TRIGGERHUB_MAX_SEND_ATTEMPTS claims, then failed.
+    the queue. A message left in "sending" past its lease outside any live hand-over:
+
+    * claimed by a batch whose hand-over is gone (a database restart emptied the
+      unlogged table): it may have left, so unknown;
+    * otherwise (an SMS, an e-mail sent on its own) it was handed over if its
+      ``sent_at`` was committed (written just before the send): unknown, never resent
+      blindly. Without it, it never left: queued again, up to TRIGGERHUB_MAX_SEND_ATTEMPTS
+      claims, then failed.
     """
     settled = handovers.settle_abandoned(now=now)
     with transaction.atomic():
         expired = list(
             Message.objects.select_for_update(skip_locked=True)
             .filter(status=Status.SENDING, lease_expires_at__lt=now)
-            .exclude(pk__in=handovers.in_flight_ids())
-            .values_list("pk", "sent_at", "attempts")
+            .exclude(handover_id__in=handovers.live_ids())
+            .values_list("pk", "sent_at", "attempts", "handover_id")
         )
-        maybe_sent = [pk for pk, sent_at, _ in expired if sent_at is not None]
+        maybe_sent = [pk for pk, sent_at, _, handover in expired if sent_at is not None or handover is not None]
         never_left = [
-            pk for pk, sent_at, attempts in expired
-            if sent_at is None and attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS
+            pk for pk, sent_at, attempts, handover in expired
+            if sent_at is None and handover is None and attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS
         ]
-        given_up = [pk for pk, sent_at, _ in expired if sent_at is None and pk not in never_left]
+        given_up = [pk for pk, *_ in expired if pk not in never_left and pk not in maybe_sent]
         _move(maybe_sent, Status.UNKNOWN, Reason.LEASE_EXPIRED, now=now)
         _move(given_up, Status.FAILED, Reason.LEASE_EXPIRED, now=now)
         handovers.return_to_queue(never_left, now=now)
@@ -224,7 +228,9 @@ def expire_leases(*, now) -> dict[str, int]:
 
 
 def _move(pks, status, reason, *, now) -> None:
-    Message.objects.filter(pk__in=pks).update(status=status, reason=reason, lease_expires_at=None, updated_at=now)
+    Message.objects.filter(pk__in=pks).update(
+        status=status, reason=reason, detail="", lease_expires_at=None, updated_at=now,
+    )
     _log_events(pks, status, reason)
 
 

@@ -9,7 +9,7 @@ import time_machine
 
 from messaging import credits, outbox
 from messaging.delivery import deliver
-from messaging.exceptions import PermanentDeliveryError
+from messaging.exceptions import OutcomeUnknown, PermanentDeliveryError
 from messaging.models import Category, Channel, CreditEntry, CreditEntryKind, Reason, SmsRate, Status
 from tests import factories
 
@@ -113,6 +113,24 @@ def test_a_refused_sms_is_refunded(monkeypatch):
     assert credits.balance() == Decimal("10")
     kinds = list(CreditEntry.objects.filter(message=message).order_by("pk").values_list("kind", flat=True))
     assert kinds == [CreditEntryKind.SEND, CreditEntryKind.REFUND]
+
+
+def test_an_sms_whose_answer_was_lost_stays_paid_for_and_counted_by_caps(monkeypatch):
+    """It probably went: its credits are not given back, and frequency caps keep counting it."""
+    from messaging.backends.sms import locmem
+
+    def lose_the_answer(self, sms):
+        raise OutcomeUnknown("Twilio's answer was lost")
+
+    monkeypatch.setattr(locmem.SmsBackend, "send", lose_the_answer)
+    credits.add(Decimal("10"))
+    message = enqueue_sms("lost-answer")
+
+    assert deliver(message.pk) == Status.UNKNOWN
+
+    assert credits.balance() == Decimal("8.5")
+    message.refresh_from_db()
+    assert message.sent_at is not None
 
 
 def test_credits_are_not_touched_when_metering_is_off(settings):

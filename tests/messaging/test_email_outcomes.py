@@ -6,14 +6,18 @@ left (connection refused) or an answer that refuses the message is retried or fa
 a dropped connection, a read timeout, an unreadable success leave the message unknown.
 """
 
+import smtplib
 import socket
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from messaging import outbox
+from messaging import outbox, unsubscribe
+from messaging.email_errors import classify_email_error
+from messaging.exceptions import OutcomeUnknown, PermanentDeliveryError, TransientDeliveryError, failed_before_sending
 from messaging.delivery import deliver_email_batch, drain_emails
-from messaging.models import Category, Channel, EmailTemplate, Reason, Status
+from messaging.models import Category, Channel, EmailTemplate, Message, Reason, Status
 from tests import factories
 from tests.fake_esp import EspReply, FakeEsp
 
@@ -165,3 +169,51 @@ def test_an_smtp_server_that_refuses_the_connection_is_retried(settings):
         settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", unused.getsockname()[1], 0.5
 
         assert deliver_email_batch(queued_email().pk) == Status.QUEUED
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"greylisted, try later")}), TransientDeliveryError),
+    (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such mailbox")}), PermanentDeliveryError),
+    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), OutcomeUnknown),
+    (ConnectionRefusedError(111, "Connection refused"), TransientDeliveryError),
+])
+def test_smtp_errors_are_sorted_by_whether_the_message_may_have_left(error, kind):
+    assert type(classify_email_error(error)) is kind
+
+
+def test_a_url_that_is_no_url_proves_nothing_left():
+    import requests
+
+    try:
+        requests.post("api.example.com/no-scheme", timeout=1)
+    except requests.RequestException as exc:
+        assert failed_before_sending(exc)
+
+
+def test_a_setting_the_headers_need_fails_before_the_send_and_is_retried_not_unknown(settings, monkeypatch):
+    message = queued_email()
+
+    def no_address(message):
+        raise ImproperlyConfigured("TRIGGERHUB_PUBLIC_BASE_URL is needed for unsubscribe links")
+
+    monkeypatch.setattr(unsubscribe, "list_unsubscribe_headers", no_address)
+
+    assert deliver_email_batch(message.pk) == Status.QUEUED
+    assert "TRIGGERHUB_PUBLIC_BASE_URL" in Message.objects.get(pk=message.pk).detail
+
+
+def test_a_sender_address_no_smtp_server_takes_fails_the_message_before_the_send(settings):
+    server = FakeSmtp()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 0.5
+    template = factories.email_template(slug="bad-sender", from_email="Shop, Inc <s@example.com>")
+    message = outbox.enqueue(
+        customer=factories.customer(email="zoe@example.com"), channel=Channel.EMAIL, content=template,
+        category=Category.TRANSACTIONAL, source="test", dedupe_key="bad-sender",
+    )
+    try:
+        assert deliver_email_batch(message.pk) == Status.FAILED
+    finally:
+        server.close()
+    assert server.messages_received == 0
+    assert "correct the template's sender" in Message.objects.get(pk=message.pk).detail

@@ -7,7 +7,7 @@ from django.utils import timezone
 from messaging import delivery, handovers, outbox
 from messaging.backends.sms import locmem
 from messaging.delivery import deliver
-from messaging.models import Category, Channel, Handover, Message, Reason, Status
+from messaging.models import Category, Channel, Handover, Message, Reason, Status, new_handover_id
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,8 @@ def test_a_message_whose_worker_died_before_handing_it_over_goes_back_to_the_que
     }
 
     message.refresh_from_db()
-    assert (message.status, message.attempts, message.sent_at) == (Status.QUEUED, 0, None)
+    assert (message.status, message.sent_at) == (Status.QUEUED, None)
+    assert message.attempts == 1  # the lost claim counts: a message that kills its worker each time stops
     assert deliver(message.pk) == Status.SENT
     assert len(mailoutbox) == 1
 
@@ -97,9 +98,10 @@ def test_a_message_claimed_again_and_again_by_dying_workers_fails_after_the_last
 def test_a_dead_workers_batch_is_settled_by_how_far_it_got(mailoutbox):
     """Sent before the position, unknown at it, back in the queue after it."""
     now = timezone.now()
-    batch = [a_message(f"batch:{n}", status=Status.SENDING, attempts=1) for n in range(5)]
+    handover = new_handover_id()
+    batch = [a_message(f"batch:{n}", status=Status.SENDING, attempts=1, handover_id=handover) for n in range(5)]
     ids = [m.pk for m in batch]
-    handover = handovers.begin(ids, now - timedelta(minutes=10))
+    handovers.begin(handover, ids, now - timedelta(minutes=10))
     handovers.starting(handover, 2)  # the third message's request was under way
     Handover.objects.filter(pk=handover).update(lease_expires_at=now - timedelta(seconds=1))
 
@@ -117,8 +119,11 @@ def test_a_dead_workers_batch_is_settled_by_how_far_it_got(mailoutbox):
 
 def test_a_live_batch_is_left_alone_though_its_messages_leases_have_passed():
     now = timezone.now()
-    message = a_message("slow", status=Status.SENDING, attempts=1, lease_expires_at=now - timedelta(seconds=1))
-    handover = handovers.begin([message.pk], now)
+    handover = new_handover_id()
+    message = a_message(
+        "slow", status=Status.SENDING, attempts=1, lease_expires_at=now - timedelta(seconds=1), handover_id=handover,
+    )
+    handovers.begin(handover, [message.pk], now)
     handovers.starting(handover, 0)  # renewed: the worker is still sending
 
     assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 0
@@ -138,25 +143,25 @@ def test_a_worker_silent_past_its_lease_sends_no_more_of_a_batch_the_sweeper_set
                        category=Category.TRANSACTIONAL, source="test", dedupe_key=f"paused:{n}")
         for n in range(4)
     ]
-    send_email = delivery._send_email
+    hand_to_backend = delivery._hand_to_backend
     pauses = []
 
-    def send_then_pause(message, **kwargs):
-        provider_id = send_email(message, **kwargs)
+    def send_then_pause(email):
+        provider_id = hand_to_backend(email)
         if not pauses:  # after the first send, the worker stalls past its lease
-            pauses.append(message.pk)
+            pauses.append(email.to)
             later = timezone.now() + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS + 1)
             outbox.expire_leases(now=later)
         return provider_id
 
-    monkeypatch.setattr(delivery, "_send_email", send_then_pause)
+    monkeypatch.setattr(delivery, "_hand_to_backend", send_then_pause)
     delivery.drain_emails()
 
     assert len(mailoutbox) == 1  # it stopped after the sweeper settled its batch
     statuses = [Message.objects.get(pk=m.pk).status for m in batch]
     assert statuses == [Status.SENT, Status.QUEUED, Status.QUEUED, Status.QUEUED]
 
-    monkeypatch.setattr(delivery, "_send_email", send_email)
+    monkeypatch.setattr(delivery, "_hand_to_backend", hand_to_backend)
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS + 2)):
         delivery.drain_emails()
     assert sorted(m.to[0] for m in mailoutbox) == sorted(m.customer.email for m in batch)
@@ -183,3 +188,45 @@ def test_an_sms_whose_claim_the_sweeper_settled_before_its_send_is_not_sent_by_t
     assert locmem.outbox == []
     message.refresh_from_db()
     assert (message.status, message.sent_at) == (Status.QUEUED, None)
+
+
+def test_a_dead_batch_does_not_settle_a_message_another_batch_has_claimed_since(mailoutbox):
+    """Retried after a 429 and claimed by batch B, it is B's: A's death changes nothing about it."""
+    now = timezone.now()
+    dead, alive = new_handover_id(), new_handover_id()
+    retried = a_message("retried", status=Status.SENDING, attempts=2, handover_id=alive)
+    handovers.begin(dead, [retried.pk], now - timedelta(minutes=10))
+    handovers.starting(dead, 0)
+    Handover.objects.filter(pk=dead).update(lease_expires_at=now - timedelta(seconds=1))
+    handovers.begin(alive, [retried.pk], now)
+
+    outbox.sweep(stale_after=STALE, now=now)
+
+    assert Message.objects.get(pk=retried.pk).status == Status.SENDING
+    assert not Handover.objects.filter(pk=dead).exists()
+
+
+def test_a_batch_whose_hand_over_vanished_with_a_database_restart_is_unknown_not_resent(mailoutbox):
+    now = timezone.now()
+    message = a_message(
+        "vanished", status=Status.SENDING, attempts=1, handover_id=new_handover_id(),
+        lease_expires_at=now - timedelta(seconds=1),
+    )  # its hand-over row is gone: the unlogged table was emptied by a crash
+
+    assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 1
+
+    assert Message.objects.get(pk=message.pk).status == Status.UNKNOWN
+    assert mailoutbox == []
+
+
+def test_a_late_worker_records_nothing_on_a_message_claimed_again_since():
+    message = a_message("claimed-twice", status=Status.SENDING, attempts=1)
+    stale = Message.objects.get(pk=message.pk)
+    Message.objects.filter(pk=message.pk).update(attempts=2, to_address="b@example.com")  # another worker's claim
+    stale.customer = message.customer
+
+    assert delivery._record_sent([(stale, "esp-id-from-the-late-worker")]) == {message.pk: None}
+    assert delivery.record(stale, Status.QUEUED, reason=Reason.TRANSIENT_ERROR) is None
+
+    current = Message.objects.get(pk=message.pk)
+    assert (current.status, current.provider_message_id, current.to_address) == (Status.SENDING, "", "b@example.com")
