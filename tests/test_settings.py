@@ -117,3 +117,24 @@ def test_beat_schedules_for_the_sweepers_exist_after_migrating(db):
     schedules = {t.task: t.interval.every for t in PeriodicTask.objects.filter(enabled=True)}
     assert schedules["messaging.tasks.sweep_outbox"] == 30
     assert schedules["customers.tasks.sweep_events"] == 60
+
+
+def test_a_production_worker_refuses_to_start_with_a_backend_that_delivers_nothing(tmp_path):
+    """Celery runs Django's checks and ignores them: the worker itself must refuse."""
+    clean = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("TRIGGERHUB_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env = {
+        **clean, **PRODUCTION_ENV, **DELIVERING_BACKENDS,
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "TRIGGERHUB_VAR_DIR": str(tmp_path),
+    }
+    worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "--pool", "solo", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-Q", "nothing-here"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+    assert worker.returncode != 0
+    assert "DJANGO_EMAIL_BACKEND" in worker.stdout + worker.stderr

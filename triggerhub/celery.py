@@ -4,7 +4,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init, worker_ready
 
 from . import broker
 
@@ -69,3 +69,19 @@ def _tune_garbage_collector(**kwargs):
     gc.collect()
     gc.freeze()
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
+
+
+@worker_init.connect
+def _refuse_backends_that_deliver_nothing(**kwargs):
+    """A production worker does not start with an e-mail or SMS backend that delivers nothing.
+
+    ``manage.py check`` reports it (messaging.checks, E008 / E009), but Celery runs
+    Django's checks and ignores what they find: without this, workers would mark every
+    message sent while web refused to start. SystemExit, because Celery logs and
+    swallows an Exception raised by a signal's receiver.
+    """
+    from messaging.checks import check_backends_deliver
+
+    errors = [message for message in check_backends_deliver() if message.is_serious()]
+    if errors:
+        raise SystemExit("\n".join(f"{error.id}: {error.msg}\n  {error.hint}" for error in errors))
