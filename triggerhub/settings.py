@@ -259,6 +259,9 @@ else:
         "control_folder": str(TRIGGERHUB_BROKER_DIR / "control"),
         "polling_interval": 0.5,
     }
+    # A message file the embedded broker cannot read for now (too many open files) stays
+    # queued and raises a ChannelError: the worker connects again instead of stopping.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
