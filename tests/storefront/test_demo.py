@@ -1,6 +1,7 @@
 """`manage.py demo` as a newcomer runs it: web, worker and beat come up on a fresh
 embedded setup, a registration's welcome e-mail shows as sent in the admin within
-ten seconds, a process that dies is started again, and Ctrl-C stops every process."""
+ten seconds, a process that dies is started again, one that cannot start stops the
+demo with its error, and Ctrl-C stops every process."""
 
 import http.cookiejar
 import os
@@ -73,9 +74,7 @@ def is_alive(pid):
     return True
 
 
-@pytest.fixture
-def demo(tmp_path):
-    port = free_port()
+def start_demo(tmp_path, port):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(TRIGGERHUB_VAR_DIR=str(tmp_path), TRIGGERHUB_DEMO_ADMIN_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
     log_path = tmp_path / "demo.log"
@@ -84,6 +83,13 @@ def demo(tmp_path):
             [sys.executable, "manage.py", "demo", "--port", str(port)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+    return process, log_path
+
+
+@pytest.fixture
+def demo(tmp_path):
+    port = free_port()
+    process, log_path = start_demo(tmp_path, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: "ready." in log_path.read_text() and _answers(base), timeout=90,
@@ -155,3 +161,24 @@ def test_demo_restarts_a_worker_killed_with_sigkill_and_the_site_keeps_answering
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=40) == 0
+
+
+def test_demo_whose_port_is_taken_stops_with_the_web_servers_error_and_leaves_nothing_running(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process, log_path = start_demo(tmp_path, taken.getsockname()[1])
+        try:
+            assert process.wait(timeout=180) == 1
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            print(log_path.read_text()[-4000:])
+
+    log = log_path.read_text()
+    assert re.search(r"\[demo\] web died within 10 s of its start 5 times in a row; giving up\. Its last output:\n"
+                     r"(\[web   \] .*\n)*\[web   \] Error: That port is already in use\.\n", log)
+    started = [int(pid) for pid in re.findall(r"\[demo\] \w+ started \(pid (\d+)\)", log)]
+    assert not [pid for pid in started if is_alive(pid)]
+    assert re.search(r"\[demo\] stopped\.", log)
