@@ -206,11 +206,14 @@ AXES_LOCKOUT_TEMPLATE = "login_locked_out.html"
 # AXES_IPWARE_META_PRECEDENCE_ORDER: where the client's address is read (django-ipware),
 # comma-separated request.META names. REMOTE_ADDR by default, which cannot be forged. Behind
 # a load balancer every request comes from the balancer's address: set
-# HTTP_X_FORWARDED_FOR,REMOTE_ADDR and AXES_IPWARE_PROXY_ORDER=right-most, so the address the
-# balancer appended is used and not one the client wrote in the header itself (with more
-# proxies in a chain, see django-ipware's proxy count, AXES_IPWARE_PROXY_COUNT).
+# HTTP_X_FORWARDED_FOR,REMOTE_ADDR, and only there (without a balancer the client writes the
+# header itself).
+# AXES_IPWARE_PROXY_ORDER: which address of X-Forwarded-For counts. right-most by default:
+# the one the balancer appended; everything left of it is what the client wrote and would
+# let it dodge the lockout by changing the header (django-ipware's own default, left-most,
+# does exactly that). With more proxies in a chain, see AXES_IPWARE_PROXY_COUNT.
 AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(env.list("AXES_IPWARE_META_PRECEDENCE_ORDER", default=["REMOTE_ADDR"]))
-AXES_IPWARE_PROXY_ORDER = env("AXES_IPWARE_PROXY_ORDER", default="left-most")
+AXES_IPWARE_PROXY_ORDER = env("AXES_IPWARE_PROXY_ORDER", default="right-most")
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=None)
 
 # --- Security (production) ----------------------------------------------------
