@@ -16,7 +16,9 @@ optional except one identifier (external_id, email or phone):
 
 A cell that starts with ``'`` followed by ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return loses that quote: exports write it to stop spreadsheets running the cell as a
-formula (``spreadsheet_cells``), and an export imports back as it was.
+formula (``spreadsheet_cells``), so the default, protected export imports back with its
+quotes as they were. An export for another program adds no quote, so a stored ``'=x``
+in it imports as ``=x``.
 
 A row whose external_id exists updates that customer: its non-empty cells replace the
 stored values, attributes are merged, empty cells change nothing. Rows are never

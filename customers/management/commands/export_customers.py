@@ -12,7 +12,8 @@ class Command(BaseCommand):
             "--no-formula-protection", dest="protect_formulas", action="store_false",
             help="Write cells that start with =, +, -, @, a tab or a carriage return as stored, without the "
                  "leading ' that stops a spreadsheet running them as formulas: for a program that is not a "
-                 "spreadsheet. import_customers reads both.",
+                 "spreadsheet. import_customers reads both, but always takes away a ' before such a character: "
+                 "a stored '=x written this way imports back as =x.",
         )
 
     def handle(self, *args, file=None, protect_formulas=True, **options):
