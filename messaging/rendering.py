@@ -4,7 +4,9 @@ Templates are written in the Django template language, compiled by an engine of
 their own: only the tags and filters of ``template_language`` (a template cannot
 include files, load libraries or print its context), no file loaders, autoescaping on
 for HTML, and a context built here from the customer's safe fields and the message's
-own values, never from model instances.
+own values, never from model instances. Those values and the customer's attributes are
+copies (``values_for``): the engine calls the methods a template names, and
+{{ event.items.pop }} must not change the message that delivery saves.
 
 The variables a template may use are listed once, in ``TEMPLATE_VARIABLES``; a
 template naming any other, or a tag or filter outside the language, is refused when
@@ -14,12 +16,14 @@ one (``version_for``).
 
 Delivery and validation compile with the same engine, so what is accepted at save
 renders the same when sent. A template that cannot render (one saved before a rule
-existed, a filter that raises on a value, a text over TRIGGERHUB_RENDER_MAX_BYTES)
+existed, a filter that raises on a value, a text over TRIGGERHUB_RENDER_MAX_BYTES, or
+one of the limits ``template_language`` sets on what a render may make on the way)
 raises ``RenderFailed`` from ``render_email`` and ``render_sms``. A missing setting (the
 site's address for links) stays ``ImproperlyConfigured``: the operator's to fix, not the
 template's.
 """
 
+import copy
 import difflib
 import functools
 import html
@@ -77,14 +81,17 @@ def compile_template(source: str):
     compiling was most of the cost. A compiled Template is never changed by rendering
     (state lives in each render's Context), so threads may share it.
     """
-    return _engine.from_string(source)
+    return template_language.within_budget(_engine.from_string(source))
 
 
 def customer_context(customer) -> dict:
-    """The customer fields a template may use: nothing that could leak another's data."""
+    """The customer fields a template may use: nothing that could leak another's data.
+
+    ``attributes`` is a copy (``_copy``), so that no template can change the customer's own.
+    """
     return {
         **{name: getattr(customer, name) for name in CUSTOMER_FIELDS},
-        "attributes": dict(customer.attributes or {}),
+        "attributes": _copy(customer.attributes or {}),
     }
 
 
@@ -93,14 +100,34 @@ def values_for(customer, context: dict | None = None, *, unsubscribe_url: str = 
     customer's fields, the site, and the link that unsubscribes from it.
 
     The values filled in here win over a message value of the same name, so an activity
-    cannot replace the customer's data or the unsubscribe link.
+    cannot replace the customer's data or the unsubscribe link. The message's values are
+    copied all the way down (``_copy``): the engine calls the methods a template names
+    ({{ event.items.pop }}, {{ links.clear }}), and delivery saves the message it renders.
     """
     return {
-        **(context or {}),
+        **{name: _copy(value) for name, value in (context or {}).items()},
         "customer": customer_context(customer),
         "site": site_context(),
         "unsubscribe_url": unsubscribe_url,
     }
+
+
+#: Values shared between the original and its copy: no method of theirs changes them.
+_SHARED = frozenset((str, int, float, bool, type(None)))
+
+
+def _copy(value):
+    """``value`` with every dict and list in it copied, for a template to do what it likes with.
+
+    Message values and attributes are JSON (dicts, lists, texts, numbers): copied here in
+    a few microseconds for an event of a few items; anything else goes to ``copy.deepcopy``.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _SHARED else _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _SHARED else _copy(item) for item in value]
+    return value if kind in _SHARED else copy.deepcopy(value)
 
 
 def site_context() -> dict:
@@ -141,6 +168,7 @@ def template_problems(source: str) -> list[str]:
         problem = _unknown_variable(lookups, scope, block_names)
         if problem:
             problems.append(f"line {line}: {problem}" if line else problem)
+    _collect_argument_problems(template.nodelist, None, problems, set())
     return list(dict.fromkeys(problems))
 
 
@@ -195,6 +223,34 @@ def _collect_variables(node, scope, line, used, seen):
             _collect_variables(item, scope, line, used, seen)
     elif isinstance(node, dict):
         _collect_variables(list(node.values()), scope, line, used, seen)
+
+
+def _collect_argument_problems(node, line, problems, seen):
+    """Append, with its line, what is wrong with each filter argument written in the template
+    (floatformat:"1000000"): one taken from a value is checked when it renders."""
+    if isinstance(node, Node):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        line = getattr(getattr(node, "token", None), "lineno", None) or line
+        node = [value for name, value in vars(node).items() if name not in ("token", "origin")]
+    elif isinstance(node, FilterExpression):
+        for function, arguments in node.filters:
+            for is_variable, argument in arguments:
+                if is_variable and argument.lookups is not None:
+                    continue  # a value's: checked as it renders
+                literal = argument.literal if is_variable else argument  # a number is kept as a Variable
+                problem = template_language.argument_problem(function, literal)
+                if problem:
+                    problems.append(f"line {line}: {problem}" if line else problem)
+        return
+    elif isinstance(node, TokenBase):  # the operators and operands of an {% if %} condition
+        node = list(vars(node).values())
+    elif isinstance(node, dict):
+        node = list(node.values())
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            _collect_argument_problems(item, line, problems, seen)
 
 
 def _filter_arguments(expression: FilterExpression) -> list:
@@ -352,7 +408,19 @@ class RenderFailed(Exception):
 
 
 def render(source: str, values: dict, *, autoescape: bool) -> str:
-    return compile_template(source).render(Context(values, autoescape=autoescape))
+    """``source`` rendered with ``values``, within the limits of ``template_language.RenderBudget``."""
+    template = compile_template(source)
+    with template_language.RenderBudget(settings.TRIGGERHUB_RENDER_MAX_BYTES) as budget:
+        try:
+            text = template.render(Context(values, autoescape=autoescape))
+        except Exception:
+            if budget.failure is None:
+                raise
+        if budget.failure is not None:
+            # The first limit a filter passed, with its own line if it had one: {% if %} turns
+            # an error in a comparison into "false", and the filters after it fail with a copy.
+            raise budget.failure
+    return text
 
 
 def text_from_html(markup: str) -> str:

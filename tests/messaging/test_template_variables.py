@@ -1,14 +1,21 @@
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from customers.models import Customer
-from messaging import rendering
-from messaging.models import EmailTemplate, EmailTemplateVariant, SmsContent, SmsContentVariant
+from messaging import outbox, rendering
+from messaging.delivery import deliver
+from messaging.models import (
+    Category, Channel, EmailTemplate, EmailTemplateVariant, SmsContent, SmsContentVariant, Status,
+)
 from messaging.rendering import template_problems
 from tests import factories
+from tests.email_backends import FlakyEmailBackend
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -137,3 +144,57 @@ def test_the_readme_lists_every_template_variable():
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)", section))
     for path, _ in rendering.known_variables():
         assert ".".join(path) in documented, f"README's 'Template variables' does not list {'.'.join(path)}"
+
+
+# --- A template cannot change the data it renders --------------------------------------
+
+#: Django's template engine calls a method it finds: each of these would change its dict or list.
+MUTATING = (
+    "{{ event.popitem }}{{ event.items.pop }}{{ event.items.reverse }}{{ event.items.0.popitem }}"
+    "{{ links.clear }}{{ coupon.popitem }}{{ customer.attributes.popitem }}{{ customer.attributes.tags.pop }}"
+)
+
+
+def _message_values():
+    return {
+        "event": {
+            "order_id": "1042", "items": [{"sku": "cup", "qty": 2}, {"sku": "pot", "qty": 1}, {"sku": "mug", "qty": 3}],
+        },
+        "links": {"cart": "https://shop.example/cart", "shop": "https://shop.example/"},
+        "coupon": {"code": "TEN", "percent_off": 10},
+    }
+
+
+@pytest.mark.django_db
+def test_rendering_cannot_change_the_message_values_or_the_customer_attributes():
+    context = _message_values()
+    customer = factories.customer(first_name="Zoe", attributes={"tier": "gold", "tags": ["a", "b"]})
+    values = rendering.values_for(customer, context)
+    rendering.render_sms(SmsContent(slug="s", text=MUTATING * 2), values, language="")
+    assert context == _message_values()
+    assert customer.attributes == {"tier": "gold", "tags": ["a", "b"]}
+
+
+@pytest.mark.django_db
+def test_a_template_calling_methods_leaves_the_delivered_message_context_as_it_was(settings, mailoutbox):
+    """A send that fails for now saves the whole message (delivery.record) and is tried again with its context."""
+    settings.EMAIL_BACKEND = "tests.email_backends.FlakyEmailBackend"
+    settings.TRIGGERHUB_RETRY_BACKOFF_SECONDS = 60
+    FlakyEmailBackend.failures_left = 1
+    customer = factories.customer(first_name="Zoe", email="zoe@example.com", attributes={"tags": ["a", "b"]})
+    message = outbox.enqueue(
+        customer=customer, channel=Channel.EMAIL, category=Category.TRANSACTIONAL, source="test", dedupe_key="m:1",
+        content=factories.email_template(subject="Order {{ event.order_id }}", html_body=f"<p>{MUTATING}</p>"),
+        context=_message_values(),
+    )
+    assert deliver(message.pk) == Status.QUEUED
+    message.refresh_from_db()
+    customer.refresh_from_db()
+    assert message.context == _message_values()
+    assert customer.attributes == {"tags": ["a", "b"]}
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert deliver(message.pk) == Status.SENT  # the retry renders the message as it was written
+    message.refresh_from_db()
+    assert message.context == _message_values()
+    assert message.subject == "Order 1042" and mailoutbox[0].subject == "Order 1042"
