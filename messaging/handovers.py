@@ -94,6 +94,8 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
         abandoned = list(
             Handover.objects.select_for_update(skip_locked=True).filter(lease_expires_at__lt=now).order_by("pk")
         )
+        if not abandoned:
+            return settled
         for handover in abandoned:
             ids, position = handover.message_ids, handover.position
             settled["taken"] += ids[:max(position, 0)]
