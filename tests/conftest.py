@@ -90,6 +90,30 @@ def reset_broker_connections():
 
 
 @pytest.fixture(autouse=True)
+def broker_of_its_own(request, broker_dir):
+    """A test whose data is rolled back publishes where no worker listens.
+
+    Its nudges would otherwise reach a real worker later: a retry published with a
+    countdown (half a minute) by a test of delivery errors ran, in a later test that
+    commits its data for the worker, a batch that sent that test's e-mail behind its back.
+    Tests that commit (``django_db(transaction=True)``, the ones with workers) publish to
+    the session's broker.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        yield
+        return
+    saved_url = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "memory://"
+    reset_broker_connections()
+    try:
+        yield
+    finally:
+        celery_app.conf.broker_url = saved_url
+        reset_broker_connections()
+
+
+@pytest.fixture(autouse=True)
 def no_pending_drain():
     """No e-mail drain pending at a test's start: one an earlier test left in the cache
     may never run (its task was purged), and would silence this test's messages for a minute."""

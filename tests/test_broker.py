@@ -292,7 +292,7 @@ def test_a_partial_write_left_over_a_minute_ago_is_deleted_and_a_recent_one_kept
 def test_publishing_on_the_embedded_broker_logs_no_warning_about_a_hostname(tmp_path, caplog):
     from triggerhub.celery import app
 
-    with app.connection_for_write(transport_options=broker_options(tmp_path)) as connection:
+    with app.connection_for_write(url="triggerhub-fs://", transport_options=broker_options(tmp_path)) as connection:
         connection.clone()  # as kombu's connection pool does for each connection it opens
         connection.SimpleQueue("stress").put({"producer": 0, "seq": 1})
 
