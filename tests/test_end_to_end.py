@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.events import emit
 from customers.models import Customer, Event
 from customers.tasks import sweep_events
-from messaging.models import Message, Status
+from messaging.models import Message, MessageEvent, Status
 from messaging.tasks import sweep_outbox
 
 from . import factories
@@ -75,7 +75,11 @@ def test_registration_succeeds_with_the_broker_down_and_the_email_leaves_once_it
     message = Message.objects.get(customer=customer)
     assert message.status == Status.QUEUED  # written, but its delivery never reached a broker
 
-    # The broker is back; a few minutes later beat runs the sweeper.
+    # The broker is back; a few minutes later beat runs the sweeper. (In the full suite on
+    # Redis, a drain or retry that an earlier test left with the session's worker may take
+    # the e-mail first: the sweeper then skips its locked row. Either way it leaves once.)
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
-        assert sweep_outbox()["republished"] == 1
+        republished = sweep_outbox()["republished"]
+    assert republished == 1 or Message.objects.get(pk=message.pk).status != Status.QUEUED
     wait_until(lambda: sent_message_for("zoe@example.com"), message="delivery after the sweep")
+    assert MessageEvent.objects.filter(message=message, status=Status.SENT).count() == 1
