@@ -38,8 +38,8 @@ JSON_TEXTAREA = forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTe
 
 
 class ActivityFileForm(forms.Form):
-    file = forms.FileField(label="Activity file", help_text="JSON (.json) or YAML (.yaml, .yml), as the README's "
-                           "'Activity files' describes or 'Export as file' writes.")
+    file = forms.FileField(label="Activity file", help_text="JSON (.json) or YAML (.yaml, .yml), as 'Activity files' in "
+                           "docs/marketers.md describes or 'Export as file' writes.")
 
 
 class ActivityVersionInline(admin.TabularInline):
