@@ -19,8 +19,9 @@ from django.utils.html import format_html
 
 from customers.admin import ReadOnlyAdmin
 
+from . import admin_coupons  # noqa: F401  (registers coupon pools and coupons)
 from . import conditions, engine, files
-from .models import Activity, ActivityStatus, ActivityVersion, Coupon, CouponPool, Enrollment
+from .models import Activity, ActivityStatus, ActivityVersion, Enrollment
 from .spec import SpecError
 
 
@@ -78,6 +79,7 @@ class ActivityAdmin(admin.ModelAdmin):
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
             path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
+            path("<path:object_id>/try/", self.admin_site.admin_view(self.dry_run_view), name="%s_%s_try" % info),
             *super().get_urls(),
         ]
 
@@ -112,6 +114,12 @@ class ActivityAdmin(admin.ModelAdmin):
             "problems": problems,
             "filename": request.FILES["file"].name if problems else "",
         })
+
+    def dry_run_view(self, request, object_id):
+        """Try the activity on one customer: activities/dry_run_admin.py."""
+        from .dry_run_admin import dry_run_view
+
+        return dry_run_view(self, request, object_id)
 
     def export_view(self, request, object_id):
         activity = self.get_object(request, unquote(object_id))
@@ -183,15 +191,3 @@ class EnrollmentAdmin(ReadOnlyAdmin):
     list_filter = ("state", "activity")
     search_fields = ("customer__email", "customer__external_id")
     date_hierarchy = "created_at"
-
-
-@admin.register(CouponPool)
-class CouponPoolAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "percent_off", "amount_off")
-
-
-@admin.register(Coupon)
-class CouponAdmin(ReadOnlyAdmin):
-    list_display = ("code", "pool", "customer", "enrollment", "percent_off", "amount_off", "issued_at")
-    search_fields = ("code", "customer__email")
-    list_filter = ("pool",)
