@@ -149,13 +149,20 @@ def advance(enrollment_id: int, *, resumed_by=None) -> None:
         if enrollment.activity.status == ActivityStatus.ENDED:
             _end(enrollment, EnrollmentState.EXITED, "activity ended", now)
             return
-        if enrollment.state == EnrollmentState.WAITING:
-            if not _wait_is_over(enrollment, resumed_by, now):
-                return
-            enrollment.state = EnrollmentState.ACTIVE
-            enrollment.next_run_at = None
-            enrollment.waiting_for = {}
-        _run(enrollment, now)
+        walk(enrollment, now, resumed_by=resumed_by)
+
+
+def walk(enrollment, now, *, resumed_by=None, on_step=None) -> None:
+    """Run a loaded enrollment's steps as of ``now`` until a wait or the end (a waiting one
+    only if its wait is over). ``on_step(step, key, outcome)`` sees each step taken: the
+    dry run walks with the clock moved, through this same loop."""
+    if enrollment.state == EnrollmentState.WAITING:
+        if not _wait_is_over(enrollment, resumed_by, now):
+            return
+        enrollment.state = EnrollmentState.ACTIVE
+        enrollment.next_run_at = None
+        enrollment.waiting_for = {}
+    _run(enrollment, now, on_step)
 
 
 def _wait_is_over(enrollment, resumed_by, now) -> bool:
@@ -177,7 +184,7 @@ def _wait_is_over(enrollment, resumed_by, now) -> bool:
     return True
 
 
-def _run(enrollment, now) -> None:
+def _run(enrollment, now, on_step=None) -> None:
     steps = enrollment.version.steps
     while True:
         step = step_at(steps, enrollment.position)
@@ -187,6 +194,8 @@ def _run(enrollment, now) -> None:
         key = ".".join(str(part) for part in enrollment.position)
         outcome = STEPS[step["type"]].run(enrollment, step, key, now)
         _record(enrollment, step["type"], outcome.note, now, key=key)
+        if on_step is not None:
+            on_step(step, key, outcome)
         if outcome.kind == "exit":
             _end(enrollment, EnrollmentState.EXITED, outcome.note, now)
             return

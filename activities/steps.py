@@ -103,6 +103,7 @@ def run_send(enrollment, step, key, now) -> Outcome:
         context=enrollment.context,
         rules=definition.get("send_rules") or {},
         expires_at=now + timedelta(hours=expires) if expires else None,
+        now=now,
     )
     return Outcome(note=f"message {message.pk} {message.status}" + (f" ({message.reason})" if message.reason else ""))
 

@@ -99,6 +99,7 @@ def enqueue(
     expires_at: datetime | None = None,
     context: dict | None = None,
     rules: dict | None = None,
+    now: datetime | None = None,
 ) -> Message:
     """Write a message for ``customer`` and publish its delivery once the caller commits.
 
@@ -107,9 +108,10 @@ def enqueue(
     policy is asked now: a message it blocks is kept with its reason, never sent;
     one it defers waits for its moment. ``rules`` are the sender's overrides of the
     site's send rules (see ``policy.SendRules.errors_in``); past ``expires_at`` a
-    message still waiting is blocked rather than sent late.
+    message still waiting is blocked rather than sent late. ``now`` is the moment the
+    policy decides at: the clock's, unless the caller runs at another (a dry run).
     """
-    now = timezone.now()
+    now = now or timezone.now()
     send_after = max(send_after or now, now)
     message = Message(
         customer=customer,
