@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "anymail",
+    "django_htmx",  # ships htmx itself: the activity builder's live estimate and previews, no CDN
     "customers",
     "messaging",
     "activities",
