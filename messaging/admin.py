@@ -1,3 +1,4 @@
+import copy
 import json
 import unicodedata
 import uuid
@@ -21,7 +22,7 @@ from django.utils.html import format_html
 from customers.admin import ReadOnlyAdmin
 from customers.models import Channel, Customer
 
-from . import credits, outbox, rendering, sms, suppressions, uncertain
+from . import credits, outbox, placeholders, rendering, sms, suppressions, uncertain
 from .models import (
     Category, CreditEntry, CreditEntryKind, EmailTemplate, EmailTemplateVariant, Message,
     MessageEvent, Reason, SmsContent, SmsContentVariant, SmsRate, Status, Suppression, SuppressionReason,
@@ -108,10 +109,42 @@ class PreviewForm(RecipientForm):
 
 
 class MessageContentAdmin(admin.ModelAdmin):
-    """What e-mail templates and SMS content share: variants, a preview, a test send."""
+    """What e-mail templates and SMS content share: variants, a preview, a test send, and warnings
+    about placeholders written for another tool (messaging.placeholders), which never stop a save."""
 
     channel: Channel
     actions = ["send_test"]
+    #: The fields that are templates, with the names a marketer sees.
+    template_fields: dict[str, str]
+
+    def placeholder_warnings(self, content, variants=()) -> list[str]:
+        """One sentence per placeholder nobody fills, in ``content`` and its ``variants`` (saved or typed)."""
+        warnings = []
+        for version in (content, *variants):
+            language = f" ({version.language} variant)" if version is not content else ""
+            for name, label in self.template_fields.items():
+                for placeholder in placeholders.unfilled_placeholders(getattr(version, name, "") or ""):
+                    warnings.append(f"{label}{language}, {placeholder}")
+        return warnings
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        content = form.instance
+        for warning in self.placeholder_warnings(content, content.variants.all()):
+            self.message_user(request, warning, messages.WARNING)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        # What the form shows: the text typed (a form sent back with errors) or the saved one.
+        content = form.instance if not form.is_bound else _typed(form)
+        variants = [
+            _typed(inline_form) if inline_form.is_bound else inline_form.instance
+            for inline in context.get("inline_admin_formsets", [])
+            for inline_form in inline.formset.forms
+            if (inline_form.instance.pk or inline_form.is_bound) and not _is_empty_extra(inline_form)
+        ]
+        context["placeholder_warnings"] = self.placeholder_warnings(content, variants)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -202,9 +235,24 @@ class MessageContentAdmin(admin.ModelAdmin):
         return redirect(reverse("admin:%s_%s_send_test" % info, args=[queryset.get().pk]))
 
 
+def _typed(form):
+    """A copy of ``form``'s instance with the text typed into it, whether or not the form is valid."""
+    typed = copy.copy(form.instance)
+    for name in form.fields:
+        value = form.data.get(form.add_prefix(name))
+        if isinstance(value, str):
+            setattr(typed, name, value)
+    return typed
+
+
+def _is_empty_extra(inline_form) -> bool:
+    return inline_form.instance.pk is None and not inline_form.has_changed()
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(MessageContentAdmin):
     channel = Channel.EMAIL
+    template_fields = {"subject": "Subject", "html_body": "HTML body", "text_body": "Text body"}
     list_display = ("slug", "name", "subject", "languages", "updated_at")
     search_fields = ("slug", "name", "subject")
     prepopulated_fields = {"slug": ("name",)}
@@ -221,6 +269,7 @@ class EmailTemplateAdmin(MessageContentAdmin):
 @admin.register(SmsContent)
 class SmsContentAdmin(MessageContentAdmin):
     channel = Channel.SMS
+    template_fields = {"text": "Text"}
     list_display = ("slug", "name", "text", "languages", "updated_at")
     search_fields = ("slug", "name", "text")
     prepopulated_fields = {"slug": ("name",)}
