@@ -67,7 +67,8 @@ else:
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on the console's site: sections for marketers, operations apart (triggerhub/console.py).
+    "triggerhub.console.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -155,6 +156,9 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates and times are shown with their zone ("2 Dec 2026, 10:00 UTC"): Django localizes every
+# date it shows, so the formats of the language are overridden, not DATETIME_FORMAT.
+FORMAT_MODULE_PATH = ["triggerhub.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
