@@ -247,10 +247,12 @@ class _Review:
             return
         if self._known_events is None:
             self._known_events = [event.name for event in vocabulary.known_events(now=self.now)]
-        closest = difflib.get_close_matches(name, self._known_events, n=3, cutoff=0.6)
+        closest = difflib.get_close_matches(name, self._known_events, n=3, cutoff=0.75)
         text = f'Nothing on this site has ever sent the event "{_shown(name)}", {consequence}.'
         if closest:
             text += " Did you mean " + " or ".join(f'"{one}"' for one in closest) + "?"
+        else:
+            text += " The events it sees most are " + ", ".join(f'"{one}"' for one in self._known_events[:5]) + "."
         if where == "trigger" and _DATE_LIKE_EVENT.search(name):
             text += (f" Date triggers start on a customer's date: choose \"{TriggerType.DATE.label}\" instead.")
         signals = ", ".join(sorted(vocabulary.signal_event_names()))

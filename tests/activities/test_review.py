@@ -364,9 +364,21 @@ def test_a_storefront_signal_never_sent_yet_does_not_warn(plain_sms):
     assert not found(review(definition(trigger={"type": "event", "event": "cart_updated"}), now=NOW), where="trigger")
 
 
+def test_an_event_with_no_close_name_lists_the_most_frequent_ones(plain_sms, customer):
+    emit(customer, "webinar_booked", {})
+    [warning] = found(review(definition(trigger={"type": "event", "event": "purchase"}), now=NOW), where="trigger")
+    assert "Did you mean" not in warning.text and '"webinar_booked"' in warning.text
+
+
 def test_a_goal_nobody_sends_warns(plain_sms):
     assert found(review(definition(goal={"event": "order_placd"}), now=NOW), where="goal",
                  containing='"order_placed"')
+
+
+def test_a_wait_for_an_event_nobody_sends_warns_on_its_step(plain_sms):
+    steps = [{"type": "wait_for_event", "event": "review_writen", "timeout_days": 3}, send()]
+    [warning] = found(review(definition(steps=steps), now=NOW), where="steps.0")
+    assert "timeout" in warning.text
 
 
 def test_an_event_name_with_a_lone_surrogate_is_a_warning_it_can_show(plain_sms):
@@ -393,3 +405,13 @@ def test_ten_thousand_steps_are_reviewed_quickly(coupon_sms):
     findings = review(definition(steps=steps), now=NOW)
     assert time.monotonic() - started < 5
     assert not found(findings, level=Level.ERROR)
+
+
+def test_a_check_that_fails_is_a_warning_and_the_others_still_run(coupon_sms, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(checks.audience, "overlaps", broken)
+    findings = review(definition(steps=[send()]), now=NOW)
+    assert found(findings, where="target", level=Level.WARNING, containing="could not finish checking the target")
+    assert found(findings, where="steps.0", level=Level.ERROR, containing="coupon")
