@@ -227,6 +227,7 @@ class _Review:
         self.kind = self.trigger.get("type")
         self.placed = placed_steps(definition.get("steps"))
         self._known_events = None
+        self._stored_events = {}  # name: whether one was ever stored
         self._event_properties = None
         self._sample_customer = None
 
@@ -243,7 +244,11 @@ class _Review:
             yield from self._unknown_event("goal", goal["event"], "so no one would ever reach this goal")
 
     def _unknown_event(self, where, name, consequence):
-        if not isinstance(name, str) or name in vocabulary.signal_event_names() or vocabulary.event_was_ever_stored(name):
+        if not isinstance(name, str) or name in vocabulary.signal_event_names():
+            return
+        if name not in self._stored_events:
+            self._stored_events[name] = vocabulary.event_was_ever_stored(name)
+        if self._stored_events[name]:
             return
         if self._known_events is None:
             self._known_events = [event.name for event in vocabulary.known_events(now=self.now)]
