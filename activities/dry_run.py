@@ -85,6 +85,15 @@ class SendPreview:
         return " ".join(self.segments.non_gsm_characters) if self.segments else ""
 
     @property
+    def segment_report(self) -> str:
+        """"1 part, GSM-7, 48 units"; UCS-2 names the characters that forced it."""
+        if self.segments is None:
+            return ""
+        parts, units = self.segments.segments, self.segments.units
+        report = f"{parts} part{'s' if parts != 1 else ''}, {self.segments.encoding}, {units} unit{'s' if units != 1 else ''}"
+        return report + (f"; UCS-2 because of {self.ucs2_characters}" if self.ucs2_characters else "")
+
+    @property
     def answer(self) -> str:
         """The policy's answer in a line: "send", "defer until … (quiet hours: …)", "block (no consent)"."""
         return _answer(self.action, self.reason, self.detail, self.until)

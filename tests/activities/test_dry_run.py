@@ -288,6 +288,7 @@ def test_an_sms_with_an_emoji_reports_ucs2_and_its_parts():
 
     assert send.segments.encoding == "UCS-2" and send.segments.segments == 2
     assert send.ucs2_characters == "🎉"
+    assert send.segment_report == "2 parts, UCS-2, 122 units; UCS-2 because of 🎉"
 
 
 def test_the_walk_stops_after_fifty_steps():
