@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from customers.admin import ReadOnlyAdmin
+from customers.admin import ReadOnlyAdmin, customer_local_time
 from customers.models import Channel, Customer
 
 from . import credits, outbox, placeholders, rendering, sms, suppressions, uncertain
@@ -282,6 +282,10 @@ class SmsContentAdmin(MessageContentAdmin):
     def languages(self, content):
         return ", ".join(variant.language for variant in content.variants.all()) or "—"
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["may_render_for_customer"] = request.user.has_perm("customers.view_customer")
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_urls(self):
         # Before the model's own URLs, whose "<object_id>/" would take "segments/".
         return [
@@ -290,10 +294,49 @@ class SmsContentAdmin(MessageContentAdmin):
         ]
 
     def segments_view(self, request):
-        """The live counter's JSON: how the text typed so far travels as SMS (counted by messaging.sms)."""
+        """The live counter's JSON: how the text typed so far travels as SMS (counted by messaging.sms);
+        with ``customer`` (an id, e-mail or phone), also how it travels rendered for that customer."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return JsonResponse(segment_report(request.GET.get("text", "")))
+        text = request.GET.get("text", "")
+        report = segment_report(text)
+        if request.GET.get("customer", "").strip():
+            # The rendered text shows the customer's name and fields: only to who may see customers.
+            if not request.user.has_perm("customers.view_customer"):
+                raise PermissionDenied
+            report["for_customer"] = self._rendered_report(text, request.GET["customer"].strip())
+        return JsonResponse(report)
+
+    def _rendered_report(self, text: str, wanted: str) -> dict:
+        customer, problem = find_customer(wanted)
+        if customer is None:
+            return {"error": problem}
+        # The text as typed, unsaved: a content without a pk is rendered as itself, whatever the language.
+        preview = rendering.preview_sms(SmsContent(slug="typed", text=text), customer)
+        if preview.error:
+            return {"customer": str(customer), "error": f"This cannot be rendered for {customer}: {preview.error}"}
+        report = segment_report(preview.text)
+        return {
+            "customer": str(customer), "text": preview.text, **report,
+            "long_policy": self._long_policy_outcome(preview, report) or "",
+        }
+
+
+def find_customer(wanted: str) -> tuple[Customer | None, str]:
+    """The customer a person means by an id, an e-mail address or a phone number; else why none is found."""
+    if len(wanted) > 254 or any(unicodedata.category(character).startswith("C") for character in wanted):
+        # A database refuses NUL in a query: such a text is no one's address anyway.
+        return None, "Give an id, an e-mail address or a phone number (E.164), without control characters."
+    if wanted.isdigit() and len(wanted) < 19:
+        customer = Customer.objects.filter(pk=int(wanted)).first()
+        how = f"id {wanted}"
+    elif "@" in wanted:
+        customer = Customer.objects.filter(email__iexact=wanted).order_by("-created_at", "-pk").first()
+        how = f"e-mail {wanted!r}"
+    else:
+        customer = Customer.objects.filter(phone=wanted).order_by("-created_at", "-pk").first()
+        how = f"phone {wanted!r}"
+    return customer, "" if customer else f"No customer has {how}: give an id, an e-mail address or a phone number (E.164)."
 
 
 class MessageEventInline(admin.TabularInline):
@@ -388,7 +431,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
     list_display = (
         "pk", "customer_link", "channel", "category", "status", "reason", "subject", "sms_parts",
-        "send_after", "sent_at",
+        "send_after", "sent_at", "in_customers_time",
     )
     list_filter = ("status", "reason", "channel", "category")
     list_select_related = ("customer",)
@@ -407,6 +450,13 @@ class MessageAdmin(ReadOnlyAdmin):
             '<a href="{}">{}</a>', reverse("admin:customers_customer_change", args=[message.customer_id]),
             message.customer,
         )
+
+    @admin.display(description="customer's local time")
+    def in_customers_time(self, message):
+        """The send_after or sent_at beside it as the customer lived it: quiet hours are in their zone."""
+        if message.sent_at:
+            return f"sent {customer_local_time(message.customer, message.sent_at)}"
+        return f"due {customer_local_time(message.customer, message.send_after)}"
 
     @admin.display(description="SMS parts", ordering="parts")
     def sms_parts(self, message):
