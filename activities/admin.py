@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,22 +19,11 @@ from django.utils.html import format_html
 from customers.admin import ReadOnlyAdmin
 
 from . import admin_coupons  # noqa: F401  (registers coupon pools and coupons)
-from . import conditions, engine, files
+from . import builder_admin, conditions, engine, files, review
+from .advanced_admin import advanced_view
+from .builder_admin import ActivityForm
 from .models import Activity, ActivityStatus, ActivityVersion, Enrollment
 from .spec import SpecError
-
-
-class PrettyJSONField(forms.JSONField):
-    """JSON shown indented, one key a line, so a step list can be read and edited by hand."""
-
-    def prepare_value(self, value):
-        if isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
-
-
-JSON_TEXTAREA = forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTextField", "spellcheck": "false",
-                                      "style": "font-family: monospace;"})
 
 
 class ActivityFileForm(forms.Form):
@@ -64,13 +52,12 @@ class ActivityAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "version")
     inlines = [ActivityVersionInline]
     actions = ["activate", "pause", "resume", "end", "export_files"]
-    formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField, "widget": JSON_TEXTAREA}}
     change_list_template = "admin/activities/activity/change_list.html"
     change_form_template = "admin/activities/activity/change_form.html"
+    form = ActivityForm
     fieldsets = [
-        (None, {"fields": ("name", "description", "status", "version", "category", "priority", "starts_at", "ends_at")}),
-        ("When, who, what", {"fields": ("trigger", "target", "goal", "steps")}),
-        ("Re-entry and send rules", {"fields": ("reentry", "reentry_days", "send_rules")}),
+        (None, {"fields": ("name", "description", "status", "version", "category", "priority")}),
+        ("Re-entry and dates", {"fields": ("reentry", "reentry_days", "starts_at", "ends_at")}),
     ]
 
     def get_urls(self):
@@ -78,6 +65,10 @@ class ActivityAdmin(admin.ModelAdmin):
         # Before the model's own URLs, whose "<object_id>/" would take "import/".
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
+            path("estimate/", self.admin_site.admin_view(self.estimate_view), name="%s_%s_estimate" % info),
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="%s_%s_preview" % info),
+            path("<path:object_id>/advanced/", self.admin_site.admin_view(self.advanced_view),
+                 name="%s_%s_advanced" % info),
             path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
             path("<path:object_id>/try/", self.admin_site.admin_view(self.dry_run_view), name="%s_%s_try" % info),
             *super().get_urls(),
@@ -114,6 +105,42 @@ class ActivityAdmin(admin.ModelAdmin):
             "problems": problems,
             "filename": request.FILES["file"].name if problems else "",
         })
+
+    def get_inline_instances(self, request, obj=None):
+        return super().get_inline_instances(request, obj) if obj is not None else []  # versions: once there are some
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A palette button (``_builder``) changes the blocks and shows the page again, unsaved."""
+        if request.method == "POST" and "_builder" in request.POST:
+            return builder_admin.refresh_view(self, request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        context.update(builder_admin.builder_context(form, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "_activate" in request.POST and obj.status == ActivityStatus.DRAFT:
+            Activity.objects.filter(pk=obj.pk).update(status=ActivityStatus.ACTIVE)
+            obj.status = ActivityStatus.ACTIVE
+            messages.success(request, f"{obj} is active: it starts for the next customer its trigger finds.")
+
+    def estimate_view(self, request):
+        return builder_admin.estimate_view(self, request)
+
+    def preview_view(self, request):
+        return builder_admin.preview_view(self, request)
+
+    def advanced_view(self, request, object_id):
+        """The definition as JSON, for engineers: activities/advanced_admin.py."""
+        activity = self.get_object(request, unquote(object_id))
+        if activity is None:
+            raise Http404(f"No activity with id {object_id!r}.")
+        if not self.has_view_permission(request, activity):
+            raise PermissionDenied
+        return advanced_view(self, request, activity)
 
     def dry_run_view(self, request, object_id):
         """Try the activity on one customer: activities/dry_run_admin.py."""
@@ -156,7 +183,16 @@ class ActivityAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Activate the selected draft activities")
     def activate(self, request, queryset):
-        count = queryset.filter(status=ActivityStatus.DRAFT).update(status=ActivityStatus.ACTIVE)
+        """Drafts without warnings start; one with warnings is activated from its page, where they are confirmed."""
+        activated = []
+        for activity in queryset.filter(status=ActivityStatus.DRAFT):
+            warnings = [f for f in review.review(activity.definition(), activity=activity) if f.level == "warning"]
+            if warnings:
+                messages.warning(request, f"{activity}: not activated, it has {len(warnings)} warning(s); "
+                                 "open it, read them and activate it there.")
+                continue
+            activated.append(activity.pk)
+        count = Activity.objects.filter(pk__in=activated).update(status=ActivityStatus.ACTIVE)
         messages.info(request, f"{count} activated.")
 
     @admin.action(permissions=["change"], description="Pause (hold enrollments and their unsent messages)")

@@ -266,7 +266,7 @@ class _DryRun:
         return _Start(
             moment=moment,
             happens=(
-                f"{date_trigger.field} ({value}) comes round on {occurrence:%a %-d %b %Y} "
+                f"starts: {date_trigger.field} ({value}) comes round on {occurrence:%a %-d %b %Y} "
                 f"({_recurrence_words(date_trigger)}); {_offset_words(date_trigger.offset_days)}, "
                 f"at {date_trigger.at:%H:%M} in {self.timeline.zone}"
             ),
@@ -282,13 +282,13 @@ class _DryRun:
         if event is not None:
             context = {"event": engine.event_values(event)}
             happens = (
-                f"the event {name} arrives (the sample is this customer's latest {name}, of "
+                f"starts: the event {name} arrives (the sample is this customer's latest {name}, of "
                 f"{_words_moment(event.occurred_at, self.timeline.zone)})"
             )
             properties = event.properties or {}
         else:
             context = {"event": {"name": name, "occurred_at": earliest}}
-            happens = f"the event {name} arrives (a sample with no properties: this customer has no {name} event)"
+            happens = f"starts: the event {name} arrives (a sample with no properties: this customer has no {name} event)"
             properties = {}
         where = trigger.get("where") or []
         if where and not conditions.evaluate_event_conditions(where, properties):
@@ -305,7 +305,7 @@ class _DryRun:
             "name": "threshold_crossed", "occurred_at": earliest, "field": line.field, "value": value,
             "line": line.value, "direction": line.direction,
         }}
-        happens = f"{line.field} crosses {line.value:g} {line.direction}ward (its value now: {value})"
+        happens = f"starts: {line.field} crosses {line.value:g} {line.direction}ward (its value now: {value})"
         return _Start(moment=earliest, happens=happens, target_at=earliest, context=context)
 
     def _note_status_and_reentry(self, start) -> None:
