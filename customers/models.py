@@ -104,6 +104,10 @@ class Customer(models.Model):
             models.Index(ExtractMonth("date_of_birth"), ExtractDay("date_of_birth"), name="customer_birthday"),
             # The events API finds customers by e-mail address, whatever its case.
             models.Index(Lower("email"), name="customer_email_lower"),
+            # The audience estimate counts customers by country and age, and their addresses,
+            # without reading their rows (bench/audience.py).
+            models.Index(fields=["country", "date_of_birth"], include=["id", "phone", "email"],
+                         name="customer_country_birth"),
         ]
 
     def __str__(self):
@@ -331,7 +335,11 @@ class ConsentRecord(models.Model):
 
     class Meta:
         ordering = ["-recorded_at", "-pk"]
-        indexes = [models.Index(fields=["customer", "channel", "-recorded_at"], name="consent_latest")]
+        indexes = [
+            # The latest record of a customer's channel, its action read from the index alone.
+            models.Index(fields=["customer", "channel", "-recorded_at", "-id"], include=["action"],
+                         name="consent_latest"),
+        ]
 
     def __str__(self):
         return f"{self.channel} {self.action} ({self.source}) at {self.recorded_at:%Y-%m-%d %H:%M}"

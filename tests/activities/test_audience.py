@@ -292,16 +292,34 @@ def test_the_statements_do_not_grow_with_the_customers(channel, django_assert_ma
     assert many.matching == 34
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the time limit is PostgreSQL's")
-def test_the_time_limit_binds_the_count_only():
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW statement_timeout")
-        (before,) = cursor.fetchone()
-        audience.estimate(AUSTRALIA, channel="sms", at=NOW)
-        cursor.execute("SHOW statement_timeout")
-        (after,) = cursor.fetchone()
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the time limit and JIT are PostgreSQL's")
+def test_the_time_limit_and_jit_setting_bind_the_count_only():
+    def settings():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('jit')")
+            return cursor.fetchone()
 
-    assert after == before
+    before = settings()
+    audience.estimate(AUSTRALIA, channel="sms", at=NOW)
+
+    assert settings() == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the time limit is PostgreSQL's")
+def test_a_count_past_the_time_limit_is_stopped_and_named_as_a_problem(monkeypatch):
+    Customer.objects.bulk_create(
+        [Customer(email=f"c{n}@example.com", attributes={"note": "x" * 200}) for n in range(3_000)]
+    )
+    monkeypatch.setattr(audience, "ESTIMATE_TIMEOUT_MS", 1)
+    slow = [{"field": f"attributes.note{n}", "op": "contains", "value": "y"} for n in range(20)]
+
+    estimate = audience.estimate([{"any": slow}], channel="email", at=NOW)
+
+    assert estimate == audience.Estimate(None, None, (
+        "Counting this target took more than 0.001 s and was stopped; a condition on attributes or events over "
+        "every customer is the usual cause.",
+    ))
+    assert audience.estimate(AUSTRALIA, at=NOW).problems == ()  # the transaction goes on
 
 
 # Overlap -------------------------------------------------------------------------------
