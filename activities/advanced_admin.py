@@ -51,8 +51,9 @@ def advanced_view(model_admin, request, activity):
         try:
             activity.full_clean()
         except ValidationError as error:
-            for problem in error.messages:
-                form.add_error(None, problem)
+            for name, problems in error.message_dict.items():
+                for problem in problems:
+                    form.add_error(name if name in PARTS else None, problem)
         else:
             activity.save()
             messages.success(request, f"{activity}: definition saved (version {activity.version}).")

@@ -76,17 +76,22 @@ def change_url(activity):
     return reverse("admin:activities_activity_change", args=[activity.pk])
 
 
-# --- the change form -----------------------------------------------------------------
+def advanced_url(activity):
+    """The JSON view for engineers; the change page is the builder (tests/activities/test_builder.py)."""
+    return reverse("admin:activities_activity_advanced", args=[activity.pk])
 
 
-def test_posting_a_bad_step_list_shows_every_problem_on_the_steps_field(admin_client, cart):
-    data = form_of(admin_client.get(change_url(cart)))
+# --- the advanced (JSON) view -----------------------------------------------------------------
+
+
+def test_the_advanced_view_shows_every_problem_of_a_bad_step_list_on_the_steps_field(admin_client, cart):
+    data = form_of(admin_client.get(advanced_url(cart)))
     data["steps"] = json.dumps([{"type": "wait"}, {"type": "send", "channel": "email", "template": "nope"}])
 
-    response = admin_client.post(change_url(cart), data)
+    response = admin_client.post(advanced_url(cart), data)
 
     assert response.status_code == 200
-    errors = response.context["adminform"].form.errors
+    errors = response.context["form"].errors
     assert errors["steps"] == [
         "steps[0]: give a duration in days, hours or minutes",
         "steps[1]: there is no e-mail template 'nope'",
@@ -96,36 +101,36 @@ def test_posting_a_bad_step_list_shows_every_problem_on_the_steps_field(admin_cl
     assert (cart.version, cart.steps[0]) == (1, {"type": "wait", "hours": 1})
 
 
-def test_a_bad_trigger_shows_on_the_trigger_field(admin_client, cart):
-    data = form_of(admin_client.get(change_url(cart)))
+def test_the_advanced_view_shows_a_bad_trigger_on_the_trigger_field(admin_client, cart):
+    data = form_of(admin_client.get(advanced_url(cart)))
     data["trigger"] = json.dumps({"type": "webhook"})
-    response = admin_client.post(change_url(cart), data)
-    assert response.context["adminform"].form.errors["trigger"] == [
+    response = admin_client.post(advanced_url(cart), data)
+    assert response.context["form"].errors["trigger"] == [
         "trigger.type must be event, date or threshold, not 'webhook'"
     ]
 
 
-def test_a_good_edit_saves_a_new_version(admin_client, cart):
-    data = form_of(admin_client.get(change_url(cart)))
+def test_a_good_edit_in_the_advanced_view_saves_a_new_version(admin_client, cart):
+    data = form_of(admin_client.get(advanced_url(cart)))
     data["steps"] = json.dumps([{"type": "wait", "hours": 2}, {"type": "send", "channel": "email", "template": "cart-reminder"}])
-    response = admin_client.post(change_url(cart), data)
+    response = admin_client.post(advanced_url(cart), data)
     assert response.status_code == 302
     cart.refresh_from_db()
     assert (cart.version, cart.steps[0]) == (2, {"type": "wait", "hours": 2})
 
 
-def test_json_fields_are_edited_as_indented_json(admin_client, cart):
-    data = form_of(admin_client.get(change_url(cart)))
+def test_the_advanced_view_edits_json_indented(admin_client, cart):
+    data = form_of(admin_client.get(advanced_url(cart)))
     assert json.loads(data["steps"]) == cart.steps
     assert data["steps"] == json.dumps(json.loads(data["steps"]), indent=2)
     assert data["goal"] == '{\n  "event": "order_placed"\n}'
 
 
-def test_invalid_json_is_kept_in_the_field_with_its_error(admin_client, cart):
-    data = form_of(admin_client.get(change_url(cart)))
+def test_invalid_json_in_the_advanced_view_is_kept_in_the_field_with_its_error(admin_client, cart):
+    data = form_of(admin_client.get(advanced_url(cart)))
     data["steps"] = '[{"type": "wait", "hours": 1},]'
-    response = admin_client.post(change_url(cart), data)
-    assert response.context["adminform"].form.errors["steps"] == ["Enter a valid JSON."]
+    response = admin_client.post(advanced_url(cart), data)
+    assert response.context["form"].errors["steps"] == ["Enter a valid JSON."]
     assert form_of(response)["steps"] == '[{"type": "wait", "hours": 1},]'
 
 
