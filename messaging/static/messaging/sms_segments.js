@@ -127,9 +127,21 @@
     }
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", countAll);
-  } else {
+  // The customer stays chosen across "Save and continue editing" (for this tab only).
+  const REMEMBERED = "triggerhub.sms-counter-customer";
+
+  function start() {
+    const box = document.getElementById(CUSTOMER_BOX);
+    if (box) {
+      box.value = box.value || sessionStorage.getItem(REMEMBERED) || "";
+      box.addEventListener("input", function () { sessionStorage.setItem(REMEMBERED, box.value); });
+    }
     countAll();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
