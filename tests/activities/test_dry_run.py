@@ -86,7 +86,7 @@ def test_birthday_sms_runs_at_10_sydney_time_seven_days_before_the_birthday_with
     assert send_entry.send.action == "send"
     assert send_entry.send.segments.segments == 1 and send_entry.send.segments.encoding == "GSM-7"
     assert timeline.entries[0].happens == (
-        "date_of_birth (1990-03-15) comes round on Mon 15 Mar 2027 (yearly); 7 days before, at 10:00 in Australia/Sydney"
+        "starts: date_of_birth (1990-03-15) comes round on Mon 15 Mar 2027 (yearly); 7 days before, at 10:00 in Australia/Sydney"
     )
 
 
@@ -403,3 +403,62 @@ def test_a_dry_run_publishes_nothing_to_the_broker(settings):
 
     assert nothing == (0, 0)
     assert published.call_count == 1
+
+
+# Other triggers -----------------------------------------------------------------------------
+
+
+def test_a_threshold_trigger_starts_at_the_start_with_the_figure_as_it_is_now():
+    factories.email_template("reward", subject="You have {{ event.value }} points")
+    activity = event_activity(
+        [{"type": "send", "channel": "email", "template": "reward"}],
+        trigger={"type": "threshold", "field": "attributes.loyalty_points", "value": 100, "direction": "up"},
+    )
+
+    timeline = dry_run.try_on(activity, factories.customer(attributes={"loyalty_points": 150}), JANUARY)
+
+    assert timeline.entries[0].moment == JANUARY
+    assert timeline.entries[0].happens == "starts: attributes.loyalty_points crosses 100 upward (its value now: 150)"
+    assert the_send(timeline).send.subject == "You have 150 points"
+
+
+def test_a_date_attribute_every_six_months_comes_round_on_the_months_last_day_when_shorter():
+    factories.email_template("service")
+    activity = event_activity(
+        [{"type": "send", "channel": "email", "template": "service"}],
+        trigger={"type": "date", "field": "attributes.delivered_on", "recurrence": {"every_months": 6}, "at": "09:30"},
+    )
+    customer = factories.customer(timezone="Europe/Rome", attributes={"delivered_on": "2026-08-31"})
+
+    timeline = dry_run.try_on(activity, customer, JANUARY)
+
+    assert the_send(timeline).local_moment == datetime(2027, 2, 28, 9, 30, tzinfo=ZoneInfo("Europe/Rome"))
+
+
+def test_a_once_date_that_has_passed_would_never_start_again():
+    factories.email_template("welcome-car")
+    activity = event_activity(
+        [{"type": "send", "channel": "email", "template": "welcome-car"}],
+        trigger={"type": "date", "field": "attributes.delivered_on", "recurrence": "once", "at": "09:30"},
+    )
+    customer = factories.customer(timezone="UTC", attributes={"delivered_on": "2026-08-31"})
+
+    timeline = dry_run.try_on(activity, customer, JANUARY)
+
+    assert timeline.does_not_start == (
+        "would never start from Sun 10 Jan 2027 09:00 UTC: attributes.delivered_on (2026-08-31) does not come round "
+        "again (once)"
+    )
+
+
+def test_a_sample_event_that_misses_the_triggers_conditions_is_tried_with_a_note():
+    factories.email_template("big-order")
+    activity = event_activity(
+        [{"type": "send", "channel": "email", "template": "big-order"}],
+        trigger={"type": "event", "event": "order_placed", "where": [{"field": "properties.total", "op": "gte", "value": 100}]},
+    )
+
+    timeline = dry_run.try_on(activity, factories.customer(), JANUARY)
+
+    assert timeline.notes[0].startswith("The sample event does not meet the trigger's conditions (properties.total")
+    assert len(timeline.sends) == 1
