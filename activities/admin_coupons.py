@@ -79,6 +79,8 @@ def problem_with_code(code: str) -> str | None:
             return f"a space inside ({described}); split it into two codes or remove the space"
         if category.startswith("C"):
             return f"a control or invisible character inside ({described}); type the code again"
+        if character == "\ufffd":  # what the browser or the decoder made of a character it could not read
+            return f"a character that could not be read ({described}); type the code again"
     return None
 
 

@@ -77,6 +77,7 @@ def test_adding_the_same_list_twice_adds_nothing_the_second_time(pool):
     ("SPRING\x0710", "a control or invisible character inside (U+0007)"),
     ("ZERO\u200bWIDTH", "a control or invisible character inside (U+200B zero width space)"),
     ("LONE\ud800", "a control or invisible character inside (U+D800)"),
+    ("BROKEN\ufffd", "a character that could not be read (U+FFFD replacement character)"),
 ])
 def test_an_invalid_code_is_refused_with_its_line_and_reason(pool, text, reason):
     report = add_codes(pool, f"GOOD-1\n{text}\nGOOD-2")
@@ -86,6 +87,16 @@ def test_an_invalid_code_is_refused_with_its_line_and_reason(pool, text, reason)
     assert refused.reason.startswith(reason)
     assert report.added == 2
     assert codes_of(pool) == ["GOOD-1", "GOOD-2"]
+
+
+def test_a_lone_surrogate_posted_by_a_client_is_refused_not_stored(marketer_client, pool):
+    response = marketer_client.post(
+        add_codes_url(pool), b"codes=GOOD%0ABAD%ED%A0%80", content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert "a character that could not be read (U+FFFD" in str(response.context["report"].refused[0])
+    assert codes_of(pool) == ["GOOD"]
 
 
 def test_a_code_of_exactly_64_characters_is_accepted(pool):
