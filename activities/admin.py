@@ -41,7 +41,10 @@ class ActivityVersionInline(admin.TabularInline):
 
     @admin.display(description="definition")
     def definition_json(self, version):
-        return format_html("<pre>{}</pre>", json.dumps(version.definition, ensure_ascii=False, indent=2))
+        return format_html(
+            "<details><summary>as JSON</summary><pre>{}</pre></details>",
+            json.dumps(version.definition, ensure_ascii=False, indent=2),
+        )
 
 
 @admin.register(Activity)

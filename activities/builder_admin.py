@@ -25,7 +25,7 @@ from messaging import sms
 from messaging.models import EmailTemplate, SmsContent
 
 from . import audience, conditions, review, spec, vocabulary
-from .builder import RECURRENCES, STEP_LABELS, UNITS, Builder
+from .builder import RECURRENCES, STEP_LABELS, UNITS, Builder, plain
 from .models import Activity, ActivityStatus, CouponPool
 
 #: What a new activity starts from: an event trigger and one e-mail, as a marketer would begin.
@@ -41,6 +41,7 @@ class ActivityForm(forms.ModelForm):
     class Meta:
         model = Activity
         fields = ("name", "description", "category", "priority", "reentry", "reentry_days", "starts_at", "ends_at")
+        labels = {"reentry": "Re-entry", "reentry_days": "Re-entry after days"}
 
     def __init__(self, *args, builder=None, refresh=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,11 +68,14 @@ class ActivityForm(forms.ModelForm):
                 setattr(self.instance, name, cleaned[name])
         definition = self.instance.definition()
         problems += [for_people(problem) for problem in spec.definition_problems(definition)]
-        if not problems:
-            self.findings = review.review(definition, activity=self.instance if self.instance.pk else None)
-            problems += [finding.text for finding in self.findings if finding.level == "error"]
         for problem in problems:
             self.block_problems.setdefault(block_of(problem), []).append(problem)
+        if not problems:
+            self.findings = review.review(definition, activity=self.instance if self.instance.pk else None)
+            for finding in self.findings:
+                if finding.level == "error":
+                    problems.append(finding.text)
+                    self.block_problems.setdefault(finding_block(finding), []).append(finding.text)
         if problems:
             raise ValidationError(problems)
         if "_activate" in self.data and self.warnings and not cleaned.get("confirm_warnings"):
@@ -176,8 +180,10 @@ def annotate_rows(builder, offered) -> None:
                 row.selected = row.path if row.path in fields else row.field
                 probe = row.path if "<" not in row.path else row.field.replace("<name>", "x").replace("<property>", "x")
             row.ops = vocabulary.ops_for(probe) if row.field else conditions.Op.choices
+            if row.ops and row.op not in dict(row.ops):
+                row.op = row.ops[0][0]  # a new field: its first operator, as the select shows
             info = fields.get(row.selected)
-            row.value_choices = list(info.choices) if info is not None and info.kind in ("choice", "bool", "text") else []
+            row.value_choices = [(plain(value), label) for value, label in info.choices] if info is not None else []
             row.values = [part.strip() for part in row.value.split(",") if part.strip()]
             if row.value_choices:
                 # What the row holds comes first and in its order, even a value the site no longer

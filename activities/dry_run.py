@@ -316,6 +316,12 @@ class _DryRun:
             self.timeline.notes.append("The activity is paused: its enrollments would be held until it resumes.")
         elif status == "ended":
             self.timeline.notes.append("The activity has ended: it would start nobody.")
+        goal = self.definition.get("goal") or {}
+        if goal.get("event"):
+            self.timeline.notes.append(
+                f"Tried without its goal: an event {goal['event']} once it has begun ends it as converted, and "
+                "its messages not yet sent are cancelled."
+            )
         reentry = self.definition["reentry"]
         earlier = Enrollment.objects.filter(activity=self.activity, customer=self.customer)
         if reentry == Reentry.ONCE and earlier.exists():
