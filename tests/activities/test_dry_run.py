@@ -462,3 +462,15 @@ def test_a_sample_event_that_misses_the_triggers_conditions_is_tried_with_a_note
 
     assert timeline.notes[0].startswith("The sample event does not meet the trigger's conditions (properties.total")
     assert len(timeline.sends) == 1
+
+
+def test_a_goal_is_named_in_a_note_since_the_walk_goes_on_without_it():
+    factories.email_template("nudge")
+    activity = event_activity([{"type": "send", "channel": "email", "template": "nudge"}], goal={"event": "order_paid"})
+
+    timeline = dry_run.try_on(activity, factories.customer(), JANUARY)
+
+    assert timeline.notes == [
+        "Tried without its goal: an event order_paid once it has begun ends it as converted, and its messages not "
+        "yet sent are cancelled."
+    ]
