@@ -65,6 +65,7 @@ def test_a_viewer_of_activities_cannot_activate_pause_resume_or_end_them(client,
     ("end", ActivityStatus.ACTIVE, ActivityStatus.ENDED),
 ])
 def test_staff_who_may_change_activities_run_the_actions(client, action, status, outcome):
+    factories.customer()  # an audience of one: activating an activity nobody would get is a warning to confirm
     activity = factories.welcome_activity(status=status)
     client.force_login(staff_with("view_activity", "change_activity", username="editor"))
 

@@ -96,6 +96,7 @@ def test_a_marketer_builds_tries_and_activates_the_birthday_sms(page, live_serve
     page.goto("/admin/messaging/smscontent/add/")
     page.locator("input[name=name]").fill("Birthday 10%")
     page.locator("textarea[name=text]").fill(SMS_TEXT)
+    page.wait_for_function("/\\b1 part\\b/.test(document.querySelector('.sms-segments').textContent)")
     doc_shot("01-sms-content")
     save(page, "Save")
     assert SmsContent.objects.filter(name="Birthday 10%", text=SMS_TEXT).exists()
