@@ -10,12 +10,14 @@ and must be confirmed to activate.
 """
 
 import re
+import time
 
 import pytz
 from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import connection
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
@@ -138,10 +140,24 @@ def finding_block(finding) -> str:
 # --- what the page offers ------------------------------------------------------------------
 
 
+#: The event names with their counts are one GROUP BY over every stored event: a page reads
+#: them at most once a minute per process (a name stored meanwhile can still be typed).
+EVENTS_FOR = 60
+_events_read = {}
+
+
+def known_events() -> list:
+    read_at, events = _events_read.get(connection.alias, (None, None))
+    if read_at is None or time.monotonic() - read_at > EVENTS_FOR:
+        events = vocabulary.known_events()
+        _events_read[connection.alias] = (time.monotonic(), events)
+    return events
+
+
 def choices() -> dict:
     """The choices the blocks offer, read from the site (a few queries, once per page)."""
     return {
-        "events": vocabulary.known_events(),
+        "events": known_events(),
         "date_fields": vocabulary.date_fields(),
         "condition_fields": vocabulary.condition_fields(),
         "event_fields": [("properties.<name>", "a property of the event")],

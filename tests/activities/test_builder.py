@@ -7,11 +7,13 @@ a field the template names differently from what the builder reads fails here.
 import json
 
 import pytest
+from django.utils import timezone
 from django.contrib.auth.models import Permission, User
 
 from activities import files, spec
 from activities.builder import Builder
 from activities.models import Activity, ActivityStatus
+from customers.models import Event
 from storefront import demo
 from tests import factories
 from tests.activities.builder_pages import ADD_URL, change_url, posted
@@ -361,3 +363,43 @@ def test_a_lone_surrogate_posted_as_bytes_is_an_error_on_the_field_not_a_500(adm
     assert response.status_code == 200
     assert "Step 1 (issue a coupon), discount:" in response.content.decode()
     assert Activity.objects.count() == 0
+
+
+# --- what the blocks offer -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_event_names():
+    from activities import builder_admin
+
+    builder_admin._events_read.clear()
+    yield
+    builder_admin._events_read.clear()
+
+
+def test_the_event_list_offers_the_names_this_site_saw_with_their_counts_and_the_signals(admin_client):
+    customer = factories.customer()
+    for _ in range(3):
+        Event.objects.create(customer=customer, name="webinar_registered", properties={}, occurred_at=timezone.now())
+    page = admin_client.get(ADD_URL).content.decode()
+    datalist = page.split('<datalist id="known-events">')[1].split("</datalist>")[0]
+    assert '<option value="webinar_registered">3 in 30 days</option>' in datalist
+    assert 'value="order_placed"' in datalist and "sent by the storefront" in datalist
+
+
+def test_a_date_trigger_offers_the_attributes_that_hold_dates(admin_client):
+    factories.customer(attributes={"delivery_date": "2026-05-01", "nickname": "Bo"})
+    data = new_page(admin_client)
+    data["trigger-type"] = ["date"]
+    response, _ = press(admin_client, ADD_URL, data, "noop")
+    field = response.content.decode().split('name="trigger-field"')[1].split("</select>")[0]
+    assert 'value="attributes.delivery_date"' in field and "nickname" not in field
+
+
+def test_a_country_condition_offers_the_countries_to_pick(admin_client):
+    data = new_page(admin_client)
+    _, data = press(admin_client, ADD_URL, data, "row:target")
+    data.update({"target-0-field": ["country"], "target-0-op": ["in"]})
+    response, _ = press(admin_client, ADD_URL, data, "noop")
+    values = response.content.decode().split('name="target-0-value"')[1].split("</select>")[0]
+    assert "multiple" in values.split(">")[0] and 'value="AU"' in values
