@@ -69,7 +69,6 @@ class ActivityAdmin(admin.ModelAdmin):
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
             path("estimate/", self.admin_site.admin_view(self.estimate_view), name="%s_%s_estimate" % info),
-            path("preview/", self.admin_site.admin_view(self.preview_view), name="%s_%s_preview" % info),
             path("<path:object_id>/advanced/", self.admin_site.admin_view(self.advanced_view),
                  name="%s_%s_advanced" % info),
             path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
@@ -132,9 +131,6 @@ class ActivityAdmin(admin.ModelAdmin):
 
     def estimate_view(self, request):
         return builder_admin.estimate_view(self, request)
-
-    def preview_view(self, request):
-        return builder_admin.preview_view(self, request)
 
     def advanced_view(self, request, object_id):
         """The definition as JSON, for engineers: activities/advanced_admin.py."""

@@ -1,5 +1,5 @@
 """The activity's change page as a builder: the form behind it, the palette's round trips,
-the live audience estimate and the content previews.
+the live audience estimate, and what each send step's content looks like.
 
 The form keeps the admin's own machinery (permissions, history, "Save and continue"):
 its model fields are the descriptive ones (name, category, re-entry...), and the builder's
@@ -338,13 +338,3 @@ def estimate_view(model_admin, request):
     if problems:
         estimate["problems"] = [p for p in problems if p.startswith("Who")] + estimate["problems"]
     return HttpResponse(render_to_string("admin/activities/activity/builder_estimate.html", {"estimate": estimate}))
-
-
-def preview_view(model_admin, request):
-    """A send step's content preview, for the step being edited (htmx swaps it in)."""
-    if not (model_admin.has_view_permission(request) or model_admin.has_add_permission(request)):
-        raise PermissionDenied
-    block = request.GET.get("step", "")
-    preview = preview_of(request.GET.get(f"step-{block}-channel"), request.GET.get(f"step-{block}-template"),
-                         request.GET.get(f"step-{block}-content"))
-    return HttpResponse(render_to_string("admin/activities/activity/builder_preview.html", {"preview": preview}))

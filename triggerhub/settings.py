@@ -76,7 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "anymail",
-    "django_htmx",  # ships htmx itself: the activity builder's live estimate and previews, no CDN
+    "django_htmx",  # ships htmx itself: the activity builder swaps itself in and counts its audience live; no CDN
     "customers",
     "messaging",
     "activities",
