@@ -259,7 +259,7 @@ def channels_of(steps) -> list[str]:
 
 
 def audience_estimate(target, steps, category) -> dict:
-    channels = channels_of(steps) or ["email"]
+    channels = channels_of(steps) or ["email", "sms"]  # no send step yet: both, until one is chosen
     answers = [(channel, audience.estimate(target, channel=channel, category=category)) for channel in channels]
     return {"answers": answers, "problems": answers[0][1].problems if answers else []}
 
