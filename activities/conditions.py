@@ -96,6 +96,9 @@ _MICROS = 1_000_000
 _LARGEST_SUMMED = 1e9
 _LARGEST_AMOUNT = 1e12
 _NO_VALUE = object()
+#: The longest window an orders/events field looks back (a century): a longer one would reach
+#: before year 1, which no date can hold.
+_LONGEST_WINDOW_DAYS = 36_500
 
 _ORDER_OPS = ("gt", "gte", "lt", "lte")
 _COMPARE = {
@@ -325,8 +328,10 @@ class _Parser:
         subject = self._event_subject(field) if self.scope == "event" else self._customer_subject(field)
         if isinstance(subject, (_EventCount, _EventSum)):
             if days is not _NO_VALUE:
-                if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-                    raise _Problem(f"days is a whole number of days back from now, 1 or more, not {days!r}.")
+                if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _LONGEST_WINDOW_DAYS:
+                    raise _Problem(
+                        f"days is a whole number of days back from now, from 1 to {_LONGEST_WINDOW_DAYS:,}, not {days!r}."
+                    )
                 subject.days = days
         elif days is not _NO_VALUE:
             raise _Problem("'days' only applies to orders and events fields (a window back from now).")
@@ -459,8 +464,16 @@ def _as_date_value(value):
     raise _Problem(f"{value!r} is not a date; write dates as YYYY-MM-DD, e.g. \"2024-05-31\".")
 
 
+def _finite(number) -> bool:
+    """Whether ``number`` is a finite float; an integer too large for a float is not."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _as_amount(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise _Problem(f"{what} compares with a number, not {value!r}.")
     if abs(value) >= _LARGEST_AMOUNT:
         raise _Problem(f"{value!r} is out of range: {what} compares with numbers below a trillion.")
@@ -874,7 +887,7 @@ class _Json:
         if isinstance(value, bool):
             return _Typed("bool", value)
         if isinstance(value, (int, float)):
-            if not math.isfinite(value) or abs(value) >= _LARGEST_NUMBER:
+            if not _finite(value) or abs(value) >= _LARGEST_NUMBER:
                 raise _Problem(f"{value!r} is out of range for a number.")
             return _Typed("number", float(value))
         if isinstance(value, str):

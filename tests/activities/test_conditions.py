@@ -451,3 +451,13 @@ def test_describe_reads_as_words():
         "country is one of US, IT and orders.count in the last 30 days is 0 and "
         "(age is between 18 and 30 or not (attributes.vip is set))"
     )
+
+
+@pytest.mark.parametrize("conditions_", [
+    [{"field": "attributes.points", "op": "gt", "value": 10**400}],
+    [{"field": "orders.total", "op": "gt", "value": 10**400}],
+    [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**6}],
+])
+def test_numbers_beyond_any_float_and_windows_beyond_year_one_are_problems_not_errors(conditions_):
+    problems = validate(conditions_)
+    assert len(problems) == 1 and ("out of range" in problems[0] or "36,500" in problems[0] or "compares with a number" in problems[0])
