@@ -7,14 +7,18 @@ With TRIGGERHUB_DOC_SCREENSHOTS=1 the steps are also saved into docs/images/, wh
 docs/marketers.md shows them.
 """
 
+import importlib
 import os
 import re
 import shutil
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group, User
+from django.db import connection
 
 from activities.models import Activity, ActivityStatus, Coupon, Enrollment
 from customers import consent
@@ -43,6 +47,10 @@ def doc_shot(screenshot):
 
 @pytest.fixture
 def marketer():
+    """Mara, in the Marketer group. The groups are the roles migration's; an earlier test of the
+    session that emptied the tables (transaction=True) took them away, so they are made again."""
+    roles = importlib.import_module("activities.migrations.0008_roles")
+    roles.create_roles(apps, SimpleNamespace(connection=connection))
     user = User.objects.create_user("mara", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="Marketer"))
     return user
