@@ -263,8 +263,8 @@ def test_a_number_too_large_for_any_comparison_is_out_of_range():
 def test_a_window_of_days_reaching_before_the_calendar_is_a_problem():
     estimate = audience.estimate([{"field": "orders.count", "op": "gte", "value": 1, "days": 10**8}], at=NOW)
 
-    assert estimate.problems == ("A window of 'days' in these conditions reaches back before the calendar begins; "
-                                 "use a smaller number of days.",)
+    assert estimate.matching is None and len(estimate.problems) == 1
+    assert "days is a whole number of days back from now, from 1 to 36,500" in estimate.problems[0]
 
 
 # What it costs -------------------------------------------------------------------------
