@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from customers.admin import ReadOnlyAdmin
 
 from . import admin_coupons  # noqa: F401  (registers coupon pools and coupons)
-from . import builder_admin, conditions, engine, files, review
+from . import builder_admin, conditions, engine, files, review, spec
 from .advanced_admin import advanced_view
 from .builder_admin import ActivityForm
 from .models import Activity, ActivityStatus, ActivityVersion, Enrollment
@@ -93,6 +93,9 @@ class ActivityAdmin(admin.ModelAdmin):
             upload = form.cleaned_data["file"]
             try:
                 data = files.parse(upload.read(), file_format=files.format_of(upload.name))
+                refused = review_errors_of_file(data)
+                if refused:
+                    raise SpecError(refused)
                 imported = files.import_data(data)
             except SpecError as exc:
                 problems = exc.problems
@@ -211,6 +214,14 @@ class ActivityAdmin(admin.ModelAdmin):
         for activity in queryset.exclude(status=ActivityStatus.ENDED):
             ended = engine.end(activity)
             messages.info(request, f"{activity}: ended, {ended} enrollment(s) exited.")
+
+
+def review_errors_of_file(data) -> list[str]:
+    """The builder's checks that stop a save (activities/review.py), for a file the spec accepts."""
+    if spec.problems_in(data):
+        return []  # the import reports them
+    existing = Activity.objects.filter(name=data.get("name")).first()
+    return [finding.text for finding in review.errors_in(review.review(spec.definition_of(data), activity=existing))]
 
 
 def _download(content, filename, content_type) -> HttpResponse:

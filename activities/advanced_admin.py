@@ -14,6 +14,8 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from . import review
+
 #: The definition's parts this page edits, in the order the builder shows them.
 PARTS = ("trigger", "target", "goal", "steps", "send_rules")
 
@@ -55,6 +57,10 @@ def advanced_view(model_admin, request, activity):
                 for problem in problems:
                     form.add_error(name if name in PARTS else None, problem)
         else:
+            # The builder's checks too: an error there stops this save as it stops the builder's.
+            for finding in review.errors_in(review.review(activity.definition(), activity=activity)):
+                form.add_error(None, finding.text)
+        if not form.errors:
             activity.save()
             messages.success(request, f"{activity}: definition saved (version {activity.version}).")
             return HttpResponseRedirect(reverse("admin:activities_activity_change", args=[activity.pk]))

@@ -36,6 +36,8 @@ STEP_LABELS = {
 assert set(STEP_LABELS) == set(STEPS), "every step type has its palette words"
 
 UNITS = ("days", "hours", "minutes")
+#: The longest a wait, a timeout or an offset may be, per unit: ten years.
+LONGEST = {"days": 3_650, "hours": 87_600, "minutes": 5_256_000}
 _NUMBER = re.compile(r"\A-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?\Z")
 _DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 #: Fields of the condition language whose values are numbers or dates (others are text).
@@ -45,8 +47,9 @@ TRUE_FALSE_OPS = ("is", "exists")
 LIST_OPS = ("in", "not_in")
 
 
-def number(text, what, problems, *, whole=False, required=True):
-    """``text`` as an int (or a float with ``whole=False``), or None with a problem in words."""
+def number(text, what, problems, *, whole=False, required=True, most=None, least=None):
+    """``text`` as an int (or a float with ``whole=False``), or None with a problem in words;
+    ``most``/``least`` bound it (a wait of a million years is a typo, not a plan)."""
     text = (text or "").strip().replace(",", ".") if isinstance(text, str) else text
     if text in ("", None):
         if required:
@@ -56,6 +59,12 @@ def number(text, what, problems, *, whole=False, required=True):
         problems.append(f"{what}: {str(text)[:40]!r} is not a number; write digits, e.g. 10")
         return None
     value = float(text)
+    if most is not None and abs(value) > most:
+        problems.append(f"{what}: at most {most:,}, not {text}")
+        return None
+    if least is not None and value < least:
+        problems.append(f"{what}: at least {least:,}, not {text}")
+        return None
     if whole or value == int(value):
         if value != int(value):
             problems.append(f"{what}: give a whole number, not {text}")
@@ -119,9 +128,23 @@ class Group:
         rows = [_row_of(leaf) for leaf in leaves] if isinstance(leaves, list) else [None]
         if any(row is None for row in rows):
             group.kept = value
-        else:
-            group.rows = rows
+            return group
+        group.rows = rows
+        problems = []
+        if group.conditions("", problems) != value or problems:
+            # Rows would read it back otherwise (a value with a comma in a list): kept as it is.
+            group.rows, group.match, group.kept = [], "all", value
         return group
+
+    def unkeep(self) -> None:
+        """Edit kept conditions as rows anyway: what rows cannot show is dropped (the marketer asked)."""
+        if self.kept is None:
+            return
+        leaves = self.kept
+        if isinstance(leaves, list) and len(leaves) == 1 and isinstance(leaves[0], dict) and set(leaves[0]) == {"any"}:
+            self.match, leaves = "any", leaves[0]["any"]
+        self.rows = [row for row in (_row_of(leaf) for leaf in leaves if isinstance(leaves, list)) if row is not None]
+        self.kept = None
 
     @classmethod
     def from_post(cls, prefix, data, scope="customer") -> "Group":
@@ -129,8 +152,7 @@ class Group:
         kept = data.get(f"{prefix}-kept")
         if kept:
             try:
-                group.kept = json.loads(kept)
-                return group
+                return cls.from_conditions(prefix, json.loads(kept), scope)
             except ValueError:
                 pass
         for index in data.getlist(f"{prefix}-row"):
@@ -280,6 +302,11 @@ class StepBlock:
     values: dict = field(default_factory=dict)
     lanes: dict = field(default_factory=dict)  # "then"/"else" → [StepBlock] for a branch
     condition: Group | None = None  # a branch's "if"
+    kept: dict | None = None  # a step the block cannot show exactly, kept as it is
+
+    @property
+    def kept_json(self) -> str:
+        return json.dumps(self.kept, ensure_ascii=False) if self.kept is not None else ""
 
     @property
     def label(self) -> str:
@@ -323,6 +350,8 @@ def _amount_of(step, prefix) -> dict:
 
 
 def _step_of(block: StepBlock, where, problems) -> dict:
+    if block.kept is not None:
+        return json.loads(json.dumps(block.kept))  # a copy: the definition is not the page's
     values, kind = block.values, block.type
     step = {"type": kind}
     if values.get("name", "").strip():
@@ -336,23 +365,24 @@ def _step_of(block: StepBlock, where, problems) -> dict:
         step[slot] = values.get(slot, "")
         if values.get("category"):
             step["category"] = values["category"]
-        hours = number(values.get("expires_after_hours"), f"{here}, expires after hours", problems, required=False)
+        hours = number(values.get("expires_after_hours"), f"{here}, expires after hours", problems, required=False,
+                       most=LONGEST["hours"], least=1)
         if hours is not None:
             step["expires_after_hours"] = hours
     elif kind == "wait":
-        amount = number(values.get("amount"), f"{here}, how long", problems)
+        amount = number(values.get("amount"), f"{here}, how long", problems, most=LONGEST[_unit(values)])
         if amount is not None:
             step[_unit(values)] = amount
     elif kind == "wait_until":
         step["field"] = values.get("field", "").strip()
-        amount = number(values.get("amount"), f"{here}, offset", problems, required=False)
+        amount = number(values.get("amount"), f"{here}, offset", problems, required=False, most=LONGEST[_unit(values)])
         if amount:
             step[f"offset_{_unit(values)}"] = -amount if values.get("direction") == "before" else amount
         if values.get("if_past") == "exit":
             step["if_past"] = "exit"
     elif kind == "wait_for_event":
         step["event"] = values.get("event", "").strip()
-        amount = number(values.get("amount"), f"{here}, how long to wait", problems)
+        amount = number(values.get("amount"), f"{here}, how long to wait", problems, most=LONGEST[_unit(values)])
         if amount is not None:
             step[f"timeout_{_unit(values)}"] = amount
         for path in ("on_event", "on_timeout"):
@@ -361,8 +391,10 @@ def _step_of(block: StepBlock, where, problems) -> dict:
     elif kind == "branch":
         step["if"] = block.condition.conditions(f"{here}, if", problems) if block.condition else []
         for arm in ("then", "else"):
-            step[arm] = [_step_of(inner, f"{where} › {'yes' if arm == 'then' else 'no'} {index}", problems)
-                         for index, inner in enumerate(block.lanes.get(arm, []), 1)]
+            lane = [_step_of(inner, f"{where} › {'yes' if arm == 'then' else 'no'} {index}", problems)
+                    for index, inner in enumerate(block.lanes.get(arm, []), 1)]
+            if lane:  # an empty lane is no lane, as in activity files
+                step[arm] = lane
     elif kind == "issue_coupon":
         coupon_kind = values.get("kind") or "percent"
         if coupon_kind == "pool":
@@ -370,12 +402,13 @@ def _step_of(block: StepBlock, where, problems) -> dict:
             if not step["pool"]:
                 problems.append(f"{here}: choose the coupon pool")
         else:
-            value = number(values.get("value"), f"{here}, discount", problems)
+            value = number(values.get("value"), f"{here}, discount", problems, most=1_000_000_000)
             if value is not None:
                 step["percent_off" if coupon_kind == "percent" else "amount_off"] = value
             if values.get("prefix", "").strip():
                 step["prefix"] = values["prefix"].strip()
-        days = number(values.get("valid_days"), f"{here}, valid for days", problems, whole=True, required=False)
+        days = number(values.get("valid_days"), f"{here}, valid for days", problems, whole=True, required=False,
+                      most=LONGEST["days"], least=1)
         if days is not None:
             step["valid_days"] = days
     elif kind in ("add_to_segment", "remove_from_segment"):
@@ -399,6 +432,7 @@ class Builder:
     """The blocks of one activity's page; see the module's docstring."""
 
     trigger: dict = field(default_factory=dict)
+    trigger_kept: dict | None = None
     trigger_where: Group = None
     target: Group = None
     goal_event: str = ""
@@ -407,12 +441,15 @@ class Builder:
     rules: dict = field(default_factory=dict)
     caps: list = field(default_factory=list)
     regions: list = field(default_factory=list)
+    rules_kept: dict | None = None
     next_id: int = 0
+    opened: str = ""  # the block a palette button just changed: shown open
 
     # -- from a definition
 
     @classmethod
     def from_definition(cls, definition: dict) -> "Builder":
+        """The blocks for ``definition``; a part they would not read back exactly is kept as it is."""
         builder = cls()
         trigger = definition.get("trigger") or {}
         builder.trigger = _trigger_values(trigger)
@@ -433,6 +470,13 @@ class Builder:
             for cap in rules.get("caps") or [] if isinstance(cap, dict)
         ]
         builder.regions = list(rules.get("excluded_regions") or [])
+        problems = []
+        if builder._trigger(problems) != trigger or problems:
+            builder.trigger_kept = trigger
+        problems = []
+        zones = [region for region in builder.regions if "/" in str(region)]  # the page offers areas and countries
+        if builder._send_rules(problems) != rules or problems or zones:
+            builder.rules_kept = rules
         return builder
 
     def _new_id(self) -> int:
@@ -442,9 +486,15 @@ class Builder:
     def _block_of(self, step) -> StepBlock:
         step = step if isinstance(step, dict) else {}
         block = StepBlock(self._new_id(), step.get("type", "exit"), _step_values(step))
+        if block.type not in STEPS:
+            block.kept = step
+            return block
         if block.type == "branch":
             block.condition = Group.from_conditions(f"step-{block.id}-if", step.get("if"))
             block.lanes = {arm: [self._block_of(inner) for inner in step.get(arm) or []] for arm in ("then", "else")}
+        problems = []
+        if _step_of(block, "", problems) != step or problems:
+            block.kept, block.lanes, block.condition = step, {}, None
         return block
 
     # -- from the page
@@ -454,6 +504,10 @@ class Builder:
         builder = cls()
         builder.trigger = {key.removeprefix("trigger-"): value for key, value in data.items()
                            if key.startswith("trigger-") and not key.startswith("trigger-where")}
+        builder.trigger_kept = _json_object(builder.trigger.pop("kept", ""))
+        if builder.trigger.get("type") == "date":
+            builder.trigger.setdefault("field", "date_of_birth")
+            builder.trigger["field"] = builder.trigger["field"] or "date_of_birth"
         builder.trigger_where = Group.from_post("trigger-where", data, "event")
         builder.target = Group.from_post("target", data)
         builder.goal_event = data.get("goal-event", "").strip()
@@ -469,14 +523,28 @@ class Builder:
             values = {"name": data.get(f"{prefix}-name", "")}
             values.update({name: data.get(f"{prefix}-{name}", "") for name in STEP_FIELDS[kind]})
             block = StepBlock(int(raw), kind, values)
-            if kind == "branch":
+            kept = _json_object(data.get(f"{prefix}-kept", ""))
+            if kept is not None and kept.get("type") == kind:
+                block.kept = kept
+            elif kind == "branch":
                 block.condition = Group.from_post(f"{prefix}-if", data)
                 block.lanes = {"then": [], "else": []}
             blocks[raw] = block
             placed.append((block, data.get(f"{prefix}-parent", ""), data.get(f"{prefix}-arm", "")))
         for block, parent, arm in placed:
-            lane = blocks[parent].lanes.get(arm) if parent in blocks and blocks[parent].type == "branch" else None
-            (lane if lane is not None and parent != str(block.id) else builder.steps).append(block)
+            owner = blocks.get(parent)
+            if owner is not None and owner is not block and owner.kept is None and owner.type == "branch" \
+                    and arm in ("then", "else"):
+                owner.lanes[arm].append(block)
+            else:
+                builder.steps.append(block)
+        reached = {id(block) for block in builder._walk()}
+        # Steps whose parents point at each other (a forged post) reach no lane: they leave the
+        # lanes of one another and go last.
+        astray = [block for block, _, _ in placed if id(block) not in reached]
+        for block in astray:
+            block.lanes = {arm: [inner for inner in lane if id(inner) in reached] for arm, lane in block.lanes.items()}
+        builder.steps += astray
         builder.next_id = max((int(key) for key in blocks), default=0)
         window = {name: data.get(f"rules-{name}", "").strip() for name in ("start", "end")}
         builder.rules = {**window, "no_weekends": bool(data.get("rules-no_weekends"))}
@@ -485,6 +553,7 @@ class Builder:
             for index in data.getlist("cap")
         ]
         builder.regions = [region for region in data.getlist("rules-regions") if region]
+        builder.rules_kept = _json_object(data.get("rules-kept", ""))
         return builder
 
     # -- back to a definition
@@ -502,39 +571,48 @@ class Builder:
         return parts, problems
 
     def _trigger(self, problems) -> dict:
+        if self.trigger_kept is not None:
+            return json.loads(json.dumps(self.trigger_kept))
         values, kind = self.trigger, self.trigger.get("type") or "event"
         if kind == "event":
             trigger = {"type": "event", "event": values.get("event", "").strip()}
             where = self.trigger_where.conditions("When, where", problems)
             return {**trigger, "where": where} if where else trigger
         if kind == "date":
-            field_path = values.get("field", "")
+            field_path = values.get("field") or "date_of_birth"
             if field_path == "attributes.<name>":
                 field_path = f"attributes.{values.get('field_name', '').strip()}"
             trigger = {"type": "date", "field": field_path}
-            days = number(values.get("offset"), "When, days before or after", problems, whole=True, required=False)
+            days = number(values.get("offset"), "When, days before or after", problems, whole=True, required=False,
+                          most=LONGEST["days"])
             if days is not None:
                 trigger["offset_days"] = -days if values.get("direction") == "before" and days else days
             recurrence = values.get("recurrence") or "yearly"
             if recurrence == "months":
-                months = number(values.get("months"), "When, every how many months", problems, whole=True)
+                months = number(values.get("months"), "When, every how many months", problems, whole=True,
+                                least=1, most=120)
                 trigger["recurrence"] = {"every_months": months} if months else "yearly"
             else:
                 trigger["recurrence"] = recurrence
             trigger["at"] = values.get("at") or "10:00"
             return trigger
         if kind == "threshold":
-            field_path = values.get("field", "")
-            name = values.get("field_name", "").strip()
-            field_path = field_path.replace("<name>", name)
+            field_path = (values.get("t_field") or "attributes.<name>").replace("<name>", values.get("t_name", "").strip())
             trigger = {"type": "threshold", "field": field_path,
-                       "value": number(values.get("value"), "When, the line to cross", problems),
-                       "direction": values.get("direction") or "up"}
-            days = number(values.get("days"), "When, within days", problems, whole=True, required=False)
+                       "value": number(values.get("t_value"), "When, the line to cross", problems),
+                       "direction": values.get("t_direction") or "up"}
+            days = number(values.get("t_days"), "When, within days", problems, whole=True, required=False,
+                          least=1, most=36_500)
             if days:
                 trigger["days"] = days
             return trigger
         return {"type": kind}
+
+    def hidden_trigger_values(self) -> list[tuple[str, str]]:
+        """The fields of the trigger types not shown now, carried so that switching back finds them."""
+        shown = TRIGGER_FIELDS.get(self.trigger.get("type") or "event", ())
+        return [(key, value) for key, value in self.trigger.items()
+                if key not in shown and key != "type" and isinstance(value, str)]
 
     def _goal(self, problems) -> dict:
         if not self.goal_event:
@@ -543,6 +621,8 @@ class Builder:
         return {"event": self.goal_event, **({"where": where} if where else {})}
 
     def _send_rules(self, problems) -> dict:
+        if self.rules_kept is not None:
+            return json.loads(json.dumps(self.rules_kept))
         rules = {}
         window = {name: self.rules[name] for name in ("start", "end") if self.rules.get(name)}
         if self.rules.get("no_weekends"):
@@ -552,11 +632,12 @@ class Builder:
         caps = []
         for index, cap in enumerate(self.caps, 1):
             where = f"Send rules, cap {index}"
-            count = number(cap.get("count"), f"{where}, how many", problems, whole=True)
-            amount = number(cap.get("amount"), f"{where}, per how long", problems)
+            unit = "hours" if cap.get("unit") == "hours" else "days"
+            count = number(cap.get("count"), f"{where}, how many", problems, whole=True, most=10_000)
+            amount = number(cap.get("amount"), f"{where}, per how long", problems, most=LONGEST[unit])
             if count is not None and amount is not None:
                 caps.append({"channel": cap.get("channel"), "category": cap.get("category"), "count": count,
-                             ("hours" if cap.get("unit") == "hours" else "days"): amount})
+                             unit: amount})
         if caps:
             rules["caps"] = caps
         if self.regions:
@@ -568,7 +649,8 @@ class Builder:
     def apply(self, action: str) -> None:
         """Do a palette button's ``action``: ``add:<type>[:<parent id>:<arm>]``, ``up:<id>``,
         ``down:<id>``, ``remove:<id>``, ``row:<group prefix>``, ``unrow:<group prefix>:<index>``,
-        ``cap``, ``uncap:<index>``. Anything else changes nothing."""
+        ``cap``, ``uncap:<index>``, ``unkeep:<what>`` (edit a kept part here anyway: trigger,
+        rules, a step's id or a group's prefix). Anything else changes nothing."""
         verb, _, rest = (action or "").partition(":")
         if verb == "add":
             kind, _, place = rest.partition(":")
@@ -595,6 +677,7 @@ class Builder:
             group = self._group(rest)
             if group is not None and group.kept is None:
                 group.rows.append(Row())
+                self.opened = "goal" if rest == "goal-where" else ""
         elif verb == "unrow":
             prefix, _, index = rest.rpartition(":")
             group = self._group(prefix)
@@ -602,8 +685,37 @@ class Builder:
                 group.rows.pop(int(index))
         elif verb == "cap":
             self.caps.append({"channel": "sms", "category": "marketing", "count": "1", "amount": "7", "unit": "days"})
+            self.opened = "rules"
         elif verb == "uncap" and rest.isdigit() and int(rest) < len(self.caps):
             self.caps.pop(int(rest))
+            self.opened = "rules"
+        elif verb == "unkeep":
+            self._unkeep(rest)
+
+    def _unkeep(self, what) -> None:
+        if what == "trigger" and self.trigger_kept is not None:
+            self.trigger = _trigger_values(self.trigger_kept)
+            self.trigger_where = Group.from_conditions("trigger-where", self.trigger_kept.get("where"), "event")
+            self.trigger_where.unkeep()
+            self.trigger_kept = None
+        elif what == "rules" and self.rules_kept is not None:
+            kept = Builder.from_definition({"send_rules": self.rules_kept})
+            self.rules, self.caps = kept.rules, kept.caps
+            self.regions = [region for region in kept.regions if "/" not in region]  # zones: not offered here
+            self.rules_kept, self.opened = None, "rules"
+        elif self._group(what) is not None:
+            self._group(what).unkeep()
+        else:
+            lane, index = self._find(what)
+            if lane is not None and lane[index].kept is not None:
+                step = lane[index].kept
+                block = lane[index]
+                block.values, block.kept = _step_values(step), None
+                if block.type == "branch":
+                    block.condition = Group.from_conditions(f"step-{block.id}-if", step.get("if"))
+                    block.condition.unkeep()
+                    block.lanes = {arm: [self._block_of(inner) for inner in step.get(arm) or []]
+                                   for arm in ("then", "else")}
 
     def _walk(self, lane=None):
         for block in self.steps if lane is None else lane:
@@ -613,7 +725,7 @@ class Builder:
 
     def _lane_of_branch(self, parent, arm):
         for block in self._walk():
-            if str(block.id) == parent and block.type == "branch" and arm in ("then", "else"):
+            if str(block.id) == parent and block.type == "branch" and block.kept is None and arm in ("then", "else"):
                 return block.lanes.setdefault(arm, [])
         return None
 
@@ -657,6 +769,40 @@ class Builder:
             "goal": f"{parts['goal']['event']}" if parts["goal"] else "",
         }
 
+    @property
+    def trigger_kept_json(self) -> str:
+        return json.dumps(self.trigger_kept, ensure_ascii=False) if self.trigger_kept is not None else ""
+
+    @property
+    def rules_kept_json(self) -> str:
+        return json.dumps(self.rules_kept, ensure_ascii=False) if self.rules_kept is not None else ""
+
+    @property
+    def where_kept_json(self) -> str:
+        """The event trigger's conditions, carried while another trigger type is shown."""
+        problems = []
+        where = self.trigger_where.conditions("", problems)
+        return json.dumps(where, ensure_ascii=False) if where and not problems else ""
+
+
+#: The page's fields of each trigger type (names are the part after "trigger-").
+TRIGGER_FIELDS = {
+    "event": ("event",),
+    "date": ("offset", "direction", "field", "field_name", "recurrence", "months", "at"),
+    "threshold": ("t_field", "t_name", "t_direction", "t_value", "t_days"),
+}
+
+
+def _json_object(text):
+    """A JSON object posted back by the page (a kept part), or None."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
 
 def _trigger_values(trigger: dict) -> dict:
     kind = trigger.get("type", "event")
@@ -667,14 +813,15 @@ def _trigger_values(trigger: dict) -> dict:
         field_path = trigger.get("field", "date_of_birth")
         values.update(
             field=field_path, offset=plain(abs(offset)) if "offset_days" in trigger else "",
-            direction="before" if offset < 0 else "after", at=trigger.get("at", "10:00"),
+            direction="before" if isinstance(offset, (int, float)) and offset < 0 else "after",
+            at=trigger.get("at", "10:00"),
             recurrence="months" if isinstance(recurrence, dict) else recurrence,
             months=plain(recurrence.get("every_months")) if isinstance(recurrence, dict) else "",
         )
     elif kind == "threshold":
-        template, name, _ = _split_field(trigger.get("field", ""))
-        values.update(field=template, field_name=name, value=plain(trigger.get("value")),
-                      direction=trigger.get("direction", "up"), days=plain(trigger.get("days")))
+        template, name, _ = _split_field(str(trigger.get("field", "")))
+        values.update(t_field=template, t_name=name, t_value=plain(trigger.get("value")),
+                      t_direction=trigger.get("direction", "up"), t_days=plain(trigger.get("days")))
     return values
 
 

@@ -70,6 +70,9 @@ class ActivityForm(forms.ModelForm):
                 setattr(self.instance, name, cleaned[name])
         definition = self.instance.definition()
         problems += [for_people(problem) for problem in spec.definition_problems(definition)]
+        problems += unstorable_text(parts)
+        if cleaned.get("starts_at") and cleaned.get("ends_at") and cleaned["ends_at"] <= cleaned["starts_at"]:
+            self.add_error("ends_at", "It must end after it starts.")
         for problem in problems:
             self.block_problems.setdefault(block_of(problem), []).append(problem)
         if not problems:
@@ -88,13 +91,28 @@ class ActivityForm(forms.ModelForm):
         return cleaned
 
     def _update_errors(self, errors):
-        """The model's own check names the JSON fields this form does not have: shown above the form."""
+        """The model's own check of the definition repeats ``clean()``'s, in the file's words
+        (``steps[1]: ...``) and on fields this form does not have: only its errors on the form's
+        own fields are kept."""
         if hasattr(errors, "error_dict"):
-            kept = {}
-            for name, messages in errors.error_dict.items():
-                kept.setdefault(name if name in self.fields else NON_FIELD_ERRORS, []).extend(messages)
-            errors = ValidationError(kept)
+            errors = ValidationError({name: messages for name, messages in errors.error_dict.items()
+                                      if name in self.fields})
+            if not errors.error_dict:
+                return
         super()._update_errors(errors)
+
+
+def unstorable_text(value, where="") -> list[str]:
+    """A NUL or a lone surrogate anywhere in the definition: no database stores it (PostgreSQL refuses)."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= character <= "\udfff" for character in value):
+            return [f"{where or 'A field'}: {value[:40]!r} holds a character that cannot be stored; type it again"]
+        return []
+    if isinstance(value, dict):
+        return [problem for key, inner in value.items() for problem in unstorable_text(inner, where or str(key))]
+    if isinstance(value, list):
+        return [problem for inner in value for problem in unstorable_text(inner, where)]
+    return []
 
 
 _PATH = re.compile(r"steps((?:\[\d+\](?:\.(?:then|else))?)+)")
@@ -224,11 +242,10 @@ def builder_context(form, activity) -> dict:
         ("attributes.<name>", "another attribute holding a date…"),
     ]
     parts, _ = builder.definition_parts()
+    if not form.findings and not form.block_problems and (activity is not None or form.is_bound):
+        # The page shown before any save, or again after a palette button: the checks of what it shows.
+        form.findings = review_of(parts, form, activity)
     findings = [(finding, finding_block(finding)) for finding in form.findings]
-    if not form.is_bound and activity is not None and activity.pk:
-        findings = [(finding, finding_block(finding)) for finding in review.review(parts | {
-            "category": activity.category, "reentry": activity.reentry, "reentry_days": activity.reentry_days,
-        }, activity=activity)] if not spec.definition_problems(activity.definition()) else []
     return {
         "builder": builder,
         "summary": builder.summary(),
@@ -239,6 +256,22 @@ def builder_context(form, activity) -> dict:
         "block_problems": form.block_problems,
         "previews": previews(builder),
     }
+
+
+def review_of(parts, form, activity) -> list:
+    """The checks of the definition the page shows, once it has no problem of its own."""
+    data = form.data if form.is_bound else {}
+    definition = {
+        **parts,
+        "category": data.get("category") or (activity.category if activity else "marketing"),
+        "reentry": data.get("reentry") or (activity.reentry if activity else "once"),
+        "reentry_days": activity.reentry_days if activity else None,
+    }
+    if data.get("reentry_days", "").isdigit():
+        definition["reentry_days"] = int(data["reentry_days"])
+    if spec.definition_problems(definition) or unstorable_text(parts):
+        return []
+    return review.review(definition, activity=activity if activity is not None and activity.pk else None)
 
 
 def form_category(form, activity) -> str:
@@ -336,5 +369,5 @@ def estimate_view(model_admin, request):
     parts, problems = builder.definition_parts()
     estimate = audience_estimate(parts["target"], parts["steps"], request.POST.get("category") or "marketing")
     if problems:
-        estimate["problems"] = [p for p in problems if p.startswith("Who")] + estimate["problems"]
+        estimate["problems"] = [p for p in problems if p.startswith("Who")] + list(estimate["problems"])
     return HttpResponse(render_to_string("admin/activities/activity/builder_estimate.html", {"estimate": estimate}))

@@ -45,6 +45,11 @@ from .models import Activity, ActivityStatus, Reentry, TriggerType
 log = logging.getLogger(__name__)
 
 
+#: How many other active activities on the same trigger and channel one review asks the
+#: database about (one EXISTS each): the page that shows the checks stays a few queries.
+OVERLAPS_ASKED = 10
+
+
 class Level(TextChoices):
     ERROR = "error", "Error: stops the save"
     WARNING = "warning", "Warning: confirm it to activate"
@@ -518,11 +523,21 @@ class _Review:
         if self.activity is not None and self.activity.pk is not None:
             others = others.exclude(pk=self.activity.pk)
         target = self.definition.get("target") or []
+        asked = 0
         for other in others:
             if _trigger_key(other.trigger) != _trigger_key(self.trigger):
                 continue
             shared = channels & _channels(placed_steps(other.steps))
-            if not shared or not audience.overlaps(target, other.target or [], at=self.now):
+            if not shared:
+                continue
+            if asked == OVERLAPS_ASKED:
+                yield Finding(Level.WARNING, "trigger", (
+                    f"More than {OVERLAPS_ASKED} active activities start on {_trigger_words(self.trigger)} and send "
+                    f"on the same channel; only the first {OVERLAPS_ASKED} were checked for shared customers."
+                ))
+                return
+            asked += 1
+            if not audience.overlaps(target, other.target or [], at=self.now):
                 continue
             what = " and ".join(Channel(channel).label for channel in sorted(shared))
             kept_apart = (" (their event conditions may still keep them apart)"

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from messaging.policy import SendRules
 
 from . import conditions, engine
-from .models import Activity, ActivityStatus, Reentry, TriggerType
+from .models import VERSIONED_FIELDS, Activity, ActivityStatus, Reentry, TriggerType
 from .steps import step_list_problems
 
 #: Keys of a file beyond the versioned definition.
@@ -68,13 +68,15 @@ def _date_trigger_problems(trigger) -> list[str]:
     problems = []
     if not isinstance(trigger.get("field"), str) or not _DATE_FIELD.match(trigger["field"]):
         problems.append("trigger.field must be date_of_birth or attributes.<name>, e.g. attributes.delivery_date")
-    if not isinstance(trigger.get("offset_days", 0), int):
-        problems.append("trigger.offset_days must be a whole number of days (-7 = a week before)")
+    offset = trigger.get("offset_days", 0)
+    if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 3_650:
+        problems.append("trigger.offset_days must be a whole number of days (-7 = a week before), at most 3650 either way")
     recurrence = trigger.get("recurrence", "yearly")
     if recurrence not in ("yearly", "once") and not (
-        isinstance(recurrence, dict) and isinstance(recurrence.get("every_months"), int) and recurrence["every_months"] > 0
+        isinstance(recurrence, dict) and isinstance(recurrence.get("every_months"), int)
+        and not isinstance(recurrence["every_months"], bool) and 0 < recurrence["every_months"] <= 120
     ):
-        problems.append('trigger.recurrence must be "yearly", "once" or {"every_months": N}')
+        problems.append('trigger.recurrence must be "yearly", "once" or {"every_months": N} with N from 1 to 120')
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", str(trigger.get("at", "10:00"))):
         problems.append(f"trigger.at must be a local time such as 10:00, not {trigger.get('at')!r}")
     return problems
@@ -187,6 +189,12 @@ def problems_in(data) -> list[str]:
             "category", "trigger", "target", "goal", "steps", "send_rules", "reentry", "reentry_days"
         )})
     return problems
+
+
+def definition_of(data) -> dict:
+    """The versioned part of an activity file (what ``Activity.definition()`` holds), read as ``load`` reads it."""
+    fields, _ = _fields_from(data)
+    return {key: fields[key] for key in VERSIONED_FIELDS}
 
 
 @transaction.atomic

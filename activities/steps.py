@@ -36,6 +36,9 @@ class Outcome:
 
 
 DURATION_UNITS = ("days", "hours", "minutes")
+#: The longest wait, timeout, coupon validity or expiry a step takes: longer is a typo, and
+#: past year 9999 no moment can hold it.
+LONGEST_DURATION = timedelta(days=3_650)
 
 
 def duration_of(step) -> timedelta:
@@ -50,7 +53,15 @@ def _duration_problems(step, where, *, required=True) -> list[str]:
         f"{where}: {unit} must be a number, not {step[unit]!r}"
         for unit in given if not isinstance(step[unit], (int, float)) or isinstance(step[unit], bool)
     ]
-    if not problems and duration_of(step) <= timedelta(0):
+    if problems:
+        return problems
+    try:
+        duration = duration_of(step)
+    except OverflowError:
+        duration = None
+    if duration is None or duration > LONGEST_DURATION:
+        problems.append(f"{where}: the duration must be at most ten years")
+    elif duration <= timedelta(0):
         problems.append(f"{where}: the duration must be more than zero")
     return problems
 
@@ -80,8 +91,9 @@ def send_problems(step, where) -> list[str]:
         return [f"{where}: channel must be 'email' or 'sms', not {channel!r}"]
     if "category" in step and step["category"] not in Category.values:
         return [f"{where}: category must be marketing or transactional, not {step['category']!r}"]
-    if "expires_after_hours" in step and not isinstance(step["expires_after_hours"], (int, float)):
-        return [f"{where}: expires_after_hours must be a number"]
+    hours = step.get("expires_after_hours", 1)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= LONGEST_DURATION / timedelta(hours=1):
+        return [f"{where}: expires_after_hours must be a number of hours above zero, at most ten years"]
     return []
 
 
@@ -227,11 +239,14 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
 def coupon_problems(step, where) -> list[str]:
+    problems = []
+    days = step.get("valid_days", 1)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= LONGEST_DURATION.days:
+        problems.append(f"{where}: valid_days must be a whole number of days above zero, at most ten years")
     if "pool" in step:
         if not CouponPool.objects.filter(slug=step["pool"]).exists():
-            return [f"{where}: there is no coupon pool {step['pool']!r}"]
-        return []
-    problems = []
+            problems.append(f"{where}: there is no coupon pool {step['pool']!r}")
+        return problems
     if ("percent_off" in step) == ("amount_off" in step):
         problems.append(f"{where}: give either percent_off or amount_off (or a pool)")
     value = step.get("percent_off", step.get("amount_off"))

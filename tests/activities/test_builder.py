@@ -403,3 +403,192 @@ def test_a_country_condition_offers_the_countries_to_pick(admin_client):
     response, _ = press(admin_client, ADD_URL, data, "noop")
     values = response.content.decode().split('name="target-0-value"')[1].split("</select>")[0]
     assert "multiple" in values.split(">")[0] and 'value="AU"' in values
+
+
+# --- what the builder cannot show is kept, not changed ---------------------------------------
+
+ODD_BUT_VALID = {
+    "a wait for an event with conditions on it": {
+        "trigger": {"type": "event", "event": "x"},
+        "steps": [{"type": "wait_for_event", "event": "order_placed", "where": [{"field": "properties.total", "op": "gt", "value": 20}],
+                   "timeout_days": 3}, {"type": "send", "channel": "email", "template": "hello"}]},
+    "a time zone among the excluded regions": {
+        "trigger": {"type": "event", "event": "x"}, "send_rules": {"excluded_regions": ["America/Sao_Paulo", "Asia"]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+    "a wait of days and hours": {
+        "trigger": {"type": "event", "event": "x"},
+        "steps": [{"type": "wait", "days": 1, "hours": 12}, {"type": "send", "channel": "email", "template": "hello"}]},
+    "a wait until with hours and minutes": {
+        "trigger": {"type": "event", "event": "x"},
+        "steps": [{"type": "wait_until", "field": "properties.starts_at", "offset_hours": -1, "offset_minutes": -30},
+                  {"type": "send", "channel": "email", "template": "hello"}]},
+    "a cap over days and hours": {
+        "trigger": {"type": "event", "event": "x"},
+        "send_rules": {"caps": [{"channel": "email", "category": "marketing", "count": 1, "days": 1, "hours": 12}]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+    "a value with a comma in a list": {
+        "trigger": {"type": "event", "event": "x"},
+        "target": [{"field": "attributes.code", "op": "in", "value": ["a, b", "c"]}],
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+    "a date trigger without its time or recurrence": {
+        "trigger": {"type": "date", "field": "date_of_birth"}, "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+    "a threshold without its direction": {
+        "trigger": {"type": "threshold", "field": "attributes.points", "value": 100},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+    "a branch without an else": {
+        "trigger": {"type": "event", "event": "x"},
+        "steps": [{"type": "branch", "if": [{"field": "country", "op": "eq", "value": "IT"}],
+                   "then": [{"type": "send", "channel": "email", "template": "hello"}]}]},
+    "a window of days on an orders condition": {
+        "trigger": {"type": "event", "event": "x"},
+        "target": [{"field": "orders.count", "op": "gte", "value": 1, "days": 30}],
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+}
+
+
+@pytest.mark.parametrize("case", ODD_BUT_VALID, ids=list(ODD_BUT_VALID))
+def test_saving_unchanged_keeps_what_the_builder_cannot_show(admin_client, case):
+    factories.email_template("hello")
+    activity = spec.load({"name": "Odd", **ODD_BUT_VALID[case]})
+    before = activity.definition()
+
+    response = admin_client.post(change_url(activity), {**posted(admin_client.get(change_url(activity))),
+                                                        "_continue": "x"})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    activity.refresh_from_db()
+    assert (activity.definition(), activity.version) == (before, 1)
+
+
+def test_a_kept_step_can_be_edited_here_anyway_and_a_kept_trigger_too(admin_client):
+    factories.email_template("hello")
+    activity = spec.load({"name": "Odd", **ODD_BUT_VALID["a wait of days and hours"]})
+    data = posted(admin_client.get(change_url(activity)))
+    wait = data["step"][0]
+    assert f"step-{wait}-kept" in data
+    _, data = press(admin_client, change_url(activity), data, f"unkeep:{wait}")
+    assert f"step-{wait}-kept" not in data and data[f"step-{wait}-amount"] == ["1"]
+
+
+def test_the_estimate_of_a_page_with_an_unfinished_step_names_what_is_missing_not_a_500(admin_client):
+    data = new_page(admin_client)
+    _, data = press(admin_client, ADD_URL, data, "add:send::")
+    _, data = press(admin_client, ADD_URL, data, "add:wait::")
+    response = admin_client.post("/admin/activities/activity/estimate/", data)
+    assert response.status_code == 200
+    assert "customer" in response.content.decode()
+
+
+def test_switching_the_trigger_type_and_back_keeps_the_event_and_its_conditions(admin_client):
+    data = new_page(admin_client)
+    data["trigger-event"] = ["cart_updated"]
+    _, data = press(admin_client, ADD_URL, data, "row:trigger-where")
+    data.update({"trigger-where-0-field": ["properties.<name>"], "trigger-where-0-name": ["total"],
+                 "trigger-where-0-op": ["gte"], "trigger-where-0-value": ["20"]})
+    for kind in ("date", "threshold", "event"):
+        data["trigger-type"] = [kind]
+        _, data = press(admin_client, ADD_URL, data, "noop")
+    assert data["trigger-event"] == ["cart_updated"]
+    assert data["trigger-where-0-name"] == ["total"] and data["trigger-where-0-value"] == ["20"]
+
+
+def test_a_new_condition_on_a_field_with_a_list_of_values_waits_for_a_choice(admin_client):
+    data = new_page(admin_client)
+    data.update({"name": ["Chosen"], "trigger-event": ["x"]})
+    _, data = press(admin_client, ADD_URL, data, "row:target")
+    data["target-0-field"] = ["country"]
+    _, data = press(admin_client, ADD_URL, data, "noop")
+    assert data["target-0-value"] == [""]
+    response = admin_client.post(ADD_URL, data)
+    assert response.status_code == 200 and Activity.objects.count() == 0
+
+
+@pytest.mark.parametrize("field, typed", [
+    ("amount", "999999999999999"), ("amount", "3651"),
+])
+def test_a_wait_of_a_million_years_is_an_error_not_a_500(admin_client, field, typed):
+    data = new_page(admin_client)
+    data.update({"name": ["Long"], "trigger-event": ["x"]})
+    _, data = press(admin_client, ADD_URL, data, "add:wait::")
+    data[f"step-{data['step'][0]}-{field}"] = [typed]
+    response = admin_client.post(ADD_URL, data)
+    assert response.status_code == 200
+    assert "Step 1 (wait), how long: at most 3,650" in response.content.decode()
+
+
+def test_a_problem_is_said_once_in_the_words_of_the_page_not_the_files(admin_client):
+    data = new_page(admin_client)
+    data.update({"name": ["Missing"], "trigger-event": ["x"]})
+    _, data = press(admin_client, ADD_URL, data, "add:wait::")
+    data[f"step-{data['step'][0]}-amount"] = ["0"]
+    page = admin_client.post(ADD_URL, data).content.decode()
+    assert "steps[0]" not in page
+    assert "Step 1: the duration must be more than zero" in page
+
+
+def test_enter_in_a_text_field_saves_rather_than_pressing_a_palette_button(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    form = page[page.index('id="activity_form"'):]
+    first_submit = form[form.index('type="submit"'):][:200]
+    assert 'name="_continue"' in first_submit
+
+
+def test_the_checks_stay_on_the_page_after_a_palette_button(admin_client):
+    factories.email_template("hello")
+    factories.customer()
+    activity = spec.load({"name": "Unseen", "status": "draft", "trigger": {"type": "event", "event": "birthday"},
+                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    response, _ = press(admin_client, change_url(activity), posted(admin_client.get(change_url(activity))), "cap")
+    page = response.content.decode()
+    assert 'class="finding finding-warning"' in page and "I have read the warnings" in page
+    assert 'id="block-rules" open' in page  # the cap just added is in sight
+
+
+def test_steps_whose_parents_point_at_each_other_are_kept_at_the_end_not_dropped(admin_client):
+    data = new_page(admin_client)
+    data.update({"name": ["Loop"], "trigger-event": ["x"], "step": ["1", "2"],
+                 "step-1-type": ["branch"], "step-1-parent": ["2"], "step-1-arm": ["then"],
+                 "step-1-if-row": ["0"], "step-1-if-0-field": ["country"], "step-1-if-0-op": ["eq"],
+                 "step-1-if-0-value": ["IT"],
+                 "step-2-type": ["branch"], "step-2-parent": ["1"], "step-2-arm": ["then"],
+                 "step-2-if-row": ["0"], "step-2-if-0-field": ["country"], "step-2-if-0-op": ["eq"],
+                 "step-2-if-0-value": ["FR"]})
+    _, after = press(admin_client, ADD_URL, data, "noop")
+    assert set(after["step"]) == {"1", "2"}
+
+
+def test_a_nul_in_an_event_name_is_refused_in_words(admin_client):
+    data = new_page(admin_client)
+    data.update({"name": ["Nul"], "trigger-event": ["cart\x00updated"]})
+    _, data = press(admin_client, ADD_URL, data, "add:exit::")
+    response = admin_client.post(ADD_URL, data)
+    assert response.status_code == 200
+    assert "cannot be stored" in response.content.decode()
+    assert Activity.objects.count() == 0
+
+
+def test_the_advanced_view_refuses_what_the_builder_refuses(admin_client):
+    factories.email_template("coupon-mail", html_body="Your code {{ coupon.code }}")
+    factories.email_template("hello")
+    activity = spec.load({"name": "Adv", "trigger": {"type": "event", "event": "x"},
+                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    url = f"/admin/activities/activity/{activity.pk}/advanced/"
+    data = posted(admin_client.get(url))
+    data["steps"] = [json.dumps([{"type": "send", "channel": "email", "template": "coupon-mail"}])]
+    response = admin_client.post(url, data)
+    assert response.status_code == 200 and "coupon.code" in response.content.decode()
+    activity.refresh_from_db()
+    assert activity.version == 1
+
+
+def test_importing_a_file_the_builder_would_refuse_is_refused_with_the_reason(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    factories.email_template("coupon-mail", html_body="Your code {{ coupon.code }}")
+    upload = SimpleUploadedFile("a.json", json.dumps({
+        "name": "Coupon-less", "trigger": {"type": "event", "event": "x"},
+        "steps": [{"type": "send", "channel": "email", "template": "coupon-mail"}],
+    }).encode())
+    response = admin_client.post("/admin/activities/activity/import/", {"file": upload})
+    assert response.status_code == 200 and "coupon.code" in response.content.decode()
+    assert not Activity.objects.filter(name="Coupon-less").exists()

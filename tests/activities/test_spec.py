@@ -98,7 +98,7 @@ def test_a_long_sms_is_a_problem_only_when_the_site_refuses_long_sms(contents, s
     ({"type": "date", "field": "date_of_birth", "at": "25:00"},
      "trigger.at must be a local time such as 10:00, not '25:00'"),
     ({"type": "date", "field": "date_of_birth", "recurrence": "weekly"},
-     'trigger.recurrence must be "yearly", "once" or {"every_months": N}'),
+     'trigger.recurrence must be "yearly", "once" or {"every_months": N} with N from 1 to 120'),
     ({"type": "threshold", "field": "attributes.loyalty_points", "value": "1000"},
      "trigger.value must be a number (the line to cross)"),
     ({"type": "threshold", "field": "attributes.loyalty_points", "value": 1000, "direction": "sideways"},
