@@ -28,8 +28,8 @@ sending (past the send lease and the sweeper) and prints, per channel: messages,
 exactly once, duplicates (a recipient who got it twice), lost (never reached the
 provider and not shown as unknown: failed, or shown sent but never received), unknown
 (and how many of those the observer saw), requests cut off in flight (taken by the
-provider with no answer reaching TriggerHub: dropped, answered too late, or under way
-when a worker was killed), stuck (still pending or sending) and the time to drain.
+provider with no answer recorded by TriggerHub: dropped, answered too late, or under way
+or just answered when a worker was killed), stuck (still pending or sending) and the time to drain.
 
 Targets: duplicates 0, lost 0, stuck 0, and unknown no greater than the requests cut
 off in flight. ``tests/test_faults.py`` runs a short version (``--count 200``) on
@@ -153,16 +153,24 @@ def observed(fake) -> tuple[Counter, list]:
     return taken, log
 
 
+#: How long after the provider answered a killed worker may still not have recorded the answer
+#: (the answer crosses the socket, then the worker commits it): a kill that soon after an answer
+#: leaves the message unknown, rightly. 10 ms was too short on a loaded 2-core machine (CI saw
+#: one SMS answered, then its worker killed before the commit).
+RECORD_WINDOW = 0.5
+
+
 def cut_off(log, kills) -> int:
-    """Requests taken with no answer reaching the client: dropped, answered after its timeout,
-    or under way when a worker was killed (any worker's: an upper bound)."""
+    """Requests taken with no answer recorded by the client: dropped, answered after its timeout,
+    or under way (or answered within RECORD_WINDOW) when a worker was killed (any worker's: an
+    upper bound)."""
     count = 0
     for _, received, answered, status in log:
         if status not in (200, 201):
             continue
         if answered is None or answered - received > CLIENT_TIMEOUT:
             count += 1
-        elif any(received <= kill <= answered + 0.01 for kill in kills):
+        elif any(received <= kill <= answered + RECORD_WINDOW for kill in kills):
             count += 1
     return count
 
