@@ -2,6 +2,8 @@
 
 from itertools import count
 
+from django.contrib.auth.models import Permission, User
+
 from activities.models import Activity, ActivityStatus, Reentry
 from customers.models import Customer
 from messaging.models import Category, EmailTemplate, SmsContent
@@ -34,3 +36,10 @@ def welcome_activity(template=None, **fields) -> Activity:
         "steps": [{"type": "send", "channel": "email", "template": template.slug}],
     }
     return Activity.objects.create(**{**defaults, **fields})
+
+
+def staff_with(*codenames, username="staff", password="x") -> User:
+    """A staff user with exactly the permissions named by ``codenames`` (and no group)."""
+    user = User.objects.create_user(username, password=password, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user

@@ -5,10 +5,10 @@ posts it to the changelist by hand; a user with the model's change permission ru
 """
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from axes.models import AccessAttempt
-from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -21,10 +21,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def staff_with(*codenames, username="viewer") -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
+staff_with = partial(factories.staff_with, username="viewer")
 
 
 def offered_actions(client, changelist) -> set[str]:

@@ -2,9 +2,9 @@
 
 import re
 from datetime import date
+from functools import partial
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from activities.models import Activity, ActivityStatus, Coupon, Enrollment, Reentry
@@ -41,10 +41,7 @@ def try_url(activity):
     return reverse("admin:activities_activity_try", args=[activity.pk])
 
 
-def staff_with(*codenames, username="marketer") -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
+staff_with = partial(factories.staff_with, username="marketer")
 
 
 def rows(response) -> list[str]:

@@ -3,10 +3,10 @@ ledger never edited; and the customer's local time shown beside UTC where a cust
 
 import html
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -17,10 +17,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def staff_with(*codenames, username="marketer") -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
+staff_with = partial(factories.staff_with, username="marketer")
 
 
 @pytest.fixture

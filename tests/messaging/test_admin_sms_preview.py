@@ -2,9 +2,9 @@
 message's time in its customer's zone."""
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from messaging.admin import find_customer
@@ -17,10 +17,7 @@ SEGMENTS_URL = "/admin/messaging/smscontent/segments/"
 SOURCE = "Hi {{ customer.first_name }}, your offer is waiting"
 
 
-def staff_with(*codenames, username="marketer") -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
+staff_with = partial(factories.staff_with, username="marketer")
 
 
 @pytest.fixture

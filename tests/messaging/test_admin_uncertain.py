@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -29,22 +29,16 @@ MESSAGES = reverse("admin:messaging_message_changelist")
 ACTIONS = ("check_with_provider", "resend", "close_as_sent", "close_as_not_sent")
 
 
-def staff_with(*codenames, username) -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return user
-
-
 @pytest.fixture
 def operator(client):
-    user = staff_with("view_message", "change_message", username="operator")
+    user = factories.staff_with("view_message", "change_message", username="operator")
     client.force_login(user)
     return user
 
 
 @pytest.fixture
 def viewer(client):
-    user = staff_with("view_message", username="viewer")
+    user = factories.staff_with("view_message", username="viewer")
     client.force_login(user)
     return user
 
@@ -362,7 +356,6 @@ def test_close_as_not_sent_fails_it_for_good(client, operator, fake_twilio):
     assert last_event(message).detail == "Closed as not sent by operator: it will not be sent."
     assert deliver(message.pk) is None
     assert fake_twilio.requests == []
-
 
 
 def test_an_operator_sees_on_the_messages_page_who_resent_it(client, operator):
