@@ -6,12 +6,13 @@ the reason, and the rest of the suite runs as usual; CI sets TRIGGERHUB_REQUIRE_
 so that a missing browser fails them instead.
 
 Tests take ``page`` (a fresh browser context per test, at the live server's address) and
-``screenshot`` (a PNG of the page at a step, kept in the run's screenshot folder, printed
+``screenshot`` (a PNG of the page at a step, kept in var/screenshots/<database vendor>/, printed
 at the end of the run; a failing test leaves one of the page as it failed).
 """
 
 import itertools
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,15 @@ def page(browser, live_server, screenshot_folder, request):
 
 
 @pytest.fixture(scope="session")
-def screenshot_folder(tmp_path_factory, request):
-    folder = tmp_path_factory.mktemp("screenshots")
+def screenshot_folder(request):
+    """var/screenshots/<database vendor>/ in the checkout (or TRIGGERHUB_SCREENSHOTS), emptied at the
+    start of a run: CI's two suites each leave theirs where the run can be inspected afterwards."""
+    from django.db import connection
+
+    root = Path(os.environ.get("TRIGGERHUB_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "screenshots")
+    folder = root / connection.vendor
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     request.config.stash[SCREENSHOTS] = folder
     return folder
 
