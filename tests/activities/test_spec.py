@@ -17,7 +17,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-README = Path(__file__).resolve().parents[2] / "docs" / "marketers.md"  # where the reference lives
+README = Path(__file__).resolve().parents[2] / "docs" / "activities.md"  # where the reference lives
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from messaging.rendering import template_problems
 from tests import factories
 from tests.email_backends import FlakyEmailBackend
 
-README = Path(__file__).resolve().parents[2] / "docs" / "marketers.md"  # where the reference lives
+README = Path(__file__).resolve().parents[2] / "docs" / "templates.md"  # where the reference lives
 
 
 def test_a_misspelt_root_is_refused_with_its_line_and_the_closest_name():
@@ -143,7 +143,7 @@ def test_the_readme_lists_every_template_variable():
     section = README.read_text().split("## Template variables", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)", section))
     for path, _ in rendering.known_variables():
-        assert ".".join(path) in documented, f"docs/marketers.md's 'Template variables' does not list {'.'.join(path)}"
+        assert ".".join(path) in documented, f"docs/templates.md's 'Template variables' does not list {'.'.join(path)}"
 
 
 # --- A template cannot change the data it renders --------------------------------------
