@@ -9,7 +9,7 @@ BAR_WIDTH = 30
 
 class Command(BaseCommand):
     help = (
-        "Import customers from a CSV file with a header line (see README, 'Importing customers'). "
+        "Import customers from a CSV file with a header line (see docs/importing.md). "
         "Bad rows are reported with their line and reasons; the others are imported."
     )
 
