@@ -62,7 +62,7 @@ ANYTHING = "anything"
 #: a value with nothing below it. Who fills them in: ``customer`` comes from
 #: ``customer_context()``; ``event``, ``coupon`` and ``links`` from the activity that wrote
 #: the message (``Message.context``); ``unsubscribe_url`` and ``site`` from delivery.
-#: docs/marketers.md, "Template variables", documents this list for marketers.
+#: docs/templates.md, "Template variables", documents this list for marketers.
 TEMPLATE_VARIABLES = {
     "customer": {**dict.fromkeys(CUSTOMER_FIELDS), "attributes": ANYTHING},
     "event": ANYTHING,
@@ -329,7 +329,7 @@ def _explain(lookups, depth, scope) -> str:
         return f"{problem} {'.'.join(parent)} has nothing below it."
     roots = _and_list(_names_below(TEMPLATE_VARIABLES))
     own = f"; here also {', '.join(sorted(scope))}" if scope else ""
-    return f"{problem} Templates can use {roots}{own} (see \"Template variables\" in docs/marketers.md)."
+    return f"{problem} Templates can use {roots}{own} (see \"Template variables\" in docs/templates.md)."
 
 
 def _candidates(lookups, scope) -> list[str]:
