@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 def unlogged_on_postgresql(apps, schema_editor):
     """A commit that changes only an unlogged table does not wait for the disk: the position a
-    batch commits before each send costs half as much (docs/delivery-guarantees.md)."""
+    batch commits before each send costs half as much (docs/architecture.md, "Delivery under faults")."""
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("ALTER TABLE messaging_handover SET UNLOGGED")
 
