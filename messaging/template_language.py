@@ -6,7 +6,7 @@ library is this module's ``register``: a tag or filter not listed here is a synt
 when the template is saved, with its line and what to write instead (``problem_in``). So no
 template can read a file ({% include %}, {% extends %}), print its context ({% debug %}),
 turn a few characters into megabytes ({% lorem %}) or let a customer's name add markup to
-an HTML e-mail ({% autoescape off %}, ``|safe``). docs/message-templates.md lists them,
+an HTML e-mail ({% autoescape off %}, ``|safe``). docs/templates.md lists them,
 and the limits below, for marketers.
 
 The size of the rendered text (TRIGGERHUB_RENDER_MAX_BYTES) is checked by ``rendering`` once
