@@ -15,7 +15,7 @@ class _Refused(Exception):
 class Command(BaseCommand):
     help = (
         "Create or update activities from activity files (JSON, or YAML by the .yaml/.yml extension; "
-        "'-' reads JSON from standard input). See README, 'Activity files'. All files load or none: "
+        "'-' reads JSON from standard input). See docs/activities.md. All files load or none: "
         "a file with any problem is refused with every problem listed, and nothing is saved."
     )
 
