@@ -28,7 +28,7 @@ from .spec import SpecError
 
 class ActivityFileForm(forms.Form):
     file = forms.FileField(label="Activity file", help_text="JSON (.json) or YAML (.yaml, .yml), as 'Activity files' in "
-                           "docs/marketers.md describes or 'Export as file' writes.")
+                           "docs/activities.md describes or 'Export as file' writes.")
 
 
 class ActivityVersionInline(admin.TabularInline):
