@@ -6,12 +6,19 @@ argument of every call to ``env`` and its typed forms (``env.int``, ``env.bool``
 ``env.db``, ...), to ``os.environ``/``os.getenv``, and to any function settings define or
 import (so a helper such as one that also reads ``<NAME>_FILE`` is followed); names that settings
 pass through by prefix (``name.startswith("ANYMAIL_")``) must be documented as ``ANYMAIL_*``.
+So that a way of reading the reader does not know cannot hide a variable, settings are also
+imported in a fresh interpreter (development, PostgreSQL + Redis, production) with an
+``os.environ`` that records each name looked up from settings.py, and every one must be found.
 Each page of ``docs/`` is for one reader, and says who in its first line; the README is the
 door, at most 8 KB.
 """
 
 import ast
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +68,77 @@ def variables_read_by(source: str) -> set[str]:
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 found.add(key.value)
     return found
+
+
+# Run in a fresh interpreter: os.environ records every name looked up on the way from settings.py
+# (not what libraries read while settings import them, not the items() walk of the ANYMAIL_ pass-through).
+RECORD_READS = r"""
+import importlib, json, os, sys
+settings_file, path, module = sys.argv[1:4]
+seen = set()
+
+class Recording(type(os.environ)):
+    def __getitem__(self, key):
+        note(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        note(key)
+        return super().__contains__(key)
+
+def note(key):
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if "importlib" in code.co_filename or code.co_name in ("__iter__", "setdefault", "read_env"):
+            return
+        if code.co_filename == settings_file:
+            seen.add(key)
+            return
+        frame = frame.f_back
+
+os.environ.__class__ = Recording
+sys.path.insert(0, path)
+importlib.import_module(module)
+print(json.dumps(sorted(seen)))
+"""
+
+
+def variables_settings_look_up(environment: dict[str, str], *, root: Path = ROOT, module: str = "triggerhub.settings") -> set[str]:
+    settings_file = root.joinpath(*module.split(".")).with_suffix(".py")
+    answer = subprocess.run(
+        [sys.executable, "-c", RECORD_READS, str(settings_file), str(root), module],
+        env={"PATH": os.environ.get("PATH", ""), **environment}, cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr
+    return set(json.loads(answer.stdout.strip().splitlines()[-1]))
+
+
+def test_the_recorder_catches_a_variable_read_through_a_module_the_reader_does_not_follow(tmp_path):
+    (tmp_path / "somewhere.py").write_text("import os\ndef read(name):\n    return os.environ.get(name, '')\n")
+    (tmp_path / "fake_settings.py").write_text(
+        "import json, os\nimport somewhere\nA = somewhere.read('HIDDEN_BEHIND_A_MODULE')\n"
+        "B = os.environ.get('PLAIN_READ')\nfor k, v in os.environ.items():\n    pass\n"
+    )
+    source = (tmp_path / "fake_settings.py").read_text()
+    looked_up = variables_settings_look_up({"SOMETHING_ELSE": "1"}, root=tmp_path, module="fake_settings")
+    assert looked_up == {"HIDDEN_BEHIND_A_MODULE", "PLAIN_READ"}
+    assert variables_read_by(source) == {"PLAIN_READ"}  # what the test below would then report as missed
+
+
+def test_the_settings_reader_misses_nothing_settings_look_up_when_they_run(tmp_path):
+    """However settings come to read a variable (a helper the reader does not know), it is caught here."""
+    found = variables_read_by(SETTINGS.read_text(encoding="utf-8"))
+    var = {"TRIGGERHUB_VAR_DIR": str(tmp_path)}
+    looked_up = (
+        variables_settings_look_up(var)
+        | variables_settings_look_up({**var, "DATABASE_URL": "postgres://u:p@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1/0"})
+        | variables_settings_look_up({**var, "TRIGGERHUB_MODE": "production", "DJANGO_SECRET_KEY": "k" * 50,
+                                      "DJANGO_ALLOWED_HOSTS": "example.com", "ANYMAIL_REQUESTS_TIMEOUT": "30"})
+    )
+    assert {"TRIGGERHUB_MODE", "DJANGO_HSTS_SECONDS", "DJANGO_CONN_MAX_AGE"} <= looked_up  # the recorder records
+    missed = {name for name in looked_up - found if not any(name.startswith(p[:-1]) for p in found if p.endswith("*"))}
+    assert not missed, f"settings look up {sorted(missed)}, which the reader of settings.py does not find"
 
 
 def documented_in_operations() -> set[str]:
