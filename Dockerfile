@@ -7,7 +7,6 @@ COPY triggerhub triggerhub
 COPY customers customers
 COPY messaging messaging
 COPY activities activities
-COPY storefront storefront
 COPY templates templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . \

@@ -38,9 +38,9 @@ PRODUCTION = TRIGGERHUB_MODE == "production"
 # DJANGO_DEBUG: on by default in development, always off unless asked in production.
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 
-# The example shop (storefront/, with a public registration form) shows TriggerHub at work
-# in development and `manage.py demo`. Production never installs or routes it (not a
-# variable): there / leads to the admin, and only staff log in.
+# The example shop (examples/storefront/, with a public registration form) shows TriggerHub
+# at work in development and `manage.py demo`. Production never installs or routes it (not a
+# variable): there / answers 404, and only staff log in, at /admin/.
 TRIGGERHUB_EXAMPLE_SHOP = not PRODUCTION
 
 if PRODUCTION:
@@ -80,7 +80,7 @@ INSTALLED_APPS = [
     "customers",
     "messaging",
     "activities",
-    *(["storefront"] if TRIGGERHUB_EXAMPLE_SHOP else []),
+    *(["examples.storefront"] if TRIGGERHUB_EXAMPLE_SHOP else []),
     "axes",
     "triggerhub",  # last: its admin.py registers the apps above again (permissions on their actions)
 ]
@@ -112,7 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                *(["storefront.context_processors.cart"] if TRIGGERHUB_EXAMPLE_SHOP else []),
+                *(["examples.storefront.context_processors.cart"] if TRIGGERHUB_EXAMPLE_SHOP else []),
             ],
         },
     },

@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from messaging import views as messaging_views
 from messaging import webhooks
@@ -21,8 +20,6 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", messaging_views.unsubscribe_page, name="unsubscribe"),
     path("anymail/", include("anymail.urls")),
 ]
+# The example shop, in development and the demo only: in production nothing is served at /.
 if settings.TRIGGERHUB_EXAMPLE_SHOP:
-    urlpatterns.append(path("", include("storefront.urls")))
-else:
-    # No shop in production: the site's root is the console (302, so a shop put there later is not cached away).
-    urlpatterns.append(path("", RedirectView.as_view(pattern_name="admin:index"), name="home"))
+    urlpatterns.append(path("", include("examples.storefront.urls")))

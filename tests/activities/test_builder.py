@@ -14,7 +14,7 @@ from activities import files, spec
 from activities.builder import Builder
 from activities.models import Activity, ActivityStatus
 from customers.models import Event
-from storefront import demo
+from examples.storefront import demo
 from tests import factories
 from tests.activities.builder_pages import ADD_URL, change_url, posted
 

@@ -16,7 +16,7 @@ from customers.models import Channel, ConsentSource
 from messaging.backends.sms import locmem
 from messaging.delivery import deliver
 from messaging.models import Category, Message, Status
-from storefront import demo
+from examples.storefront import demo
 from tests import factories
 
 pytestmark = pytest.mark.django_db

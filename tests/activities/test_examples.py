@@ -9,7 +9,7 @@ from activities import spec
 from activities.models import Activity
 from messaging import rendering, sms
 from messaging.models import EmailTemplate, SmsContent
-from storefront import demo
+from examples.storefront import demo
 
 pytestmark = pytest.mark.django_db
 

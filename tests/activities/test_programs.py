@@ -25,7 +25,7 @@ from customers.models import Channel, ConsentSource
 from messaging import tasks as messaging_tasks
 from messaging.backends.sms import locmem
 from messaging.models import Message, Reason, Status
-from storefront import demo
+from examples.storefront import demo
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

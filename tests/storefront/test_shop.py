@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from customers.models import Customer, Event
-from storefront.models import Order, Product
+from examples.storefront.models import Order, Product
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from storefront import supervisor
-from storefront.supervisor import RestartBackoff, supervise
+from examples.storefront import supervisor
+from examples.storefront.supervisor import RestartBackoff, supervise
 from tests.conftest import ROOT, wait_until
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -147,7 +147,7 @@ def test_when_a_restart_cannot_start_its_process_the_others_are_stopped_before_t
 def test_sighup_stops_the_demo_and_its_processes_as_sigterm_does(tmp_path, leftover_processes):
     # A closed terminal sends SIGHUP; the processes run in sessions of their own and would not get it.
     script = (
-        "import sys; from storefront.supervisor import supervise;"
+        "import sys; from examples.storefront.supervisor import supervise;"
         f"sys.exit(supervise({{'beat': {SLEEPER!r}}}, cwd='.', out=sys.stdout))"
     )
     log_path = tmp_path / "demo.log"

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from storefront import demo
-from storefront.supervisor import supervise
+from examples.storefront import demo
+from examples.storefront.supervisor import supervise
 
 WORKER_QUEUES = "events,email,sms,clock"
 

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class StorefrontConfig(AppConfig):
-    name = "storefront"
-    verbose_name = "Example storefront"
