@@ -38,8 +38,8 @@ assert set(STEP_LABELS) == set(STEPS), "every step type has its palette words"
 UNITS = ("days", "hours", "minutes")
 #: The longest a wait, a timeout or an offset may be, per unit: ten years.
 LONGEST = {"days": 3_650, "hours": 87_600, "minutes": 5_256_000}
-_NUMBER = re.compile(r"\A-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?\Z")
-_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+#: Text the marketer typed is a number exactly when the conditions would read it as one.
+_NUMBER = re.compile(conditions.NUMBER_TEXT)
 #: Fields of the condition language whose values are numbers or dates (others are text).
 NUMBER_FIELDS = ("age", "orders.count", "orders.total", "events.<name>.count", "events.<name>.sum.<property>")
 DATE_FIELDS = ("date_of_birth", "created_at")

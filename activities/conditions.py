@@ -81,6 +81,9 @@ EVENT_FIELDS = ("properties.<name>",)
 #: pattern runs in Python, PostgreSQL (ARE: \A and \Z anchor the whole string) and
 #: SQLite (Django's REGEXP is Python's re).
 NUMBER_TEXT = r"\A-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?\Z"
+#: Text that holds a date: it starts with ``YYYY-MM-DD`` (a time may follow). The one
+#: pattern for dates in activities: date triggers and the builder's vocabulary read
+#: dates by it too, in Python and in SQL alike.
 DATE_TEXT = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _NUMBER_TEXT = re.compile(NUMBER_TEXT)
 _DATE_TEXT = re.compile(DATE_TEXT)
@@ -117,14 +120,19 @@ _NEVER = Q(pk__in=[])
 # The public functions --------------------------------------------------------------
 
 
-def validate(conditions) -> list[str]:
+def problems_in(conditions) -> list[str]:
     """Every problem with target ``conditions``, each in words a marketer can act on."""
     return _Parser(scope="customer", check_references=True).parse(conditions)[1]
 
 
-def validate_event_conditions(conditions) -> list[str]:
+def event_condition_problems(conditions) -> list[str]:
     """Every problem with conditions on an event's properties (trigger ``where``, goals)."""
     return _Parser(scope="event", check_references=True).parse(conditions)[1]
+
+
+#: Their names before "problems" became the one word for listing problems (kept for callers).
+validate = problems_in
+validate_event_conditions = event_condition_problems
 
 
 def matches(conditions, customer, *, at: datetime) -> bool:

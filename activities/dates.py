@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 LOOKAHEAD = timedelta(hours=24)
 #: How far back each run looks for moments it has not enrolled yet: two hourly runs.
 CATCH_UP = timedelta(hours=2)
-#: What an attribute holds when it holds a date (the conditions' rule: it starts with one).
-_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _DEFAULT_ZONE = ""  # ``local_zone`` of customers of whom nothing is known: the site default
 
 
@@ -277,7 +275,7 @@ class _AttributeDate:
         return Substr(self.text, start, length)
 
     def _is_date(self) -> Q:
-        return Q(Regex(self.text, _DATE_TEXT))
+        return Q(Regex(self.text, conditions.DATE_TEXT))  # the conditions' rule: it starts with a date
 
     def month_and_day(self, month, day) -> Q:
         return Q(Exact(self._part(6, 5), f"{month:02d}-{day:02d}")) & self._is_date()

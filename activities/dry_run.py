@@ -37,7 +37,7 @@ from messaging.models import Channel, Message, Reason, Status
 
 from . import conditions, dates, engine, spec, thresholds
 from .models import Activity, ActivityVersion, Enrollment, EnrollmentState, Reentry, TriggerType
-from .steps import duration_of, source_prefix
+from .steps import AfterWait, OutcomeKind, duration_of, source_prefix, step_source
 
 log = logging.getLogger(__name__)
 
@@ -353,12 +353,12 @@ class _DryRun:
         if kind == "send":
             what = "e-mail" if step["channel"] == Channel.EMAIL else "SMS"
             return f"sends the {what} {step.get('template') or step.get('content')!r}"
-        if outcome.kind == "exit":
+        if outcome.kind == OutcomeKind.EXIT:
             return f"ends: {outcome.note}"
         if kind == "wait":
             return f"waits {_duration_words(duration_of(step))}, until {_words_moment(outcome.until, zone)}"
         if kind == "wait_until":
-            if outcome.kind == "wait":
+            if outcome.kind == OutcomeKind.WAIT:
                 return f"waits until {_words_moment(outcome.until, zone)} ({step['field']})"
             return f"the moment of {step['field']} had passed: goes on"
         if kind == "wait_for_event":
@@ -385,7 +385,7 @@ class _DryRun:
 
     def _send_preview(self, key) -> SendPreview:
         message = Message.objects.select_related("email_template", "sms_content").get(
-            source=f"{source_prefix(self.enrollment)}step:{key}"
+            source=step_source(self.enrollment, key)
         )
         action = _ACTION_OF_STATUS.get(message.status, policy.Action.SEND)
         preview = SendPreview(
@@ -572,4 +572,4 @@ def _recurrence_words(trigger) -> str:
 
 
 def _goes_on_or_ends(choice) -> str:
-    return "ends" if choice == "exit" else "goes on"
+    return "ends" if choice == AfterWait.EXIT else "goes on"

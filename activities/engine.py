@@ -26,7 +26,7 @@ from .models import (
     Reentry,
     TriggerType,
 )
-from .steps import STEPS, source_prefix
+from .steps import STEPS, AfterWait, OutcomeKind, source_prefix
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _wait_is_over(enrollment, resumed_by, now) -> bool:
     waiting = enrollment.waiting_for or {}
     if resumed_by is not None and waiting:
         _record(enrollment, "wait_for_event", f"{resumed_by.name} arrived", now)
-        if waiting.get("on_event") == "exit":
+        if waiting.get("on_event") == AfterWait.EXIT:
             _end(enrollment, EnrollmentState.EXITED, f"{resumed_by.name} arrived", now)
             return False
         return True
@@ -178,7 +178,7 @@ def _wait_is_over(enrollment, resumed_by, now) -> bool:
         return False
     if waiting:
         _record(enrollment, "wait_for_event", f"no {waiting['event']} in time", now)
-        if waiting.get("on_timeout") == "exit":
+        if waiting.get("on_timeout") == AfterWait.EXIT:
             _end(enrollment, EnrollmentState.EXITED, f"no {waiting['event']} in time", now)
             return False
     return True
@@ -196,14 +196,14 @@ def _run(enrollment, now, on_step=None) -> None:
         _record(enrollment, step["type"], outcome.note, now, key=key)
         if on_step is not None:
             on_step(step, key, outcome)
-        if outcome.kind == "exit":
+        if outcome.kind == OutcomeKind.EXIT:
             _end(enrollment, EnrollmentState.EXITED, outcome.note, now)
             return
-        if outcome.kind == "branch":
+        if outcome.kind == OutcomeKind.BRANCH:
             enrollment.position = [*enrollment.position, outcome.branch, 0]
             continue
         enrollment.position = next_position(steps, enrollment.position)
-        if outcome.kind in ("wait", "wait_for_event"):
+        if outcome.kind in (OutcomeKind.WAIT, OutcomeKind.WAIT_FOR_EVENT):
             enrollment.state = EnrollmentState.WAITING
             enrollment.next_run_at = outcome.until
             enrollment.waiting_for = outcome.waiting_for
@@ -297,7 +297,7 @@ def pause(activity) -> int:
         held = Enrollment.objects.filter(
             activity=activity, state__in=(EnrollmentState.ACTIVE, EnrollmentState.WAITING)
         ).update(state=EnrollmentState.HELD)
-        outbox.hold(source_prefix=f"activity:{activity.pk}/")
+        outbox.hold(source_prefix=source_prefix(activity))
     return held
 
 
@@ -310,7 +310,7 @@ def resume(activity) -> int:
         held = Enrollment.objects.filter(activity=activity, state=EnrollmentState.HELD)
         resumed = held.filter(next_run_at__isnull=False).update(state=EnrollmentState.WAITING)
         resumed += held.update(state=EnrollmentState.WAITING, next_run_at=now)
-        outbox.release(source_prefix=f"activity:{activity.pk}/")
+        outbox.release(source_prefix=source_prefix(activity))
     advance_due(now=now)
     return resumed
 
@@ -324,5 +324,5 @@ def end(activity) -> int:
         ended = Enrollment.objects.filter(activity=activity, state__in=OPEN_STATES).update(
             state=EnrollmentState.EXITED, ended_at=now, next_run_at=None
         )
-        outbox.cancel(source_prefix=f"activity:{activity.pk}/")
+        outbox.cancel(source_prefix=source_prefix(activity))
     return ended

@@ -275,7 +275,7 @@ class _Review:
 
     def audience_of_no_one(self):
         target = self.definition.get("target") or []
-        if conditions.validate(target):
+        if conditions.problems_in(target):
             return  # the spec's to report
         if not audience.overlaps(target, [], at=self.now):
             yield Finding(Level.WARNING, "target", (
@@ -287,7 +287,7 @@ class _Review:
         field = self.trigger.get("field")
         if self.kind == TriggerType.DATE and isinstance(field, str):
             has_date = [{"field": field, "op": "gte", "value": "0001-01-01"}]
-            if not conditions.validate(has_date) and not audience.overlaps(target, has_date, at=self.now):
+            if not conditions.problems_in(has_date) and not audience.overlaps(target, has_date, at=self.now):
                 yield Finding(Level.WARNING, "target", (
                     f"Customers match this target, but none of them has a date in {field}, so the date "
                     "trigger would never start for anyone; check the field (or fill it in for your customers)."

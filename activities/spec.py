@@ -11,9 +11,8 @@ from django.utils.dateparse import parse_datetime
 
 from messaging.policy import SendRules
 
-from . import conditions, engine
+from . import conditions, engine, steps
 from .models import VERSIONED_FIELDS, Activity, ActivityStatus, Reentry, TriggerType
-from .steps import step_list_problems
 
 #: Keys of a file beyond the versioned definition.
 _DESCRIPTIVE = ("name", "description", "status", "priority", "starts_at", "ends_at")
@@ -56,7 +55,7 @@ def _trigger_problems(trigger, kind) -> list[str]:
         problems = [] if isinstance(trigger.get("event"), str) and trigger["event"] else [
             "trigger: name the event, e.g. \"event\": \"cart_updated\""
         ]
-        return problems + [f"trigger.where: {p}" for p in conditions.validate_event_conditions(trigger.get("where", []))]
+        return problems + [f"trigger.where: {p}" for p in conditions.event_condition_problems(trigger.get("where", []))]
     if kind == TriggerType.DATE:
         return _date_trigger_problems(trigger)
     if kind == TriggerType.THRESHOLD:
@@ -100,18 +99,18 @@ def _threshold_trigger_problems(trigger) -> list[str]:
 def definition_problems(definition: dict) -> list[str]:
     """Every problem of a definition (the versioned part of an activity)."""
     problems = trigger_problems(definition.get("trigger") or {})
-    problems += [f"target: {p}" for p in conditions.validate(definition.get("target") or [])]
+    problems += [f"target: {p}" for p in conditions.problems_in(definition.get("target") or [])]
     goal = definition.get("goal") or {}
     if goal:
         if not isinstance(goal, dict) or not isinstance(goal.get("event"), str):
             problems.append('goal must be an object naming an event, e.g. {"event": "order_placed"}')
         else:
-            problems += [f"goal.where: {p}" for p in conditions.validate_event_conditions(goal.get("where", []))]
+            problems += [f"goal.where: {p}" for p in conditions.event_condition_problems(goal.get("where", []))]
     if not definition.get("steps"):
         problems.append("steps: give at least one step")
     else:
-        problems += step_list_problems(definition["steps"])
-    problems += [f"send_rules: {p}" for p in SendRules.errors_in(definition.get("send_rules") or {})]
+        problems += steps.problems_in(definition["steps"])
+    problems += [f"send_rules: {p}" for p in SendRules.problems_in(definition.get("send_rules") or {})]
     if definition.get("category") not in ("marketing", "transactional"):
         problems.append(f"category must be marketing or transactional, not {definition.get('category')!r}")
     if definition.get("reentry") not in Reentry.values:

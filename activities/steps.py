@@ -1,10 +1,13 @@
 """The steps an enrollment walks, each with its checks (for the editor and activity files)
 and what running it does.
 
-A step's ``run(enrollment, step, key, now)`` returns an ``Outcome``: go on to the next
-step, wait until a moment, wait for an event, enter a branch, or exit. Steps that
-write (a message, a coupon, a membership) key what they write by the enrollment and
-the step's position, so running a step twice writes once.
+A step's ``run(enrollment, step, key, now)`` returns an ``Outcome`` whose ``kind`` (an
+``OutcomeKind``) says what comes next: go on to the next step, wait until a moment, wait
+for an event, enter a branch, or exit. Steps that write (a message, a coupon, a
+membership) key what they write by the enrollment and the step's position, so running a
+step twice writes once; the messages carry ``source_prefix()``, which pausing, resuming
+and ending an activity hold, release and cancel by. ``problems_in(steps)`` lists every
+problem of a list of steps; each step type's checker is ``<type>_problems``.
 """
 
 import secrets
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import TextChoices
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -21,14 +25,32 @@ from messaging import outbox, sms
 from messaging.models import Category, Channel, EmailTemplate, SmsContent
 
 from . import conditions
-from .models import Coupon, CouponPool
+from .models import Activity, Coupon, CouponPool, Enrollment
+
+
+class OutcomeKind(TextChoices):
+    """What the engine does after a step."""
+
+    NEXT = "next", "Go on to the next step"
+    WAIT = "wait", "Wait until a moment"
+    WAIT_FOR_EVENT = "wait_for_event", "Wait for an event, or until a moment"
+    BRANCH = "branch", "Enter a branch"
+    EXIT = "exit", "Exit the activity"
+
+
+class AfterWait(TextChoices):
+    """What a wait does when it ends: a wait_until's ``if_past``, a wait_for_event's ``on_event``
+    and ``on_timeout``."""
+
+    CONTINUE = "continue", "Go on"
+    EXIT = "exit", "Exit"
 
 
 @dataclass
 class Outcome:
-    """What a step did: ``next`` (go on), ``wait``, ``wait_for_event``, ``branch`` or ``exit``."""
+    """What a step did (``kind``), in words for the history (``note``), and what the wait or branch needs."""
 
-    kind: str = "next"
+    kind: OutcomeKind = OutcomeKind.NEXT
     note: str = ""
     until: datetime | None = None
     waiting_for: dict = field(default_factory=dict)
@@ -110,7 +132,7 @@ def run_send(enrollment, step, key, now) -> Outcome:
         channel=channel,
         content=content,
         category=step.get("category", definition["category"]),
-        source=f"{source_prefix(enrollment)}step:{key}",
+        source=step_source(enrollment, key),
         dedupe_key=f"enrollment:{enrollment.pk}:step:{key}",
         context=enrollment.context,
         rules=definition.get("send_rules") or {},
@@ -120,9 +142,18 @@ def run_send(enrollment, step, key, now) -> Outcome:
     return Outcome(note=f"message {message.pk} {message.status}" + (f" ({message.reason})" if message.reason else ""))
 
 
-def source_prefix(enrollment) -> str:
-    """What the messages of an enrollment carry as their source, up to the step."""
-    return f"activity:{enrollment.activity_id}/enrollment:{enrollment.pk}/"
+def source_prefix(of: Activity | Enrollment) -> str:
+    """How the source of every message of an activity, or of one of its enrollments, begins:
+    ``activity:3/`` or ``activity:3/enrollment:17/``. An enrollment's prefix begins with its
+    activity's, so what is done by the activity's prefix reaches every enrollment's messages."""
+    if isinstance(of, Enrollment):
+        return f"activity:{of.activity_id}/enrollment:{of.pk}/"
+    return f"activity:{of.pk}/"
+
+
+def step_source(enrollment, key) -> str:
+    """The source of the message the step at ``key`` of ``enrollment`` sends."""
+    return f"{source_prefix(enrollment)}step:{key}"
 
 
 # --- waits -----------------------------------------------------------------------------
@@ -134,7 +165,7 @@ def wait_problems(step, where) -> list[str]:
 
 def run_wait(enrollment, step, key, now) -> Outcome:
     until = now + duration_of(step)
-    return Outcome("wait", note=f"until {until.isoformat()}", until=until)
+    return Outcome(OutcomeKind.WAIT, note=f"until {until.isoformat()}", until=until)
 
 
 def wait_until_problems(step, where) -> list[str]:
@@ -144,7 +175,7 @@ def wait_until_problems(step, where) -> list[str]:
     for name in ("offset_hours", "offset_minutes", "offset_days"):
         if name in step and not isinstance(step[name], (int, float)):
             problems.append(f"{where}: {name} must be a number")
-    if step.get("if_past", "continue") not in ("continue", "exit"):
+    if step.get("if_past", AfterWait.CONTINUE) not in AfterWait.values:
         problems.append(f"{where}: if_past must be continue or exit")
     return problems
 
@@ -152,15 +183,15 @@ def wait_until_problems(step, where) -> list[str]:
 def run_wait_until(enrollment, step, key, now) -> Outcome:
     moment = _moment_of(enrollment, step["field"])
     if moment is None:
-        return Outcome("exit", note=f"no date in {step['field']}")
+        return Outcome(OutcomeKind.EXIT, note=f"no date in {step['field']}")
     until = moment + timedelta(
         days=step.get("offset_days", 0), hours=step.get("offset_hours", 0), minutes=step.get("offset_minutes", 0)
     )
     if until <= now:
-        if step.get("if_past", "continue") == "exit":
-            return Outcome("exit", note=f"{until.isoformat()} had passed")
+        if step.get("if_past", AfterWait.CONTINUE) == AfterWait.EXIT:
+            return Outcome(OutcomeKind.EXIT, note=f"{until.isoformat()} had passed")
         return Outcome(note=f"{until.isoformat()} had passed; going on")
-    return Outcome("wait", note=f"until {until.isoformat()}", until=until)
+    return Outcome(OutcomeKind.WAIT, note=f"until {until.isoformat()}", until=until)
 
 
 def _moment_of(enrollment, path) -> datetime | None:
@@ -188,12 +219,12 @@ def wait_for_event_problems(step, where) -> list[str]:
     problems = []
     if not isinstance(step.get("event"), str) or not step["event"]:
         problems.append(f"{where}: name the event to wait for")
-    problems += [f"{where}: {problem}" for problem in conditions.validate_event_conditions(step.get("where", []))]
+    problems += [f"{where}: {problem}" for problem in conditions.event_condition_problems(step.get("where", []))]
     timeout = {unit.removeprefix("timeout_"): step[unit] for unit in ("timeout_days", "timeout_hours", "timeout_minutes") if unit in step}
     problems += [p.replace("a duration", "a timeout (timeout_days, timeout_hours or timeout_minutes)")
                  for p in _duration_problems(timeout, where)]
     for name in ("on_event", "on_timeout"):
-        if step.get(name, "continue") not in ("continue", "exit"):
+        if step.get(name, AfterWait.CONTINUE) not in AfterWait.values:
             problems.append(f"{where}: {name} must be continue or exit")
     return problems
 
@@ -204,10 +235,10 @@ def run_wait_for_event(enrollment, step, key, now) -> Outcome:
     )
     waiting_for = {
         "event": step["event"], "where": step.get("where", []),
-        "on_event": step.get("on_event", "continue"), "on_timeout": step.get("on_timeout", "continue"),
+        "on_event": step.get("on_event", AfterWait.CONTINUE), "on_timeout": step.get("on_timeout", AfterWait.CONTINUE),
     }
     until = now + timeout
-    return Outcome("wait_for_event", note=f"{step['event']} until {until.isoformat()}", until=until,
+    return Outcome(OutcomeKind.WAIT_FOR_EVENT, note=f"{step['event']} until {until.isoformat()}", until=until,
                    waiting_for=waiting_for)
 
 
@@ -215,7 +246,7 @@ def run_wait_for_event(enrollment, step, key, now) -> Outcome:
 
 
 def branch_problems(step, where) -> list[str]:
-    problems = [f"{where}: {problem}" for problem in conditions.validate(step.get("if", []))]
+    problems = [f"{where}: {problem}" for problem in conditions.problems_in(step.get("if", []))]
     if not step.get("if"):
         problems.append(f"{where}: a branch needs conditions under 'if'")
     for arm in ("then", "else"):
@@ -226,11 +257,11 @@ def branch_problems(step, where) -> list[str]:
 
 def run_branch(enrollment, step, key, now) -> Outcome:
     chosen = "then" if conditions.matches(step["if"], enrollment.customer, at=now) else "else"
-    return Outcome("branch", note=chosen, branch=chosen)
+    return Outcome(OutcomeKind.BRANCH, note=chosen, branch=chosen)
 
 
 def run_exit(enrollment, step, key, now) -> Outcome:
-    return Outcome("exit", note=step.get("note", "exit step"))
+    return Outcome(OutcomeKind.EXIT, note=step.get("note", "exit step"))
 
 
 # --- coupons ---------------------------------------------------------------------------
@@ -263,7 +294,7 @@ def coupon_problems(step, where) -> list[str]:
 def run_issue_coupon(enrollment, step, key, now) -> Outcome:
     coupon = Coupon.objects.filter(enrollment=enrollment, step_key=key).first() or _issue(enrollment, step, key, now)
     if coupon is None:
-        return Outcome("exit", note=f"coupon pool {step['pool']!r} is empty")
+        return Outcome(OutcomeKind.EXIT, note=f"coupon pool {step['pool']!r} is empty")
     enrollment.context["coupon"] = {
         "code": coupon.code,
         "percent_off": coupon.percent_off,
@@ -361,7 +392,7 @@ STEP_KEYS = {
 }
 
 
-def step_list_problems(steps, where="steps") -> list[str]:
+def problems_in(steps, where="steps") -> list[str]:
     """Every problem of a list of steps (and of the lists inside its branches)."""
     if not isinstance(steps, list):
         return [f"{where} must be a list of steps"]
@@ -385,5 +416,9 @@ def step_list_problems(steps, where="steps") -> list[str]:
         if step["type"] == "branch":
             for arm in ("then", "else"):
                 if isinstance(step.get(arm), list):
-                    problems += step_list_problems(step[arm], f"{here}.{arm}")
+                    problems += problems_in(step[arm], f"{here}.{arm}")
     return problems
+
+
+#: The name it had before "problems_in" became the one verb for listing problems.
+step_list_problems = problems_in

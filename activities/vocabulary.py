@@ -148,7 +148,7 @@ def _attribute_stats_in_sql() -> dict[str, AttributeStats]:
             WHERE jsonb_typeof(item.value) <> 'null'
             GROUP BY item.key
             """,
-            [r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", SAMPLE_SIZE],
+            [conditions.DATE_TEXT, SAMPLE_SIZE],
         )
         return {key: AttributeStats(*counts) for key, *counts in cursor.fetchall()}
 

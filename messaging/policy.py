@@ -21,7 +21,7 @@ A message deferred by a cap or the send window past its ``expires_at`` is blocke
 instead: a birthday greeting a week late is worse than none.
 
 Per-activity overrides travel with the message as ``Message.rules`` (the messaging
-app knows nothing of activities); ``SendRules.errors_in()`` validates them for the
+app knows nothing of activities); ``SendRules.problems_in()`` lists their problems for the
 activity editor and activity files.
 """
 
@@ -126,7 +126,7 @@ class SendRules:
         )
 
     def with_overrides(self, overrides: dict | None) -> "SendRules":
-        """These rules with an activity's ``overrides`` (the shape ``errors_in()`` accepts)."""
+        """These rules with an activity's ``overrides`` (the shape ``problems_in()`` accepts)."""
         if not overrides:
             return self
         changed = {}
@@ -145,7 +145,7 @@ class SendRules:
         return replace(self, **changed)
 
     @staticmethod
-    def errors_in(overrides) -> list[str]:
+    def problems_in(overrides) -> list[str]:
         """Every problem with an activity's overrides, in words a marketer can act on.
 
         The shape: ``{"send_window": {"start": "09:00", "end": "20:00", "no_weekends": true},
@@ -188,6 +188,9 @@ class SendRules:
                     "or a country code (JP)"
                 )
         return errors
+
+    #: Its name before "problems" became the one word for listing problems (kept for callers).
+    errors_in = problems_in
 
 
 def _parse_clock(text: str) -> time:

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from activities.conditions import (
-    InvalidConditions, describe, evaluate_event_conditions, filter_customers, matches, to_q, validate,
-    validate_event_conditions,
+    InvalidConditions, describe, evaluate_event_conditions, event_condition_problems, filter_customers, matches,
+    problems_in, to_q,
 )
 from customers.models import Channel, ConsentAction, ConsentRecord, ConsentSource, Customer, Event, Segment
 from customers.segments import add as add_to_segment
@@ -364,11 +364,11 @@ def test_event_conditions_compare_properties():
 
 
 def test_event_conditions_test_only_properties():
-    assert validate_event_conditions(where("country", "eq", "US")) == [
+    assert event_condition_problems(where("country", "eq", "US")) == [
         "Condition 1 (country): unknown field 'country' (did you mean 'properties.country'?): conditions on an "
         "event test its properties, e.g. properties.total."
     ]
-    assert validate_event_conditions(where("properties.total", "gte", 20)) == []
+    assert event_condition_problems(where("properties.total", "gte", 20)) == []
 
 
 # Validation ----------------------------------------------------------------------------
@@ -376,7 +376,7 @@ def test_event_conditions_test_only_properties():
 
 def test_valid_conditions_have_no_problems():
     Segment.objects.create(name="VIP", slug="vip")
-    assert validate([
+    assert problems_in([
         {"field": "country", "op": "in", "value": ["US", "IT"]},
         {"field": "age", "op": "between", "value": [18, 30]},
         {"field": "segment", "op": "in", "value": ["vip"]},
@@ -387,7 +387,7 @@ def test_valid_conditions_have_no_problems():
 
 
 def test_validation_names_every_problem_with_what_to_do():
-    problems = validate([
+    problems = problems_in([
         {"field": "contry", "op": "eq", "value": "US"},
         {"field": "country", "op": "equals", "value": "US"},
         {"field": "age", "op": "between", "value": [30]},
@@ -423,7 +423,7 @@ def test_validation_names_every_problem_with_what_to_do():
 
 
 def test_conditions_that_are_not_a_list_are_refused():
-    assert validate({"field": "country", "op": "eq", "value": "US"}) == [
+    assert problems_in({"field": "country", "op": "eq", "value": "US"}) == [
         'Conditions are a list, e.g. [{"field": "country", "op": "in", "value": ["US"]}].'
     ]
 
@@ -459,5 +459,5 @@ def test_describe_reads_as_words():
     [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**6}],
 ])
 def test_numbers_beyond_any_float_and_windows_beyond_year_one_are_problems_not_errors(conditions_):
-    problems = validate(conditions_)
+    problems = problems_in(conditions_)
     assert len(problems) == 1 and ("out of range" in problems[0] or "36,500" in problems[0] or "compares with a number" in problems[0])

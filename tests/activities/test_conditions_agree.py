@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, note, settings as hypothesis_settings, strategies as st
 
-from activities.conditions import NUMBER_TEXT, age_on, filter_customers, matches, validate
+from activities.conditions import NUMBER_TEXT, age_on, filter_customers, matches, problems_in
 from customers.models import Channel, ConsentAction, ConsentRecord, ConsentSource, Customer, Event, Segment
 from customers.segments import add as add_to_segment
 from tests.transactions import rolled_back
@@ -378,7 +378,7 @@ def test_matches_and_the_bulk_query_select_the_same_customers(data):
         customers = list(Customer.objects.all())
         for conditions in condition_sets:
             note(f"conditions: {conditions}")
-            assert validate(conditions) == []
+            assert problems_in(conditions) == []
             one_by_one = {customer.pk for customer in customers if matches(conditions, customer, at=at)}
             in_one_query = set(filter_customers(Customer.objects.all(), conditions, at=at).values_list("pk", flat=True))
             assert one_by_one == in_one_query, (
