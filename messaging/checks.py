@@ -1,20 +1,18 @@
 """System checks (``manage.py check``): an SMS backend that cannot work is reported at start,
 and so, in production, is an e-mail or SMS backend that delivers nothing.
 
+A provider's own settings are checked in its home (messaging/providers/), through its
+backend's ``check_settings``.
+
 Registered in ``MessagingConfig.ready()``. Ids: ``triggerhub.E001``... for errors,
 ``triggerhub.W001``... for warnings.
 """
 
-import re
-
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
-from customers import phones
-
-E164 = re.compile(r"\+[1-9]\d{1,14}")
+from .backends.sms.base import BaseSmsBackend
 
 
 def check_sms_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
@@ -28,65 +26,9 @@ def check_sms_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                  "messaging.backends.sms.twilio.SmsBackend or messaging.backends.sms.console.SmsBackend.",
             id="triggerhub.E001",
         )]
-    from .backends.sms import twilio
-
-    if isinstance(backend, type) and issubclass(backend, twilio.SmsBackend):
-        return _twilio_problems()
+    if isinstance(backend, type) and issubclass(backend, BaseSmsBackend):
+        return backend.check_settings()  # each provider checks its own settings (messaging/providers/)
     return []
-
-
-def _twilio_problems() -> list[checks.CheckMessage]:
-    problems = []
-    if not settings.TRIGGERHUB_TWILIO_ACCOUNT_SID:
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no account SID.",
-            hint="Set TRIGGERHUB_TWILIO_ACCOUNT_SID to the Account SID (AC...) from the Twilio console.",
-            id="triggerhub.E002",
-        ))
-    if not settings.TRIGGERHUB_TWILIO_AUTH_TOKEN:
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no auth token.",
-            hint="Set TRIGGERHUB_TWILIO_AUTH_TOKEN to the account's Auth Token from the Twilio console.",
-            id="triggerhub.E003",
-        ))
-    from_number = settings.TRIGGERHUB_TWILIO_FROM_NUMBER
-    if not (settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID or from_number):
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no sender.",
-            hint="Set TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID (MG..., preferred) or "
-                 "TRIGGERHUB_TWILIO_FROM_NUMBER (a Twilio number in E.164, e.g. +12125550100).",
-            id="triggerhub.E004",
-        ))
-    elif from_number and not settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID:
-        problem = _e164_problem(from_number)
-        if problem:
-            problems.append(checks.Error(
-                f"TRIGGERHUB_TWILIO_FROM_NUMBER is not a valid sender: {problem}",
-                hint="Write the Twilio number in E.164: + and the country calling code, no spaces "
-                     "(e.g. +12125550100).",
-                id="triggerhub.E005",
-            ))
-    callback = settings.TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL
-    if callback and settings.TRIGGERHUB_MODE == "production" and not callback.startswith("https://"):
-        problems.append(checks.Warning(
-            f"TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL {callback!r} is not HTTPS: Twilio's delivery "
-            "reports, with customers' phone numbers, would cross the internet unencrypted.",
-            hint="Set TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL to an https:// address of this site, "
-                 "e.g. https://triggerhub.example.com/webhooks/twilio/status/.",
-            id="triggerhub.W001",
-        ))
-    return problems
-
-
-def _e164_problem(number: str) -> str:
-    """Why ``number`` is not a valid E.164 number, or "" if it is one."""
-    if not E164.fullmatch(number):
-        return f"{number!r} is not in E.164 (+ and the country calling code, then digits only)."
-    try:
-        phones.normalize(number)
-    except ValidationError as exc:
-        return exc.messages[0]
-    return ""
 
 
 def check_send_rules(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
@@ -140,7 +82,7 @@ SET_AN_ESP = (
     "Set DJANGO_EMAIL_BACKEND to your ESP's anymail backend, e.g. anymail.backends.postmark.EmailBackend "
     "with ANYMAIL_POSTMARK_SERVER_TOKEN."
 )
-SET_TWILIO = (
+SET_AN_SMS_PROVIDER = (
     "Set TRIGGERHUB_SMS_BACKEND=messaging.backends.sms.twilio.SmsBackend with the TRIGGERHUB_TWILIO_* settings."
 )
 
@@ -177,7 +119,7 @@ def _sms_delivery_problems() -> list[checks.CheckMessage]:
     except ImportError:
         return []  # check_sms_backend reports it (E001)
     if _is_one_of(backend, NON_DELIVERING_SMS_BACKENDS):
-        return [_delivers_nothing(f"TRIGGERHUB_SMS_BACKEND is {path!r}, which sends no SMS", "sms", SET_TWILIO)]
+        return [_delivers_nothing(f"TRIGGERHUB_SMS_BACKEND is {path!r}, which sends no SMS", "sms", SET_AN_SMS_PROVIDER)]
     return []
 
 

@@ -30,7 +30,7 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class RecipientOptedOut(PermanentDeliveryError):
-    """The recipient unsubscribed at the carrier or provider (e.g. replied STOP to Twilio).
+    """The recipient unsubscribed at the carrier or provider (e.g. replied STOP to the sender).
 
     Nothing more may be sent until they opt in again, so delivery revokes their
     consent on the channel, with the carrier as the source.

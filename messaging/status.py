@@ -1,6 +1,8 @@
-"""Status back: what Twilio and the ESPs report about a message after it was handed over.
+"""Status back: what a provider reports about a message after it was handed over.
 
-Every report is kept as a ``MessageEvent`` with the provider's raw payload. Whether it
+Each provider's home (messaging/providers/) authenticates its reports and turns them
+into a ``StatusReport``, in our words; ``apply_report`` applies one. Nothing here
+knows a provider. Every report is kept as a ``MessageEvent`` with the provider's raw payload. Whether it
 also moves ``Message.status`` follows one rule, because callbacks arrive late, twice
 and in any order: **a status only moves forward**, in this order::
 
@@ -28,24 +30,27 @@ so two callbacks racing for the same message cannot move it backwards.
 
 Side effects of a report (the same report twice has them once): a hard bounce or a
 complaint suppresses the address and revokes the customer's e-mail consent (source
-bounce / complaint); Twilio error 21610 on a failed SMS (the recipient replied STOP)
-revokes their SMS consent (source carrier); an ESP-reported unsubscribe revokes
-e-mail consent (source unsubscribe); an e-mail moving to ``undelivered`` may
+bounce / complaint); an SMS the carrier refused because the recipient opted out (they
+replied STOP) revokes their SMS consent (source carrier); an ESP-reported unsubscribe
+revokes e-mail consent (source unsubscribe); an e-mail moving to ``undelivered`` may
 be sent again later (resend.py).
 """
 
 import json
 import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import TextChoices
 from django.utils import timezone
 
 from customers import consent
 from customers.models import ConsentAction, ConsentSource
 
 from . import resend, suppressions
-from .backends.sms.twilio import OPTED_OUT_CODE, PERMANENT_HINTS
 from .models import Channel, Message, MessageEvent, Reason, Status, SuppressionReason
 
 log = logging.getLogger(__name__)
@@ -61,38 +66,34 @@ RANK = {
 #: Statuses a message has before any provider knows of it: the bottom of the order.
 BEFORE_PROVIDER = (Status.SCHEDULED, Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.UNKNOWN)
 
-#: Twilio's MessageStatus values. Twilio holding the message (accepted, scheduled,
-#: queued, sending) is our "sent": handed to the provider.
-TWILIO_STATUSES = {
-    "accepted": Status.SENT,
-    "scheduled": Status.SENT,
-    "queued": Status.SENT,
-    "sending": Status.SENT,
-    "sent": Status.SENT,
-    "delivered": Status.DELIVERED,
-    "read": Status.DELIVERED,
-    "undelivered": Status.UNDELIVERED,
-    "failed": Status.FAILED,
-    "canceled": Status.FAILED,
-}
 
-#: anymail's normalized ``event_type`` values; None: a report with no bearing on delivery.
-ANYMAIL_EVENT_TYPES = {
-    "queued": Status.SENT,
-    "sent": Status.SENT,
-    "rejected": Status.FAILED,  # the ESP refuses the address or content: the same answer again
-    "failed": Status.UNDELIVERED,  # the ESP took it and could not get it out
-    "bounced": Status.BOUNCED,
-    "deferred": Status.DEFERRED,  # recorded only: never moves a message (see RANK)
-    "delivered": Status.DELIVERED,
-    "autoresponded": Status.DELIVERED,
-    "opened": Status.DELIVERED,
-    "clicked": Status.DELIVERED,
-    "complained": Status.DELIVERED,
-    "unsubscribed": None,
-    "subscribed": None,
-    "unknown": None,
-}
+class RecipientAction(TextChoices):
+    """What the recipient told the provider or carrier, beyond delivery."""
+
+    COMPLAINED = "complained", "marked it as spam"
+    UNSUBSCRIBED = "unsubscribed", "unsubscribed or opted out at the provider or carrier"
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One provider's report about one message, normalised by the provider's home.
+
+    The message is found by ``provider_message_id``, else by ``message_id`` (ours,
+    where the provider echoes it back), among messages of ``channel``.
+    """
+
+    channel: str  # Channel
+    provider: str  # its name as people read it, for logs
+    event: str  # the provider's own word for what happened ("delivered", "bounced")
+    status: Status | None  # in our words; None: the report says nothing about delivery
+    description: str  # the report in words, kept as the message's and the event's detail
+    provider_message_id: str = ""
+    message_id: int | None = None
+    error_code: int | None = None
+    recipient: str = ""  # the address or number the report is about, where the provider says
+    recipient_action: RecipientAction | None = None
+    occurred_at: datetime | None = None  # when the provider says it happened; None: now
+    payload: Any = None  # the provider's report as it came, kept on the event
 
 
 def lower_ranked(status) -> tuple:
@@ -133,87 +134,59 @@ def apply_provider_status(
     return moved
 
 
-def twilio_status(message_status: str) -> Status | None:
-    return TWILIO_STATUSES.get((message_status or "").strip().lower())
-
-
-def anymail_status(event_type: str) -> Status | None:
-    return ANYMAIL_EVENT_TYPES.get(event_type)
-
-
-def record_twilio_callback(params) -> Message | None:
-    """Apply one Twilio status callback (its POST parameters); None if the SID is not ours."""
-    sid, reported = params.get("MessageSid", ""), params.get("MessageStatus", "")
-    message = Message.objects.select_related("customer").filter(
-        provider_message_id=sid, channel=Channel.SMS
-    ).first() if sid else None
-    if message is None:
-        log.warning("Twilio status callback for unknown message %r (%s): ignored", sid, reported)
-        return None
-    status = twilio_status(reported)
-    error_code = _int_or_none(params.get("ErrorCode"))
-    detail = _twilio_detail(reported, error_code)
-    reason = Reason.PROVIDER_REJECTED if status == Status.FAILED else ""
-    with transaction.atomic():
-        apply_provider_status(
-            message=message, status=status, reason=reason, detail=detail,
-            payload={name: params.get(name) for name in params},
-        )
-        if error_code == OPTED_OUT_CODE and status in (Status.FAILED, Status.UNDELIVERED):
-            _revoke_once(message.customer, Channel.SMS, ConsentSource.CARRIER,
-                         evidence=f"{detail} (message {message.pk}, {sid})")
-    return message
-
-
-def record_tracking_event(*, event, esp_name: str) -> Message | None:
-    """Apply one anymail tracking event; None if it is not about a message of ours."""
-    message = find_tracked_message(event)
+def apply_report(report: StatusReport) -> Message | None:
+    """Apply one provider's report, with its side effects; None if the message is not ours."""
+    message = find_reported_message(report)
     if message is None:
         log.warning(
-            "%s %s event for unknown message %r (%s): ignored",
-            esp_name, event.event_type, event.message_id, event.recipient,
+            "%s %s report for unknown message %r (%s): ignored",
+            report.provider, report.event, report.provider_message_id or report.message_id, report.recipient,
         )
         return None
-    status = anymail_status(event.event_type)
-    if status == Status.BOUNCED and _is_soft_bounce(event, esp_name):
-        status = Status.UNDELIVERED
-    said = "; ".join(str(part) for part in (event.description, event.mta_response) if part)
-    detail = f"{esp_name} {event.event_type}" + (f": {said}" if said else "")
-    if event.event_type == "clicked" and event.click_url:
-        detail = f"{detail} {event.click_url}"
-    reason = Reason.PROVIDER_REJECTED if status == Status.FAILED else ""
-    address = event.recipient or message.to_address
+    reason = Reason.PROVIDER_REJECTED if report.status == Status.FAILED else ""
     with transaction.atomic():
         apply_provider_status(
-            message=message, status=status, reason=reason, detail=detail,
-            payload=event.esp_event, at=event.timestamp,
+            message=message, status=report.status, reason=reason, detail=report.description,
+            payload=report.payload, at=report.occurred_at,
         )
-        if status == Status.BOUNCED or event.event_type == "complained":
-            _stop_sending(message, address, complaint=event.event_type == "complained", detail=detail)
-        elif event.event_type == "unsubscribed" and _is_customers_address(message.customer, address):
-            # The recipient used the ESP's unsubscribe (List-Unsubscribe or its footer link).
-            _revoke_once(
-                message.customer, Channel.EMAIL, ConsentSource.UNSUBSCRIBE,
-                evidence=f"{detail} (message {message.pk}, {address})",
-            )
+        if report.channel == Channel.SMS:
+            _apply_sms_side_effects(message, report)
+        else:
+            _apply_email_side_effects(message, report)
     return message
 
 
-def find_tracked_message(event) -> Message | None:
-    """The message an ESP event is about: by the ESP's message id, else by our own id.
-
-    Our id travels as anymail metadata ``triggerhub_message`` (or the
-    ``X-TriggerHub-Message`` header, where an ESP echoes headers as metadata).
-    """
-    messages = Message.objects.select_related("customer").filter(channel=Channel.EMAIL)
-    if event.message_id:
-        found = messages.filter(provider_message_id=event.message_id).first()
+def find_reported_message(report: StatusReport) -> Message | None:
+    """The message a report is about: by the provider's message id, else by our own id."""
+    messages = Message.objects.select_related("customer").filter(channel=report.channel)
+    if report.provider_message_id:
+        found = messages.filter(provider_message_id=report.provider_message_id).first()
         if found is not None:
             return found
-    metadata = event.metadata or {}
-    ours = metadata.get("triggerhub_message") or metadata.get("X-TriggerHub-Message")
-    pk = _int_or_none(ours)
-    return messages.filter(pk=pk).first() if pk is not None else None
+    if report.message_id is not None:
+        return messages.filter(pk=report.message_id).first()
+    return None
+
+
+def _apply_sms_side_effects(message: Message, report: StatusReport) -> None:
+    refused = report.status in (Status.FAILED, Status.UNDELIVERED)
+    if refused and report.recipient_action == RecipientAction.UNSUBSCRIBED:
+        # The carrier refuses every SMS from the sender until the recipient texts START.
+        _revoke_once(message.customer, Channel.SMS, ConsentSource.CARRIER,
+                     evidence=f"{report.description} (message {message.pk}, {report.provider_message_id})")
+
+
+def _apply_email_side_effects(message: Message, report: StatusReport) -> None:
+    address = report.recipient or message.to_address
+    complained = report.recipient_action == RecipientAction.COMPLAINED
+    if report.status == Status.BOUNCED or complained:
+        _stop_sending(message, address, complaint=complained, detail=report.description)
+    elif report.recipient_action == RecipientAction.UNSUBSCRIBED and _is_customers_address(message.customer, address):
+        # The recipient used the ESP's unsubscribe (List-Unsubscribe or its footer link).
+        _revoke_once(
+            message.customer, Channel.EMAIL, ConsentSource.UNSUBSCRIBE,
+            evidence=f"{report.description} (message {message.pk}, {address})",
+        )
 
 
 def _stop_sending(message, address, *, complaint: bool, detail: str) -> None:
@@ -241,28 +214,6 @@ def _revoke_once(customer, channel, source, *, evidence: str) -> None:
     """Revoke unless the ledger already says revoked: a repeated report adds nothing."""
     if customer.consent_state(channel) != ConsentAction.REVOKED:
         consent.revoke(customer, channel, source, evidence=evidence)
-
-
-def _is_soft_bounce(event, esp_name: str) -> bool:
-    # Postmark reports a soft bounce (mailbox full, ...) once it has stopped retrying,
-    # and anymail normalizes it to "bounced": the address is not bad, so no suppression.
-    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
-    return esp_name == "Postmark" and esp_event.get("Type") == "SoftBounce"
-
-
-def _twilio_detail(reported: str, error_code: int | None) -> str:
-    detail = f"Twilio {reported}"
-    if error_code is not None:
-        hint = PERMANENT_HINTS.get(error_code, f"see https://www.twilio.com/docs/errors/{error_code}")
-        detail = f"{detail}, error {error_code}: {hint}"
-    return detail
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _storable(payload) -> dict:

@@ -5,11 +5,11 @@ provider and no answer came back (reason "no answer"), or when its worker died w
 sending it (reason "lease expired"). Delivery never retries it by itself: a retry
 could reach the customer twice. A person decides instead, with these three:
 
-* ``check()`` asks the provider whether it has the message (Twilio: by its SID where we
-  have one, else by recipient, text and time). Found, the message moves to what the
-  provider says, through status.py's forward-only update; not found, it stays unknown
-  and the check is recorded. Other backends cannot be asked: their ESP's activity log
-  can.
+* ``check()`` asks the provider whether it has the message, through the SMS backend's
+  ``find`` (by the provider's id where we have one, else by recipient, text and time).
+  Found, the message moves to what the provider says, through status.py's
+  forward-only update; not found, it stays unknown and the check is recorded. Other
+  backends cannot be asked: their ESP's activity log can.
 * ``resend()`` queues it again (same row, due now, attempts keep counting): ops accept
   that the customer may get it twice. The send policy decides again when it goes.
 * ``close()`` ends it as sent, or as not sent (failed, reason "closed by staff").
@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from . import credits, outbox, status
 from .backends import sms as sms_backends
+from .backends.sms.base import FoundSms
 from .exceptions import TransientDeliveryError
 from .models import Channel, Message, MessageEvent, Reason, Status
 
@@ -75,27 +76,27 @@ def check(message: Message, *, by) -> CheckOutcome:
     ``NoLongerUnknown`` when the message is not unknown (any more).
     """
     _refuse_unless_unknown(message)
-    find = _provider_lookup(message)
+    backend = _checkable_backend(message)
     asked_at = timezone.now()
     try:
-        found = find(
+        found = backend.find(
             to=message.to_address, body=message.body_text, since=_sent_since(message),
             provider_message_id=message.provider_message_id,
         )
     except TransientDeliveryError as exc:
         raise ProviderUnreachable(f"Message {message.pk} could not be checked: {exc} Nothing was changed.") from exc
     taken = set(
-        Message.objects.filter(provider_message_id__in=[sms.sid for sms in found])
+        Message.objects.filter(provider_message_id__in=[sms.provider_message_id for sms in found])
         .exclude(pk=message.pk).values_list("provider_message_id", flat=True)
     )
-    match = next((sms for sms in found if sms.sid not in taken), None)
+    match = next((sms for sms in found if sms.provider_message_id not in taken), None)
     with transaction.atomic():
         _hold_while_unknown(message)
         if match is None:
-            summary = f"Not found at Twilio as of {_when(asked_at)}, checked by {_name(by)}."
+            summary = f"Not found at {backend.provider_name} as of {_when(asked_at)}, checked by {_name(by)}."
             _record(message, Status.UNKNOWN, message.reason, summary, by=by, action="check")
             return CheckOutcome(False, Status.UNKNOWN, message.provider_message_id, summary)
-        return _confirm_found(message, match, by=by)
+        return _confirm_found(message, match, provider=backend.provider_name, by=by)
 
 
 def resend(message: Message, *, by) -> Message:
@@ -158,21 +159,20 @@ def _hold_while_unknown(message: Message) -> None:
         raise NoLongerUnknown(message)
 
 
-def _provider_lookup(message: Message):
-    """The backend's ``find`` for ``message``, or ``CannotCheck`` saying where to look instead."""
+def _checkable_backend(message: Message):
+    """The SMS backend that can ``find`` ``message``, or ``CannotCheck`` saying where to look instead."""
     if message.channel == Channel.EMAIL:
         raise CannotCheck(
             f"E-mail {message.pk} cannot be checked automatically: look for it in your ESP's activity "
             f"log (to {message.to_address or 'its customer'}), then resend or close it."
         )
     backend = sms_backends.get_backend()
-    find = getattr(backend, "find", None)
-    if find is None:
+    if getattr(backend, "find", None) is None:
         raise CannotCheck(
             f"SMS {message.pk} cannot be checked automatically with {settings.TRIGGERHUB_SMS_BACKEND}: "
             "look for it in your SMS provider's logs, then resend or close it."
         )
-    return find
+    return backend
 
 
 def _sent_since(message: Message):
@@ -187,23 +187,19 @@ def _sent_since(message: Message):
     return message.updated_at - timedelta(seconds=settings.TRIGGERHUB_SEND_LEASE_SECONDS) - CLOCK_SKEW
 
 
-def _confirm_found(message: Message, found, *, by) -> CheckOutcome:
-    reported = str(found.status or "")
-    moved_to = status.twilio_status(reported) or Status.SENT  # Twilio has it: handed over at least
-    said = f"Twilio {reported}" + (f", error {found.error_code}" if found.error_code else "")
-    summary = f"Found at Twilio ({found.sid}, {said}): confirmed by the check of {_name(by)}."
-    Message.objects.filter(pk=message.pk).update(provider_message_id=found.sid)
+def _confirm_found(message: Message, found: FoundSms, *, provider: str, by) -> CheckOutcome:
+    moved_to = found.status or Status.SENT  # the provider has it: handed over at least
+    said = f"{provider} {found.provider_status}" + (f", error {found.error_code}" if found.error_code else "")
+    summary = f"Found at {provider} ({found.provider_message_id}, {said}): confirmed by the check of {_name(by)}."
+    Message.objects.filter(pk=message.pk).update(provider_message_id=found.provider_message_id)
     status.apply_provider_status(
         message=message, status=moved_to,
         reason=Reason.PROVIDER_REJECTED if moved_to == Status.FAILED else "", detail=summary,
-        payload={
-            "by": _name(by), "action": "check", "sid": found.sid, "twilio_status": reported,
-            "error_code": found.error_code, "date_created": found.date_created,
-        },
+        payload={"by": _name(by), "action": "check", **found.payload},
     )
     _charge_if_refunded(message)
     message.refresh_from_db()
-    return CheckOutcome(True, Status(message.status), found.sid, summary)
+    return CheckOutcome(True, Status(message.status), found.provider_message_id, summary)
 
 
 def _charge_if_refunded(message: Message) -> None:

@@ -1,20 +1,22 @@
 """The order of provider statuses: reports arrive late, twice and shuffled; a message only moves forward."""
 
 import threading
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from itertools import count
 
 import pytest
 from django.db import connection
 from django.utils import timezone
-from hypothesis import HealthCheck, given, strategies as st
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from customers.models import Channel
 from messaging import status as provider_status
 from messaging.models import Category, Message, Status
-from messaging.status import RANK, anymail_status, apply_provider_status, twilio_status
+from messaging.providers.email import anymail_status
+from messaging.providers.twilio.statuses import status_of as twilio_status
+from messaging.status import RANK, apply_provider_status
 from tests import factories
 
 _keys = count(1)
@@ -108,7 +110,7 @@ def test_a_report_with_no_bearing_on_delivery_records_the_status_as_it_stands():
 @pytest.mark.django_db
 def test_the_event_keeps_the_providers_time_and_raw_payload():
     message = message_in()
-    at = datetime(2026, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     apply_provider_status(message=message, status=Status.DELIVERED, at=at, payload={"MessageSid": "SM1"})
     event = message.events.get()
     assert (event.at, event.payload) == (at, {"MessageSid": "SM1"})
