@@ -5,7 +5,7 @@ A target such as ``[{"field": "country", "op": "in", "value": ["US", "IT"]},
 event arrived for (``matches()``, Python) and for every customer at once
 (``to_q()`` / ``filter_customers()``, one query: date triggers, segment sizing).
 tests/activities/test_conditions_agree.py holds the two to the same answers on
-SQLite and PostgreSQL. docs/marketers.md, "Conditions", is the reference for marketers.
+SQLite and PostgreSQL. docs/conditions.md is the reference for marketers.
 
 The rules both sides implement:
 

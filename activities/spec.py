@@ -1,7 +1,7 @@
 """Activity files: an activity written as JSON or YAML, checked as a whole, loaded, exported.
 
 ``load(data)`` refuses an invalid file with every problem listed (``SpecError``);
-``dump(activity)`` writes what ``load`` reads. docs/marketers.md, "Activity files", documents the format.
+``dump(activity)`` writes what ``load`` reads. docs/activities.md, "Activity files", documents the format.
 """
 
 import re

@@ -32,7 +32,7 @@ class Status(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-#: Statuses a delivery task may still pick up.
+#: Unsent and not being sent: what a delivery task may still pick up, and what hold() and cancel() may still stop.
 PENDING_STATUSES = (Status.SCHEDULED, Status.QUEUED, Status.DEFERRED)
 
 

@@ -26,7 +26,7 @@ from triggerhub.db import insert_or_get_existing
 from triggerhub.queueing import after_commit, publish, publish_on_commit
 
 from . import handovers, policy
-from .models import Channel, Message, MessageEvent, Reason, Status
+from .models import PENDING_STATUSES, Channel, Message, MessageEvent, Reason, Status
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def enqueue(
     repeated ``dedupe_key`` returns the message written the first time. The send
     policy is asked now: a message it blocks is kept with its reason, never sent;
     one it defers waits for its moment. ``rules`` are the sender's overrides of the
-    site's send rules (see ``policy.SendRules.errors_in``); past ``expires_at`` a
+    site's send rules (see ``policy.SendRules.problems_in``); past ``expires_at`` a
     message still waiting is blocked rather than sent late. ``now`` is the moment the
     policy decides at: the clock's, unless the caller runs at another (a dry run).
     """
@@ -252,7 +252,7 @@ def hold(*, source_prefix: str) -> int:
     with transaction.atomic():
         pending = list(
             Message.objects.select_for_update(skip_locked=True)
-            .filter(source__startswith=source_prefix, status__in=PENDING)
+            .filter(source__startswith=source_prefix, status__in=PENDING_STATUSES)
             .values_list("pk", flat=True)
         )
         Message.objects.filter(pk__in=pending).update(
@@ -288,16 +288,12 @@ def cancel(*, source_prefix: str, reason=Reason.ENROLLMENT_ENDED) -> int:
     with transaction.atomic():
         pending = list(
             Message.objects.select_for_update(skip_locked=True)
-            .filter(source__startswith=source_prefix, status__in=PENDING)
+            .filter(source__startswith=source_prefix, status__in=PENDING_STATUSES)
             .values_list("pk", flat=True)
         )
         Message.objects.filter(pk__in=pending).update(status=Status.BLOCKED, reason=reason, updated_at=now)
         _log_events(pending, Status.BLOCKED, reason)
     return len(pending)
-
-
-#: Unsent and not being sent: what hold() and cancel() may still stop.
-PENDING = (Status.SCHEDULED, Status.QUEUED, Status.DEFERRED)
 
 
 def _log_events(pks, status, reason) -> None:

@@ -14,7 +14,7 @@ The conditions are drawn after the customers, with values taken from them (their
 ages, dates, attribute values, order counts and totals, each a step either side), so
 that they fall on the boundaries where the two evaluators could part.
 
-The generated data stays within what docs/marketers.md ("Conditions") documents as supported:
+The generated data stays within what docs/conditions.md documents as supported:
 amounts summed have at most six decimals.
 """
 
