@@ -82,7 +82,7 @@ class StatusReport:
     where the provider echoes it back), among messages of ``channel``.
     """
 
-    channel: str  # Channel
+    channel: Channel
     provider: str  # its name as people read it, for logs
     event: str  # the provider's own word for what happened ("delivered", "bounced")
     status: Status | None  # in our words; None: the report says nothing about delivery
