@@ -361,7 +361,7 @@ if not set(TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS) <= {"email", "sms"}:
         f"not {','.join(TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS)!r}."
     )
 # Twilio, for TRIGGERHUB_SMS_BACKEND=messaging.backends.sms.twilio.SmsBackend (read
-# by that module at send time; messaging/checks.py says what is missing):
+# by that module at send time; messaging/providers/twilio/checks.py says what is missing):
 # TRIGGERHUB_TWILIO_ACCOUNT_SID / TRIGGERHUB_TWILIO_AUTH_TOKEN: the account's credentials (AC...).
 TRIGGERHUB_TWILIO_ACCOUNT_SID = env("TRIGGERHUB_TWILIO_ACCOUNT_SID", default="")
 TRIGGERHUB_TWILIO_AUTH_TOKEN = env("TRIGGERHUB_TWILIO_AUTH_TOKEN", default="")
