@@ -18,8 +18,15 @@ from django.utils.html import format_html
 
 from customers.admin import ReadOnlyAdmin
 
-from . import admin_coupons  # noqa: F401  (registers coupon pools and coupons)
-from . import builder_admin, conditions, engine, files, review, spec
+from . import (
+    admin_coupons,  # noqa: F401  (registers coupon pools and coupons)
+    builder_admin,
+    conditions,
+    engine,
+    files,
+    review,
+    spec,
+)
 from .advanced_admin import advanced_view
 from .builder_admin import ActivityForm
 from .models import Activity, ActivityStatus, ActivityVersion, Enrollment
@@ -27,8 +34,11 @@ from .spec import SpecError
 
 
 class ActivityFileForm(forms.Form):
-    file = forms.FileField(label="Activity file", help_text="JSON (.json) or YAML (.yaml, .yml), as 'Activity files' in "
-                           "docs/activities.md describes or 'Export as file' writes.")
+    file = forms.FileField(
+        label="Activity file",
+        help_text="JSON (.json) or YAML (.yaml, .yml), as 'Activity files' in "
+        "docs/activities.md describes or 'Export as file' writes.",
+    )
 
 
 class ActivityVersionInline(admin.TabularInline):
@@ -69,8 +79,11 @@ class ActivityAdmin(admin.ModelAdmin):
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
             path("estimate/", self.admin_site.admin_view(self.estimate_view), name="%s_%s_estimate" % info),
-            path("<path:object_id>/advanced/", self.admin_site.admin_view(self.advanced_view),
-                 name="%s_%s_advanced" % info),
+            path(
+                "<path:object_id>/advanced/",
+                self.admin_site.admin_view(self.advanced_view),
+                name="%s_%s_advanced" % info,
+            ),
             path("<path:object_id>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
             path("<path:object_id>/try/", self.admin_site.admin_view(self.dry_run_view), name="%s_%s_try" % info),
             *super().get_urls(),
@@ -102,14 +115,18 @@ class ActivityAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, imported.summary())
                 return HttpResponseRedirect(reverse("admin:activities_activity_change", args=[imported.activity.pk]))
-        return TemplateResponse(request, "admin/activities/activity/import.html", {
-            **self.admin_site.each_context(request),
-            "title": "Import an activity file",
-            "opts": self.opts,
-            "form": form,
-            "problems": problems,
-            "filename": request.FILES["file"].name if problems else "",
-        })
+        return TemplateResponse(
+            request,
+            "admin/activities/activity/import.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Import an activity file",
+                "opts": self.opts,
+                "form": form,
+                "problems": problems,
+                "filename": request.FILES["file"].name if problems else "",
+            },
+        )
 
     def get_inline_instances(self, request, obj=None):
         return super().get_inline_instances(request, obj) if obj is not None else []  # versions: once there are some
@@ -190,8 +207,11 @@ class ActivityAdmin(admin.ModelAdmin):
         for activity in queryset.filter(status=ActivityStatus.DRAFT):
             warnings = [f for f in review.review(activity.definition(), activity=activity) if f.level == "warning"]
             if warnings:
-                messages.warning(request, f"{activity}: not activated, it has {len(warnings)} warning(s); "
-                                 "open it, read them and activate it there.")
+                messages.warning(
+                    request,
+                    f"{activity}: not activated, it has {len(warnings)} warning(s); "
+                    "open it, read them and activate it there.",
+                )
                 continue
             activated.append(activity.pk)
         count = Activity.objects.filter(pk__in=activated).update(status=ActivityStatus.ACTIVE)

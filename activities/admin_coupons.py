@@ -147,17 +147,20 @@ def add_codes(pool: CouponPool, text: str) -> CodesReport:
 
 def _batches(codes: list[str]):
     for start in range(0, len(codes), BATCH_SIZE):
-        yield codes[start:start + BATCH_SIZE]
+        yield codes[start : start + BATCH_SIZE]
 
 
 class AddCodesForm(forms.Form):
     codes = forms.CharField(
-        required=False, strip=False, label="Paste codes",
+        required=False,
+        strip=False,
+        label="Paste codes",
         widget=forms.Textarea(attrs={"rows": 10, "cols": 60, "spellcheck": "false"}),
         help_text="One a line, or several separated by commas, semicolons or spaces.",
     )
     file = forms.FileField(
-        required=False, label="Or upload a file",
+        required=False,
+        label="Or upload a file",
         help_text="Plain text or CSV with one column (UTF-8); a first line 'code' is skipped.",
     )
 
@@ -175,7 +178,7 @@ class AddCodesForm(forms.Form):
         except UnicodeDecodeError as exc:
             raise ValidationError(
                 f"The file is not UTF-8 text (byte 0x{content[exc.start]:02X} at position {exc.start:,}); "
-                "save it as \"CSV UTF-8\" or plain text and upload it again."
+                'save it as "CSV UTF-8" or plain text and upload it again.'
             ) from None
 
     def clean(self):
@@ -196,9 +199,13 @@ class CouponPoolAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # Free as the issue_coupon step sees it: no enrollment has taken it.
-        return super().get_queryset(request).annotate(
-            free_count=Count("coupons", filter=Q(coupons__enrollment__isnull=True)),
-            issued_count=Count("coupons", filter=Q(coupons__enrollment__isnull=False)),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                free_count=Count("coupons", filter=Q(coupons__enrollment__isnull=True)),
+                issued_count=Count("coupons", filter=Q(coupons__enrollment__isnull=False)),
+            )
         )
 
     @admin.display(description="free codes", ordering="free_count")
@@ -211,8 +218,11 @@ class CouponPoolAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/add-codes/", self.admin_site.admin_view(self.add_codes_view),
-                 name="activities_couponpool_add_codes"),
+            path(
+                "<path:object_id>/add-codes/",
+                self.admin_site.admin_view(self.add_codes_view),
+                name="activities_couponpool_add_codes",
+            ),
             *super().get_urls(),
         ]
 
@@ -236,11 +246,19 @@ class CouponPoolAdmin(admin.ModelAdmin):
                 return redirect(reverse("admin:activities_couponpool_change", args=[pool.pk]))
             form = AddCodesForm()
             pool = self.get_object(request, unquote(object_id))  # the counts after the insert
-        return TemplateResponse(request, "admin/activities/couponpool/add_codes.html", {
-            **self.admin_site.each_context(request),
-            "title": f"Add codes to {pool}", "opts": self.opts, "original": pool, "form": form,
-            "report": report, "examples_shown": EXAMPLES_SHOWN,
-        })
+        return TemplateResponse(
+            request,
+            "admin/activities/couponpool/add_codes.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Add codes to {pool}",
+                "opts": self.opts,
+                "original": pool,
+                "form": form,
+                "report": report,
+                "examples_shown": EXAMPLES_SHOWN,
+            },
+        )
 
 
 @admin.register(Coupon)

@@ -30,8 +30,15 @@ class PrettyJSONField(forms.JSONField):
 
 
 def _text_area():
-    return forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTextField", "spellcheck": "false",
-                                 "style": "font-family: monospace;"})
+    return forms.Textarea(
+        attrs={
+            "rows": 12,
+            "cols": 90,
+            "class": "vLargeTextField",
+            "spellcheck": "false",
+            "style": "font-family: monospace;",
+        }
+    )
 
 
 class AdvancedForm(forms.Form):
@@ -67,11 +74,15 @@ def advanced_view(model_admin, request, activity):
     if not may_change:
         for field in form.fields.values():
             field.disabled = True
-    return TemplateResponse(request, "admin/activities/activity/advanced.html", {
-        **model_admin.admin_site.each_context(request),
-        "title": f"Advanced view of {activity}",
-        "opts": model_admin.opts,
-        "original": activity,
-        "form": form,
-        "may_change": may_change,
-    })
+    return TemplateResponse(
+        request,
+        "admin/activities/activity/advanced.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": f"Advanced view of {activity}",
+            "opts": model_admin.opts,
+            "original": activity,
+            "form": form,
+            "may_change": may_change,
+        },
+    )

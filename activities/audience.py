@@ -65,8 +65,14 @@ def estimate(target, *, channel=None, category=Category.MARKETING, at: datetime 
     except conditions.InvalidConditions as invalid:
         return Estimate(None, None, tuple(invalid.problems))
     except OverflowError:  # a window of days reaching back past year 1
-        return Estimate(None, None, ("A window of 'days' in these conditions reaches back before the calendar "
-                                     "begins; use a smaller number of days.",))
+        return Estimate(
+            None,
+            None,
+            (
+                "A window of 'days' in these conditions reaches back before the calendar "
+                "begins; use a smaller number of days.",
+            ),
+        )
     counts = {"matching": Count("pk")}
     if channel is not None:
         counts["reachable"] = Count("pk", filter=reachable_q(Channel(channel), Category(category), at=at))
@@ -75,10 +81,14 @@ def estimate(target, *, channel=None, category=Category.MARKETING, at: datetime 
     except OperationalError as error:
         if not _timed_out(error):
             raise
-        return Estimate(None, None, (
-            f"Counting this target took more than {ESTIMATE_TIMEOUT_MS / 1000:g} s and was stopped; "
-            "a condition on attributes or events over every customer is the usual cause.",
-        ))
+        return Estimate(
+            None,
+            None,
+            (
+                f"Counting this target took more than {ESTIMATE_TIMEOUT_MS / 1000:g} s and was stopped; "
+                "a condition on attributes or events over every customer is the usual cause.",
+            ),
+        )
     return Estimate(totals["matching"], totals.get("reachable"))
 
 
@@ -124,8 +134,10 @@ def _problems_in(target, channel, category) -> list[str]:
         problems.append(f"'{category}' is not a category; choose one of {', '.join(Category.values)}.")
     for text in _texts_in(target):
         if any(_not_text(character) for character in text):
-            problems.append(f"'{_shown(text)}' holds characters that are not text (a NUL or half of an emoji); "
-                            "type the value again.")
+            problems.append(
+                f"'{_shown(text)}' holds characters that are not text (a NUL or half of an emoji); "
+                "type the value again."
+            )
     for number in _numbers_in(target):
         if isinstance(number, float) and not math.isfinite(number):
             problems.append(f"{number!r} is not a number a condition can compare with.")
@@ -187,8 +199,9 @@ def _aggregate(customers, counts) -> dict:
         totals = customers.aggregate(**counts)
         if outer_transaction:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true), set_config('jit', %s, true)",
-                               [timeout, jit])
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true), set_config('jit', %s, true)", [timeout, jit]
+                )
     return totals
 
 

@@ -157,11 +157,16 @@ class Group:
                 pass
         for index in data.getlist(f"{prefix}-row"):
             key = f"{prefix}-{index}"
-            group.rows.append(Row(
-                field=data.get(f"{key}-field", ""), name=data.get(f"{key}-name", "").strip(),
-                prop=data.get(f"{key}-prop", "").strip(), op=data.get(f"{key}-op", "eq"),
-                value=", ".join(data.getlist(f"{key}-value")), negate=bool(data.get(f"{key}-negate")),
-            ))
+            group.rows.append(
+                Row(
+                    field=data.get(f"{key}-field", ""),
+                    name=data.get(f"{key}-name", "").strip(),
+                    prop=data.get(f"{key}-prop", "").strip(),
+                    op=data.get(f"{key}-op", "eq"),
+                    value=", ".join(data.getlist(f"{key}-value")),
+                    negate=bool(data.get(f"{key}-negate")),
+                )
+            )
         return group
 
     def conditions(self, where, problems) -> list:
@@ -317,24 +322,41 @@ def _step_values(step: dict) -> dict:
     kind = step.get("type")
     values = {"name": step.get("name", "")}
     if kind == "send":
-        values.update(channel=step.get("channel", "email"), template=step.get("template", ""),
-                      content=step.get("content", ""), category=step.get("category", ""),
-                      expires_after_hours=plain(step.get("expires_after_hours")))
+        values.update(
+            channel=step.get("channel", "email"),
+            template=step.get("template", ""),
+            content=step.get("content", ""),
+            category=step.get("category", ""),
+            expires_after_hours=plain(step.get("expires_after_hours")),
+        )
     elif kind == "wait":
         values.update(_amount_of(step, ""))
     elif kind == "wait_until":
         amount = _amount_of(step, "offset_")
         signed = float(amount["amount"] or 0)
-        values.update(field=step.get("field", ""), unit=amount["unit"], amount=plain(abs(signed)) if signed else "",
-                      direction="before" if signed < 0 else "after", if_past=step.get("if_past", "continue"))
+        values.update(
+            field=step.get("field", ""),
+            unit=amount["unit"],
+            amount=plain(abs(signed)) if signed else "",
+            direction="before" if signed < 0 else "after",
+            if_past=step.get("if_past", "continue"),
+        )
     elif kind == "wait_for_event":
-        values.update(event=step.get("event", ""), **_amount_of(step, "timeout_"),
-                      on_event=step.get("on_event", "continue"), on_timeout=step.get("on_timeout", "continue"))
+        values.update(
+            event=step.get("event", ""),
+            **_amount_of(step, "timeout_"),
+            on_event=step.get("on_event", "continue"),
+            on_timeout=step.get("on_timeout", "continue"),
+        )
     elif kind == "issue_coupon":
         coupon_kind = "pool" if "pool" in step else "amount" if "amount_off" in step else "percent"
-        values.update(kind=coupon_kind, value=plain(step.get("percent_off", step.get("amount_off"))),
-                      pool=step.get("pool", ""), valid_days=plain(step.get("valid_days")),
-                      prefix=step.get("prefix", ""))
+        values.update(
+            kind=coupon_kind,
+            value=plain(step.get("percent_off", step.get("amount_off"))),
+            pool=step.get("pool", ""),
+            valid_days=plain(step.get("valid_days")),
+            prefix=step.get("prefix", ""),
+        )
     elif kind in ("add_to_segment", "remove_from_segment"):
         values.update(segment=step.get("segment", ""))
     elif kind == "exit":
@@ -365,8 +387,14 @@ def _step_of(block: StepBlock, where, problems) -> dict:
         step[slot] = values.get(slot, "")
         if values.get("category"):
             step["category"] = values["category"]
-        hours = number(values.get("expires_after_hours"), f"{here}, expires after hours", problems, required=False,
-                       most=LONGEST["hours"], least=1)
+        hours = number(
+            values.get("expires_after_hours"),
+            f"{here}, expires after hours",
+            problems,
+            required=False,
+            most=LONGEST["hours"],
+            least=1,
+        )
         if hours is not None:
             step["expires_after_hours"] = hours
     elif kind == "wait":
@@ -391,8 +419,10 @@ def _step_of(block: StepBlock, where, problems) -> dict:
     elif kind == "branch":
         step["if"] = block.condition.conditions(f"{here}, if", problems) if block.condition else []
         for arm in ("then", "else"):
-            lane = [_step_of(inner, f"{where} › {'yes' if arm == 'then' else 'no'} {index}", problems)
-                    for index, inner in enumerate(block.lanes.get(arm, []), 1)]
+            lane = [
+                _step_of(inner, f"{where} › {'yes' if arm == 'then' else 'no'} {index}", problems)
+                for index, inner in enumerate(block.lanes.get(arm, []), 1)
+            ]
             if lane:  # an empty lane is no lane, as in activity files
                 step[arm] = lane
     elif kind == "issue_coupon":
@@ -407,8 +437,15 @@ def _step_of(block: StepBlock, where, problems) -> dict:
                 step["percent_off" if coupon_kind == "percent" else "amount_off"] = value
             if values.get("prefix", "").strip():
                 step["prefix"] = values["prefix"].strip()
-        days = number(values.get("valid_days"), f"{here}, valid for days", problems, whole=True, required=False,
-                      most=LONGEST["days"], least=1)
+        days = number(
+            values.get("valid_days"),
+            f"{here}, valid for days",
+            problems,
+            whole=True,
+            required=False,
+            most=LONGEST["days"],
+            least=1,
+        )
         if days is not None:
             step["valid_days"] = days
     elif kind in ("add_to_segment", "remove_from_segment"):
@@ -461,13 +498,21 @@ class Builder:
         builder.steps = [builder._block_of(step) for step in definition.get("steps") or []]
         rules = definition.get("send_rules") or {}
         window = rules.get("send_window") or {}
-        builder.rules = {"start": window.get("start", ""), "end": window.get("end", ""),
-                         "no_weekends": bool(window.get("no_weekends"))}
+        builder.rules = {
+            "start": window.get("start", ""),
+            "end": window.get("end", ""),
+            "no_weekends": bool(window.get("no_weekends")),
+        }
         builder.caps = [
-            {"channel": cap.get("channel", "sms"), "category": cap.get("category", "marketing"),
-             "count": plain(cap.get("count")), "amount": plain(cap.get("days", cap.get("hours"))),
-             "unit": "hours" if "hours" in cap and "days" not in cap else "days"}
-            for cap in rules.get("caps") or [] if isinstance(cap, dict)
+            {
+                "channel": cap.get("channel", "sms"),
+                "category": cap.get("category", "marketing"),
+                "count": plain(cap.get("count")),
+                "amount": plain(cap.get("days", cap.get("hours"))),
+                "unit": "hours" if "hours" in cap and "days" not in cap else "days",
+            }
+            for cap in rules.get("caps") or []
+            if isinstance(cap, dict)
         ]
         builder.regions = list(rules.get("excluded_regions") or [])
         problems = []
@@ -502,8 +547,11 @@ class Builder:
     @classmethod
     def from_post(cls, data) -> "Builder":
         builder = cls()
-        builder.trigger = {key.removeprefix("trigger-"): value for key, value in data.items()
-                           if key.startswith("trigger-") and not key.startswith("trigger-where")}
+        builder.trigger = {
+            key.removeprefix("trigger-"): value
+            for key, value in data.items()
+            if key.startswith("trigger-") and not key.startswith("trigger-where")
+        }
         builder.trigger_kept = _json_object(builder.trigger.pop("kept", ""))
         if builder.trigger.get("type") == "date":
             builder.trigger.setdefault("field", "date_of_birth")
@@ -533,8 +581,13 @@ class Builder:
             placed.append((block, data.get(f"{prefix}-parent", ""), data.get(f"{prefix}-arm", "")))
         for block, parent, arm in placed:
             owner = blocks.get(parent)
-            if owner is not None and owner is not block and owner.kept is None and owner.type == "branch" \
-                    and arm in ("then", "else"):
+            if (
+                owner is not None
+                and owner is not block
+                and owner.kept is None
+                and owner.type == "branch"
+                and arm in ("then", "else")
+            ):
                 owner.lanes[arm].append(block)
             else:
                 builder.steps.append(block)
@@ -583,26 +636,39 @@ class Builder:
             if field_path == "attributes.<name>":
                 field_path = f"attributes.{values.get('field_name', '').strip()}"
             trigger = {"type": "date", "field": field_path}
-            days = number(values.get("offset"), "When, days before or after", problems, whole=True, required=False,
-                          most=LONGEST["days"])
+            days = number(
+                values.get("offset"),
+                "When, days before or after",
+                problems,
+                whole=True,
+                required=False,
+                most=LONGEST["days"],
+            )
             if days is not None:
                 trigger["offset_days"] = -days if values.get("direction") == "before" and days else days
             recurrence = values.get("recurrence") or "yearly"
             if recurrence == "months":
-                months = number(values.get("months"), "When, every how many months", problems, whole=True,
-                                least=1, most=120)
+                months = number(
+                    values.get("months"), "When, every how many months", problems, whole=True, least=1, most=120
+                )
                 trigger["recurrence"] = {"every_months": months} if months else "yearly"
             else:
                 trigger["recurrence"] = recurrence
             trigger["at"] = values.get("at") or "10:00"
             return trigger
         if kind == "threshold":
-            field_path = (values.get("t_field") or "attributes.<name>").replace("<name>", values.get("t_name", "").strip())
-            trigger = {"type": "threshold", "field": field_path,
-                       "value": number(values.get("t_value"), "When, the line to cross", problems),
-                       "direction": values.get("t_direction") or "up"}
-            days = number(values.get("t_days"), "When, within days", problems, whole=True, required=False,
-                          least=1, most=36_500)
+            field_path = (values.get("t_field") or "attributes.<name>").replace(
+                "<name>", values.get("t_name", "").strip()
+            )
+            trigger = {
+                "type": "threshold",
+                "field": field_path,
+                "value": number(values.get("t_value"), "When, the line to cross", problems),
+                "direction": values.get("t_direction") or "up",
+            }
+            days = number(
+                values.get("t_days"), "When, within days", problems, whole=True, required=False, least=1, most=36_500
+            )
             if days:
                 trigger["days"] = days
             return trigger
@@ -611,8 +677,11 @@ class Builder:
     def hidden_trigger_values(self) -> list[tuple[str, str]]:
         """The fields of the trigger types not shown now, carried so that switching back finds them."""
         shown = TRIGGER_FIELDS.get(self.trigger.get("type") or "event", ())
-        return [(key, value) for key, value in self.trigger.items()
-                if key not in shown and key != "type" and isinstance(value, str)]
+        return [
+            (key, value)
+            for key, value in self.trigger.items()
+            if key not in shown and key != "type" and isinstance(value, str)
+        ]
 
     def _goal(self, problems) -> dict:
         if not self.goal_event:
@@ -636,8 +705,9 @@ class Builder:
             count = number(cap.get("count"), f"{where}, how many", problems, whole=True, most=10_000)
             amount = number(cap.get("amount"), f"{where}, per how long", problems, most=LONGEST[unit])
             if count is not None and amount is not None:
-                caps.append({"channel": cap.get("channel"), "category": cap.get("category"), "count": count,
-                             unit: amount})
+                caps.append(
+                    {"channel": cap.get("channel"), "category": cap.get("category"), "count": count, unit: amount}
+                )
         if caps:
             rules["caps"] = caps
         if self.regions:
@@ -714,8 +784,9 @@ class Builder:
                 if block.type == "branch":
                     block.condition = Group.from_conditions(f"step-{block.id}-if", step.get("if"))
                     block.condition.unkeep()
-                    block.lanes = {arm: [self._block_of(inner) for inner in step.get(arm) or []]
-                                   for arm in ("then", "else")}
+                    block.lanes = {
+                        arm: [self._block_of(inner) for inner in step.get(arm) or []] for arm in ("then", "else")
+                    }
 
     def _walk(self, lane=None):
         for block in self.steps if lane is None else lane:
@@ -750,14 +821,17 @@ class Builder:
 
     def step_rows(self):
         """(block, parent id, arm, depth, path) for every step, in page order: a branch, then its lanes."""
+
         def rows(lane, parent, arm, depth, path):
             for index, block in enumerate(lane):
                 here = f"{path}.{index}" if path else f"steps.{index}"
                 yield block, parent, arm, depth, here
                 for inner_arm in ("then", "else"):
                     if block.type == "branch":
-                        yield from rows(block.lanes.get(inner_arm, []), block.id, inner_arm, depth + 1,
-                                        f"{here}.{inner_arm}")
+                        yield from rows(
+                            block.lanes.get(inner_arm, []), block.id, inner_arm, depth + 1, f"{here}.{inner_arm}"
+                        )
+
         return list(rows(self.steps, "", "", 0, ""))
 
     def summary(self) -> dict:
@@ -812,7 +886,8 @@ def _trigger_values(trigger: dict) -> dict:
         recurrence = trigger.get("recurrence", "yearly")
         field_path = trigger.get("field", "date_of_birth")
         values.update(
-            field=field_path, offset=plain(abs(offset)) if "offset_days" in trigger else "",
+            field=field_path,
+            offset=plain(abs(offset)) if "offset_days" in trigger else "",
             direction="before" if isinstance(offset, (int, float)) and offset < 0 else "after",
             at=trigger.get("at", "10:00"),
             recurrence="months" if isinstance(recurrence, dict) else recurrence,
@@ -820,8 +895,13 @@ def _trigger_values(trigger: dict) -> dict:
         )
     elif kind == "threshold":
         template, name, _ = _split_field(str(trigger.get("field", "")))
-        values.update(t_field=template, t_name=name, t_value=plain(trigger.get("value")),
-                      t_direction=trigger.get("direction", "up"), t_days=plain(trigger.get("days")))
+        values.update(
+            t_field=template,
+            t_name=name,
+            t_value=plain(trigger.get("value")),
+            t_direction=trigger.get("direction", "up"),
+            t_days=plain(trigger.get("days")),
+        )
     return values
 
 
@@ -835,15 +915,26 @@ def describe_trigger(trigger: dict) -> str:
         )
     if kind == "date":
         offset = trigger.get("offset_days") or 0
-        day = (f"{abs(offset)} day{'s' if abs(offset) != 1 else ''} {'before' if offset < 0 else 'after'} "
-               if offset else "on ")
+        day = (
+            f"{abs(offset)} day{'s' if abs(offset) != 1 else ''} {'before' if offset < 0 else 'after'} "
+            if offset
+            else "on "
+        )
         recurrence = trigger.get("recurrence", "yearly")
-        every = ("every year" if recurrence == "yearly" else "once" if recurrence == "once"
-                 else f"every {recurrence.get('every_months')} months" if isinstance(recurrence, dict) else "")
-        return (f"{day}the customer's {trigger.get('field', '').replace('_', ' ')}, {every}, "
-                f"at {trigger.get('at', '10:00')} in the customer's own time zone")
+        every = (
+            "every year"
+            if recurrence == "yearly"
+            else "once"
+            if recurrence == "once"
+            else f"every {recurrence.get('every_months')} months"
+            if isinstance(recurrence, dict)
+            else ""
+        )
+        return (
+            f"{day}the customer's {trigger.get('field', '').replace('_', ' ')}, {every}, "
+            f"at {trigger.get('at', '10:00')} in the customer's own time zone"
+        )
     if kind == "threshold":
         direction = "rises to" if trigger.get("direction", "up") == "up" else "falls below"
         return f"{trigger.get('field')} {direction} {plain(trigger.get('value'))}"
     return "(choose what starts it)"
-

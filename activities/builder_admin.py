@@ -16,7 +16,7 @@ import pytz
 from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse
@@ -28,16 +28,25 @@ from messaging.models import EmailTemplate, SmsContent
 
 from . import audience, conditions, review, spec, vocabulary
 from .builder import RECURRENCES, STEP_LABELS, UNITS, Builder, plain
-from .models import Activity, ActivityStatus, CouponPool
+from .models import Activity, CouponPool
 
 #: What a new activity starts from: an event trigger and one e-mail, as a marketer would begin.
-NEW_DEFINITION = {"category": "marketing", "trigger": {"type": "event", "event": ""}, "target": [],
-                  "goal": {}, "steps": [], "send_rules": {}, "reentry": "once", "reentry_days": None}
+NEW_DEFINITION = {
+    "category": "marketing",
+    "trigger": {"type": "event", "event": ""},
+    "target": [],
+    "goal": {},
+    "steps": [],
+    "send_rules": {},
+    "reentry": "once",
+    "reentry_days": None,
+}
 
 
 class ActivityForm(forms.ModelForm):
     confirm_warnings = forms.BooleanField(
-        required=False, label="I have read the warnings and want to activate it anyway",
+        required=False,
+        label="I have read the warnings and want to activate it anyway",
     )
 
     class Meta:
@@ -48,8 +57,11 @@ class ActivityForm(forms.ModelForm):
     def __init__(self, *args, builder=None, refresh=False, **kwargs):
         super().__init__(*args, **kwargs)
         if builder is None:
-            builder = (Builder.from_post(self.data) if self.is_bound
-                       else Builder.from_definition(self.instance.definition() if self.instance.pk else NEW_DEFINITION))
+            builder = (
+                Builder.from_post(self.data)
+                if self.is_bound
+                else Builder.from_definition(self.instance.definition() if self.instance.pk else NEW_DEFINITION)
+            )
         self.builder = builder
         self.findings = []
         self.block_problems = {}
@@ -86,7 +98,7 @@ class ActivityForm(forms.ModelForm):
         if "_activate" in self.data and self.warnings and not cleaned.get("confirm_warnings"):
             raise ValidationError(
                 f"This activity has {len(self.warnings)} warning(s), listed above. Read them, then tick "
-                "\"I have read the warnings\" to activate it."
+                '"I have read the warnings" to activate it.'
             )
         return cleaned
 
@@ -95,8 +107,9 @@ class ActivityForm(forms.ModelForm):
         (``steps[1]: ...``) and on fields this form does not have: only its errors on the form's
         own fields are kept."""
         if hasattr(errors, "error_dict"):
-            errors = ValidationError({name: messages for name, messages in errors.error_dict.items()
-                                      if name in self.fields})
+            errors = ValidationError(
+                {name: messages for name, messages in errors.error_dict.items() if name in self.fields}
+            )
             if not errors.error_dict:
                 return
         super()._update_errors(errors)
@@ -120,6 +133,7 @@ _PATH = re.compile(r"steps((?:\[\d+\](?:\.(?:then|else))?)+)")
 
 def for_people(problem: str) -> str:
     """A spec problem in the builder's words: ``steps[1].then[0]: ...`` → ``Step 2 › yes 1: ...``."""
+
     def path(match):
         parts = re.findall(r"\[(\d+)\]|\.(then|else)", match.group(1))
         words, arm = [], ""
@@ -129,10 +143,11 @@ def for_people(problem: str) -> str:
             else:
                 words.append(f"{arm} {int(index) + 1}".strip() if arm else f"Step {int(index) + 1}")
         return " › ".join(words)
+
     problem = _PATH.sub(path, problem)
     for word, block in (("trigger", "When"), ("target", "Who"), ("goal", "Goal"), ("send_rules", "Send rules")):
         if problem.startswith(word):
-            problem = block + problem[len(word):]
+            problem = block + problem[len(word) :]
     return problem
 
 
@@ -151,8 +166,9 @@ def finding_block(finding) -> str:
     where = finding.where or ""
     if where.startswith("steps."):
         return f"step-{int(where.split('.')[1]) + 1}"
-    return {"trigger": "when", "target": "who", "goal": "goal", "send_rules": "rules",
-            "reentry": "when"}.get(where, "other")
+    return {"trigger": "when", "target": "who", "goal": "goal", "send_rules": "rules", "reentry": "when"}.get(
+        where, "other"
+    )
 
 
 # --- what the page offers ------------------------------------------------------------------
@@ -189,15 +205,25 @@ def choices() -> dict:
         "recurrences": RECURRENCES,
         "areas": AREAS,
         "countries": sorted(pytz.country_names.items(), key=lambda item: item[1]),
-        "threshold_fields": [("attributes.<name>", "a customer attribute (a number)"),
-                             ("events.<name>.count", "how many times an event happened"),
-                             ("messages.failed.count", "messages that failed")],
+        "threshold_fields": [
+            ("attributes.<name>", "a customer attribute (a number)"),
+            ("events.<name>.count", "how many times an event happened"),
+            ("messages.failed.count", "messages that failed"),
+        ],
     }
 
 
-AREAS = (("Africa", "Africa"), ("America", "the Americas"), ("Antarctica", "Antarctica"), ("Asia", "Asia"),
-         ("Atlantic", "Atlantic islands"), ("Australia", "Australia"), ("Europe", "Europe"),
-         ("Indian", "Indian Ocean islands"), ("Pacific", "Pacific islands"))
+AREAS = (
+    ("Africa", "Africa"),
+    ("America", "the Americas"),
+    ("Antarctica", "Antarctica"),
+    ("Asia", "Asia"),
+    ("Atlantic", "Atlantic islands"),
+    ("Australia", "Australia"),
+    ("Europe", "Europe"),
+    ("Indian", "Indian Ocean islands"),
+    ("Pacific", "Pacific islands"),
+)
 
 
 def annotate_rows(builder, offered) -> None:
@@ -237,8 +263,13 @@ def builder_context(form, activity) -> dict:
     annotate_rows(builder, offered)
     date_field = builder.trigger.get("field", "")
     offered["date_fields"] = offered["date_fields"] + [
-        *([(date_field, date_field)] if date_field.startswith("attributes.") and "<" not in date_field
-          and date_field not in dict(offered["date_fields"]) else []),
+        *(
+            [(date_field, date_field)]
+            if date_field.startswith("attributes.")
+            and "<" not in date_field
+            and date_field not in dict(offered["date_fields"])
+            else []
+        ),
         ("attributes.<name>", "another attribute holding a date…"),
     ]
     parts, _ = builder.definition_parts()
@@ -303,8 +334,9 @@ def previews(builder) -> dict:
     for block, *_ in builder.step_rows():
         if block.type != "send":
             continue
-        shown[block.id] = preview_of(block.values.get("channel"), block.values.get("template"),
-                                     block.values.get("content"))
+        shown[block.id] = preview_of(
+            block.values.get("channel"), block.values.get("template"), block.values.get("content")
+        )
     return shown
 
 
@@ -314,8 +346,14 @@ def preview_of(channel, template_slug, content_slug) -> dict:
         if content is None:
             return {}
         report = sms.segment(content.text)
-        return {"kind": "sms", "name": content.name, "text": content.text, "parts": report.segments,
-                "encoding": report.encoding, "units": report.units}
+        return {
+            "kind": "sms",
+            "name": content.name,
+            "text": content.text,
+            "parts": report.segments,
+            "encoding": report.encoding,
+            "units": report.units,
+        }
     template = EmailTemplate.objects.filter(slug=template_slug).first()
     if template is None:
         return {}
@@ -338,8 +376,9 @@ def refresh_view(model_admin, request, object_id):
     form_class = model_admin.get_form(request, obj, change=obj is not None)
     form = form_class(request.POST, request.FILES, instance=obj or Activity(), builder=builder, refresh=True)
     fieldsets = list(model_admin.get_fieldsets(request, obj))
-    admin_form = helpers.AdminForm(form, fieldsets, {}, model_admin.get_readonly_fields(request, obj),
-                                   model_admin=model_admin)
+    admin_form = helpers.AdminForm(
+        form, fieldsets, {}, model_admin.get_readonly_fields(request, obj), model_admin=model_admin
+    )
     add = obj is None
     formsets, inline_instances = model_admin._create_formsets(request, obj or Activity(), change=not add)
     inline_formsets = model_admin.get_inline_formsets(request, formsets, inline_instances, obj)

@@ -31,13 +31,23 @@ import math
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 import pytz
 from django.db import NotSupportedError
 from django.db.models import (
-    BooleanField, Exists, Expression, F, Func, IntegerField, OuterRef, Q, Subquery, TextChoices, Value,
+    BooleanField,
+    Exists,
+    Expression,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    TextChoices,
+    Value,
 )
 from django.db.models.functions import Coalesce, StrIndex
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
@@ -70,8 +80,19 @@ class InvalidConditions(ValueError):
 
 TEXT_FIELDS = ("email", "phone", "country", "language", "timezone", "first_name", "last_name", "external_id")
 FIELDS = (
-    *TEXT_FIELDS, "date_of_birth", "created_at", "age", "attributes.<name>", "consent.email", "consent.sms",
-    "segment", "zone", "orders.count", "orders.total", "events.<name>.count", "events.<name>.sum.<property>",
+    *TEXT_FIELDS,
+    "date_of_birth",
+    "created_at",
+    "age",
+    "attributes.<name>",
+    "consent.email",
+    "consent.sms",
+    "segment",
+    "zone",
+    "orders.count",
+    "orders.total",
+    "events.<name>.count",
+    "events.<name>.sum.<property>",
 )
 EVENT_FIELDS = ("properties.<name>",)
 
@@ -265,9 +286,7 @@ class _Parser:
         if conditions is None:
             conditions = []
         if not isinstance(conditions, list):
-            self.problems.append(
-                'Conditions are a list, e.g. [{"field": "country", "op": "in", "value": ["US"]}].'
-            )
+            self.problems.append('Conditions are a list, e.g. [{"field": "country", "op": "in", "value": ["US"]}].')
             return _All(()), self.problems
         parts = [self._condition(condition, f"Condition {index}") for index, condition in enumerate(conditions, 1)]
         return _All(tuple(parts)), self.problems
@@ -294,9 +313,9 @@ class _Parser:
         if not isinstance(options, list) or not options:
             self.problems.append(f"{where}: 'any' needs a list of one or more conditions, any of which may hold.")
             return None
-        return _Any(tuple(
-            self._condition(option, f"{where}, option {index}") for index, option in enumerate(options, 1)
-        ))
+        return _Any(
+            tuple(self._condition(option, f"{where}, option {index}") for index, option in enumerate(options, 1))
+        )
 
     def _not(self, condition, where):
         extra = sorted(set(condition) - {"not"})
@@ -307,9 +326,9 @@ class _Parser:
             if not negated:
                 self.problems.append(f"{where}: 'not' needs a condition (or a list of them) to negate.")
                 return None
-            return _Not(_All(tuple(
-                self._condition(part, f"{where}, not {index}") for index, part in enumerate(negated, 1)
-            )))
+            return _Not(
+                _All(tuple(self._condition(part, f"{where}, not {index}") for index, part in enumerate(negated, 1)))
+            )
         return _Not(self._condition(negated, f"{where}, not"))
 
     def _leaf(self, condition, where):
@@ -331,7 +350,7 @@ class _Parser:
 
     def _subject(self, field, condition):
         if not isinstance(field, str) or not field:
-            raise _Problem("give the field to test, e.g. \"country\" or \"attributes.loyalty_points\".")
+            raise _Problem('give the field to test, e.g. "country" or "attributes.loyalty_points".')
         days = condition.get("days", _NO_VALUE)
         subject = self._event_subject(field) if self.scope == "event" else self._customer_subject(field)
         if isinstance(subject, (_EventCount, _EventSum)):
@@ -409,8 +428,10 @@ class _Parser:
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
                 raise _Problem(f"'{op}' needs a list of one or more values{subject.example(op)}.")
-            test = subject.member_test(value) if subject.members else _Any(
-                tuple(_Test(subject, "eq", subject.scalar(one)) for one in value)
+            test = (
+                subject.member_test(value)
+                if subject.members
+                else _Any(tuple(_Test(subject, "eq", subject.scalar(one)) for one in value))
             )
             return test if op == "in" else _Not(test)
         if op in _ORDER_OPS:
@@ -454,12 +475,15 @@ def _suggestion(word, choices):
 def _json_keys(field, column):
     keys = field.split(".")[1:]
     if not keys or any(not key for key in keys):
-        raise _Problem(f"name the {column[:-1] if column == 'attributes' else 'property'}: {column}.<name>, "
-                       f"e.g. {column}.{'loyalty_points' if column == 'attributes' else 'total'}.")
+        raise _Problem(
+            f"name the {column[:-1] if column == 'attributes' else 'property'}: {column}.<name>, "
+            f"e.g. {column}.{'loyalty_points' if column == 'attributes' else 'total'}."
+        )
     for key in keys:
         if re.search(r'["\\\x00-\x1f]', key):
-            raise _Problem(f"'{key}' cannot be used in a condition: names may not hold quotes, backslashes or "
-                           "control characters.")
+            raise _Problem(
+                f"'{key}' cannot be used in a condition: names may not hold quotes, backslashes or control characters."
+            )
     return tuple(keys)
 
 
@@ -469,7 +493,7 @@ def _as_date_value(value):
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise _Problem(f"{value!r} is not a date; write dates as YYYY-MM-DD, e.g. \"2024-05-31\".")
+    raise _Problem(f'{value!r} is not a date; write dates as YYYY-MM-DD, e.g. "2024-05-31".')
 
 
 def _finite(number) -> bool:
@@ -568,7 +592,7 @@ class _CreatedAt:
             return customer.created_at is not None
         if customer.created_at is None:
             return False
-        return _COMPARE[op](customer.created_at.astimezone(dt_timezone.utc).date(), value)
+        return _COMPARE[op](customer.created_at.astimezone(UTC).date(), value)
 
     def q(self, op, value, at):
         # Ranges on the column itself (not its date) so that an index serves them.
@@ -694,7 +718,7 @@ class _SegmentMembership:
 
     def member_test(self, values):
         if not all(isinstance(value, str) and value for value in values):
-            raise _Problem(f"segment takes a list of segment slugs or names, e.g. [\"vip\"], not {values!r}.")
+            raise _Problem(f'segment takes a list of segment slugs or names, e.g. ["vip"], not {values!r}.')
         wanted = frozenset(values)
         if self.check_references:
             found = Segment.objects.filter(Q(slug__in=wanted) | Q(name__in=wanted)).values_list("slug", "name")
@@ -702,8 +726,10 @@ class _SegmentMembership:
             missing = sorted(wanted - known)
             if missing:
                 existing = ", ".join(Segment.objects.values_list("slug", flat=True)[:20]) or "none yet"
-                raise _Problem(f"no segment {', '.join(repr(name) for name in missing)}: create it first, "
-                               f"or use one of: {existing}.")
+                raise _Problem(
+                    f"no segment {', '.join(repr(name) for name in missing)}: create it first, "
+                    f"or use one of: {existing}."
+                )
         return _Test(self, "member", wanted)
 
     @staticmethod
@@ -732,11 +758,13 @@ class _Zone:
 
     def member_test(self, values):
         if not all(isinstance(value, str) and value for value in values):
-            raise _Problem(f"zone takes a list of zones or areas, e.g. [\"Asia\", \"Europe/Rome\"], not {values!r}.")
+            raise _Problem(f'zone takes a list of zones or areas, e.g. ["Asia", "Europe/Rome"], not {values!r}.')
         unknown = [value for value in values if not _zones_under(value)]
         if unknown:
-            raise _Problem(f"{', '.join(repr(value) for value in unknown)}: not a time zone or zone area; write "
-                           "areas such as Asia, Australia, America, and zones such as Asia/Tokyo.")
+            raise _Problem(
+                f"{', '.join(repr(value) for value in unknown)}: not a time zone or zone area; write "
+                "areas such as Asia, Australia, America, and zones such as Asia/Tokyo."
+            )
         zones = frozenset().union(*(_zones_under(value) for value in values))
         return _Test(self, "member", _Zones(zones, _countries_with_a_zone_in(zones)))
 
@@ -837,7 +865,7 @@ class _EventCount:
     def _at_least(self, count, at):
         if count <= 0:
             return _ALWAYS
-        return Q(Exists(self.events(at).filter(customer=OuterRef("pk")).order_by()[count - 1:count]))
+        return Q(Exists(self.events(at).filter(customer=OuterRef("pk")).order_by()[count - 1 : count]))
 
 
 class _EventSum(_EventCount):
@@ -866,7 +894,9 @@ class _EventSum(_EventCount):
     def q(self, op, value, at):
         micros = _JsonSql("properties", (self.property_name,), "micros", output_field=IntegerField())
         total = (
-            self.events(at).filter(customer=OuterRef("pk")).order_by()
+            self.events(at)
+            .filter(customer=OuterRef("pk"))
+            .order_by()
             .annotate(total=Func(micros, function="SUM", output_field=IntegerField()))
             .values("total")
         )
@@ -888,8 +918,11 @@ class _Json:
         self.keys = keys
 
     def example(self, op):
-        return {"between": ", e.g. [10, 20] or [\"2024-01-01\", \"2024-12-31\"]", "in": ', e.g. ["gold", "silver"]',
-                "not_in": ', e.g. ["gold", "silver"]'}.get(op, ', e.g. 1000, "gold", "2024-05-31" or true')
+        return {
+            "between": ', e.g. [10, 20] or ["2024-01-01", "2024-12-31"]',
+            "in": ', e.g. ["gold", "silver"]',
+            "not_in": ', e.g. ["gold", "silver"]',
+        }.get(op, ', e.g. 1000, "gold", "2024-05-31" or true')
 
     def scalar(self, value):
         if isinstance(value, bool):
@@ -904,8 +937,10 @@ class _Json:
             if _DATE_VALUE.match(value):
                 return _Typed("date", _as_date_value(value).isoformat())
             return _Typed("text", value)
-        raise _Problem(f"compare with a number, text, a date (YYYY-MM-DD) or true/false, not {value!r}; "
-                       "to find a missing value, use exists: false.")
+        raise _Problem(
+            f"compare with a number, text, a date (YYYY-MM-DD) or true/false, not {value!r}; "
+            "to find a missing value, use exists: false."
+        )
 
     def ordered(self, value):
         typed = self.scalar(value)
@@ -974,7 +1009,7 @@ def _as_date(value):
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 # SQL for JSON values, one dialect each ---------------------------------------------
@@ -1061,7 +1096,10 @@ class _PostgresJson:
     def date(self):
         return _sql(
             "(CASE WHEN {} = 'string' AND {} ~ {} THEN substr({}, 1, 10) END)",
-            self.type, self.text_value, _param(DATE_TEXT), self.text_value,
+            self.type,
+            self.text_value,
+            _param(DATE_TEXT),
+            self.text_value,
         )
 
     def number(self):
@@ -1071,8 +1109,16 @@ class _PostgresJson:
             "(CASE WHEN {} = 'number' THEN (CASE WHEN abs(({})::numeric) < {} THEN "
             "(CASE WHEN abs(({})::float8) < {} THEN ({})::float8 END) END) "
             "WHEN {} = 'string' THEN (CASE WHEN {} ~ {} THEN ({})::float8 END) END)",
-            self.type, self.value, _param(_CASTABLE), self.value, _param(_LARGEST_NUMBER), self.value,
-            self.type, self.text_value, _param(NUMBER_TEXT), self.text_value,
+            self.type,
+            self.value,
+            _param(_CASTABLE),
+            self.value,
+            _param(_LARGEST_NUMBER),
+            self.value,
+            self.type,
+            self.text_value,
+            _param(NUMBER_TEXT),
+            self.text_value,
         )
 
     def boolean(self):
@@ -1100,7 +1146,9 @@ class _SqliteJson:
         return _sql(
             "(CASE WHEN {} = 'text' AND {} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' "
             "THEN substr({}, 1, 10) END)",
-            self.type, self.value, self.value,
+            self.type,
+            self.value,
+            self.value,
         )
 
     def number(self):
@@ -1110,8 +1158,14 @@ class _SqliteJson:
         return _sql(
             "(CASE WHEN {} IN ('integer', 'real') THEN (CASE WHEN abs({}) < {} THEN {} END) "
             "WHEN {} = 'text' THEN (CASE WHEN {} REGEXP {} THEN CAST(json_extract({}, '$') AS REAL) END) END)",
-            self.type, as_real, _param(_LARGEST_NUMBER), as_real,
-            self.type, self.value, _param(NUMBER_TEXT), self.value,
+            self.type,
+            as_real,
+            _param(_LARGEST_NUMBER),
+            as_real,
+            self.type,
+            self.value,
+            _param(NUMBER_TEXT),
+            self.value,
         )
 
     def boolean(self):

@@ -31,13 +31,23 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    Case, CharField, DateTimeField, Exists, F, IntegerField, JSONField, OuterRef, Q, Value, When,
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Q,
+    Value,
+    When,
 )
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, ExtractDay, ExtractMonth, ExtractYear, Mod, Substr
@@ -99,8 +109,9 @@ def run_date_triggers(*, now=None) -> dict:
         .order_by("pk")
     )
     versions = dict(
-        ActivityVersion.objects.filter(activity__in=activities, number=F("activity__version"))
-        .values_list("activity_id", "pk")
+        ActivityVersion.objects.filter(activity__in=activities, number=F("activity__version")).values_list(
+            "activity_id", "pk"
+        )
     )
     enrolled, skipped = {}, {}
     for activity in activities:
@@ -116,8 +127,12 @@ def run_date_triggers(*, now=None) -> dict:
             _enroll_occurrence(activity, versions[activity.pk], trigger, occurrence, zones_by_moment, now)
             for occurrence, zones_by_moment in send_moments(trigger, start, end).items()
         )
-    return {"activities": len(enrolled), "enrolled": sum(enrolled.values()), "by_activity": enrolled,
-            **({"skipped": skipped} if skipped else {})}
+    return {
+        "activities": len(enrolled),
+        "enrolled": sum(enrolled.values()),
+        "by_activity": enrolled,
+        **({"skipped": skipped} if skipped else {}),
+    }
 
 
 def send_moments(trigger: DateTrigger, start: datetime, end: datetime) -> dict:
@@ -130,7 +145,7 @@ def send_moments(trigger: DateTrigger, start: datetime, end: datetime) -> dict:
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         for days in range((last - first).days + 1):
             local_date = first + timedelta(days=days)
-            moment = datetime.combine(local_date, trigger.at, tzinfo=zone).astimezone(dt_timezone.utc)
+            moment = datetime.combine(local_date, trigger.at, tzinfo=zone).astimezone(UTC)
             if start <= moment < end:
                 found[local_date - timedelta(days=trigger.offset_days)][moment].append(name)
     return {occurrence: dict(moments) for occurrence, moments in sorted(found.items())}
@@ -175,7 +190,7 @@ def customers_due(activity, trigger, occurrence, zones, *, now):
     """The customers in ``zones`` whose date comes round on ``occurrence``, in the target, re-entry allowing."""
     local_date = occurrence + timedelta(days=trigger.offset_days)
     # Conditions such as age hold on the customer's local date of sending.
-    at = datetime.combine(local_date, trigger.at, tzinfo=dt_timezone.utc)
+    at = datetime.combine(local_date, trigger.at, tzinfo=UTC)
     due = (
         Customer.objects.filter(local_zone__in=zones)
         .filter(_comes_round_on(trigger, occurrence))
@@ -183,9 +198,15 @@ def customers_due(activity, trigger, occurrence, zones, *, now):
     )
     if activity.reentry == Reentry.AFTER_DAYS:
         since = now - timedelta(days=activity.reentry_days or 0)
-        due = due.exclude(Exists(Enrollment.objects.filter(
-            activity=activity, customer=OuterRef("pk"), created_at__gt=since,
-        )))
+        due = due.exclude(
+            Exists(
+                Enrollment.objects.filter(
+                    activity=activity,
+                    customer=OuterRef("pk"),
+                    created_at__gt=since,
+                )
+            )
+        )
     return due
 
 
@@ -194,8 +215,18 @@ def _json(value):
 
 
 _ENROLLMENT_FIELDS = (
-    "activity", "version", "customer", "occurrence_key", "state", "position", "next_run_at",
-    "waiting_for", "context", "history", "created_at", "updated_at",
+    "activity",
+    "version",
+    "customer",
+    "occurrence_key",
+    "state",
+    "position",
+    "next_run_at",
+    "waiting_for",
+    "context",
+    "history",
+    "created_at",
+    "updated_at",
 )
 
 

@@ -22,8 +22,7 @@ import logging
 import uuid
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -86,7 +85,7 @@ class SendPreview:
 
     @property
     def segment_report(self) -> str:
-        """"1 part, GSM-7, 48 units"; UCS-2 names the characters that forced it."""
+        """ "1 part, GSM-7, 48 units"; UCS-2 names the characters that forced it."""
         if self.segments is None:
             return ""
         parts, units = self.segments.segments, self.segments.units
@@ -153,7 +152,7 @@ def try_on(activity, customer, start: datetime | None = None, *, definition: dic
         raise ValueError("the start of a dry run must be an aware datetime")
     definition = activity.definition() if definition is None else definition
     zone = customer.local_zone or settings.TRIGGERHUB_DEFAULT_TIMEZONE
-    timeline = Timeline(customer=customer, zone=zone, start=start.astimezone(dt_timezone.utc))
+    timeline = Timeline(customer=customer, zone=zone, start=start.astimezone(UTC))
     timeline.problems = spec.definition_problems(definition)
     if timeline.problems:
         return timeline
@@ -201,11 +200,18 @@ class _DryRun:
             )
             return
         self._add("", "start", "Start", start.moment, start.happens)
-        waiting = self.definition["trigger"].get("type") == TriggerType.DATE  # as dates.py enrolls: waiting for the moment
+        waiting = (
+            self.definition["trigger"].get("type") == TriggerType.DATE
+        )  # as dates.py enrolls: waiting for the moment
         self.enrollment = Enrollment.objects.create(
-            activity=self.activity, version=self.version, customer=self.customer,
-            occurrence_key=f"dry-run:{uuid.uuid4().hex}", event=start.event, context=start.context,
-            position=[0], state=EnrollmentState.WAITING if waiting else EnrollmentState.ACTIVE,
+            activity=self.activity,
+            version=self.version,
+            customer=self.customer,
+            occurrence_key=f"dry-run:{uuid.uuid4().hex}",
+            event=start.event,
+            context=start.context,
+            position=[0],
+            state=EnrollmentState.WAITING if waiting else EnrollmentState.ACTIVE,
             next_run_at=start.moment if waiting else None,
         )
         self.now = start.moment
@@ -230,8 +236,7 @@ class _DryRun:
         earliest = max(self.timeline.start, self.activity.starts_at or self.timeline.start)
         if self.activity.starts_at and self.activity.starts_at > self.timeline.start:
             self.timeline.notes.append(
-                f"The activity runs from {_words_moment(self.activity.starts_at, self.timeline.zone)}: "
-                "tried from then."
+                f"The activity runs from {_words_moment(self.activity.starts_at, self.timeline.zone)}: tried from then."
             )
         if trigger["type"] == TriggerType.DATE:
             start = self._date_start(trigger, earliest)
@@ -271,14 +276,12 @@ class _DryRun:
                 f"at {date_trigger.at:%H:%M} in {self.timeline.zone}"
             ),
             # As dates.customers_due checks it: conditions such as age hold on the local date of sending.
-            target_at=datetime.combine(local_date, date_trigger.at, tzinfo=dt_timezone.utc),
+            target_at=datetime.combine(local_date, date_trigger.at, tzinfo=UTC),
         )
 
     def _event_start(self, trigger, earliest) -> _Start:
         name = trigger["event"]
-        event = (
-            Event.objects.filter(customer=self.customer, name=name).order_by("-occurred_at", "-pk").first()
-        )
+        event = Event.objects.filter(customer=self.customer, name=name).order_by("-occurred_at", "-pk").first()
         if event is not None:
             context = {"event": engine.event_values(event)}
             happens = (
@@ -288,7 +291,9 @@ class _DryRun:
             properties = event.properties or {}
         else:
             context = {"event": {"name": name, "occurred_at": earliest}}
-            happens = f"starts: the event {name} arrives (a sample with no properties: this customer has no {name} event)"
+            happens = (
+                f"starts: the event {name} arrives (a sample with no properties: this customer has no {name} event)"
+            )
             properties = {}
         where = trigger.get("where") or []
         if where and not conditions.evaluate_event_conditions(where, properties):
@@ -301,10 +306,16 @@ class _DryRun:
     def _threshold_start(self, trigger, earliest) -> _Start:
         line = thresholds.Line.of(SimpleNamespace(trigger=trigger))
         value = line.value_of(self.customer, earliest)
-        context = {"event": {
-            "name": "threshold_crossed", "occurred_at": earliest, "field": line.field, "value": value,
-            "line": line.value, "direction": line.direction,
-        }}
+        context = {
+            "event": {
+                "name": "threshold_crossed",
+                "occurred_at": earliest,
+                "field": line.field,
+                "value": value,
+                "line": line.value,
+                "direction": line.direction,
+            }
+        }
         happens = f"starts: {line.field} crosses {line.value:g} {line.direction}ward (its value now: {value})"
         return _Start(moment=earliest, happens=happens, target_at=earliest, context=context)
 
@@ -329,9 +340,16 @@ class _DryRun:
                 "This customer went through this activity before and re-entry is once per customer: "
                 "it would not start again. Tried as if it would."
             )
-        elif reentry != Reentry.ONCE and engine._occurrence_key(
-            _with_reentry(self.activity, self.definition), self.customer, start.event, start.moment,
-        ) is None:
+        elif (
+            reentry != Reentry.ONCE
+            and engine._occurrence_key(
+                _with_reentry(self.activity, self.definition),
+                self.customer,
+                start.event,
+                start.moment,
+            )
+            is None
+        ):
             self.timeline.notes.append(
                 "Re-entry does not allow this customer in again now (an enrollment still running, or one "
                 "too recent). Tried as if it did."
@@ -343,8 +361,14 @@ class _DryRun:
         """Called by the engine after each step it takes, at ``self.now``."""
         kind = step["type"]
         preview = self._send_preview(key) if kind == "send" else None
-        self._add(key, kind, step.get("name") or _STEP_NAMES.get(kind, kind), self.now,
-                  self._happens(step, outcome, preview), preview)
+        self._add(
+            key,
+            kind,
+            step.get("name") or _STEP_NAMES.get(kind, kind),
+            self.now,
+            self._happens(step, outcome, preview),
+            preview,
+        )
         if sum(entry.key != "" for entry in self.timeline.entries) >= MAX_STEPS:
             raise _StepLimit
 
@@ -391,15 +415,23 @@ class _DryRun:
         preview = SendPreview(
             channel=message.channel,
             content=(message.email_template or message.sms_content).slug,
-            action=action, reason=message.reason, detail=message.detail,
-            until=message.send_after if action == policy.Action.DEFER else None, message_id=message.pk,
+            action=action,
+            reason=message.reason,
+            detail=message.detail,
+            until=message.send_after if action == policy.Action.DEFER else None,
+            message_id=message.pk,
         )
         _render(preview, message, self.customer)
         if action == policy.Action.DEFER:
             # Delivery asks again when the deferral ends: a cap or credits may still say no.
             later = policy.decide(
-                self.customer, message.channel, message.category, preview.until, rules=message.rules,
-                expires_at=message.expires_at, parts=preview.segments.segments if preview.segments else None,
+                self.customer,
+                message.channel,
+                message.category,
+                preview.until,
+                rules=message.rules,
+                expires_at=message.expires_at,
+                parts=preview.segments.segments if preview.segments else None,
                 message_id=message.pk,
             )
             if later.action != policy.Action.SEND:
@@ -416,18 +448,26 @@ class _DryRun:
         state = EnrollmentState(self.enrollment.state).label.lower()
         self._add("", "end", "End", self.enrollment.ended_at, f"{state}: {end['outcome']}")
         cancelled = dict(
-            Message.objects.filter(source__startswith=source_prefix(self.enrollment), status=Status.BLOCKED,
-                                   reason=Reason.ENROLLMENT_ENDED).values_list("pk", "reason")
+            Message.objects.filter(
+                source__startswith=source_prefix(self.enrollment), status=Status.BLOCKED, reason=Reason.ENROLLMENT_ENDED
+            ).values_list("pk", "reason")
         )
         for entry in self.timeline.sends:
             if entry.send.message_id in cancelled:
                 entry.send.cancelled = "cancelled before it left: the enrollment ended first"
 
     def _add(self, key, kind, name, moment, happens, send=None) -> None:
-        self.timeline.entries.append(Entry(
-            key=key, step_type=kind, name=name, moment=moment.astimezone(dt_timezone.utc),
-            zone=self.timeline.zone, happens=happens, send=send,
-        ))
+        self.timeline.entries.append(
+            Entry(
+                key=key,
+                step_type=kind,
+                name=name,
+                moment=moment.astimezone(UTC),
+                zone=self.timeline.zone,
+                happens=happens,
+                send=send,
+            )
+        )
 
 
 def _activity_and_version(activity, definition) -> tuple[Activity, ActivityVersion]:
@@ -439,8 +479,11 @@ def _activity_and_version(activity, definition) -> tuple[Activity, ActivityVersi
         number = (activity.versions.aggregate(Max("number"))["number__max"] or 0) + 1
         return activity, ActivityVersion.objects.create(activity=activity, number=number, definition=definition)
     stand_in = Activity(
-        name=f"dry run {uuid.uuid4().hex}", status=activity.status, starts_at=activity.starts_at,
-        ends_at=activity.ends_at, **definition,
+        name=f"dry run {uuid.uuid4().hex}",
+        status=activity.status,
+        starts_at=activity.starts_at,
+        ends_at=activity.ends_at,
+        **definition,
     )
     stand_in.save()
     return stand_in, stand_in.current_version()
@@ -499,7 +542,7 @@ def next_occurrence(trigger: dates.DateTrigger, customer, zone, earliest: dateti
         for offset in range(_DAYS_PER_QUERY):
             try:
                 local_day = day + timedelta(days=offset)
-                moment = datetime.combine(local_day, trigger.at, tzinfo=zone).astimezone(dt_timezone.utc)
+                moment = datetime.combine(local_day, trigger.at, tzinfo=zone).astimezone(UTC)
                 occurrence = local_day - timedelta(days=trigger.offset_days)
             except OverflowError:  # the end of the calendar
                 break
@@ -509,11 +552,15 @@ def next_occurrence(trigger: dates.DateTrigger, customer, zone, earliest: dateti
             return None
         first = (
             Customer.objects.filter(pk=customer.pk)
-            .annotate(first=Case(
-                *(When(dates._comes_round_on(trigger, occurrence), then=Value(index))
-                  for index, (occurrence, _) in enumerate(candidates)),
-                output_field=IntegerField(),
-            ))
+            .annotate(
+                first=Case(
+                    *(
+                        When(dates._comes_round_on(trigger, occurrence), then=Value(index))
+                        for index, (occurrence, _) in enumerate(candidates)
+                    ),
+                    output_field=IntegerField(),
+                )
+            )
             .values_list("first", flat=True)
             .first()
         )
@@ -534,18 +581,24 @@ def _date_value(customer, field_name):
 
 
 _STEP_NAMES = {
-    "send": "Send", "wait": "Wait", "wait_until": "Wait until", "wait_for_event": "Wait for an event",
-    "branch": "Branch", "issue_coupon": "Issue a coupon", "add_to_segment": "Add to a segment",
-    "remove_from_segment": "Remove from a segment", "exit": "Exit",
+    "send": "Send",
+    "wait": "Wait",
+    "wait_until": "Wait until",
+    "wait_for_event": "Wait for an event",
+    "branch": "Branch",
+    "issue_coupon": "Issue a coupon",
+    "add_to_segment": "Add to a segment",
+    "remove_from_segment": "Remove from a segment",
+    "exit": "Exit",
 }
 
 
 def _words_moment(moment, zone_name) -> str:
-    """"Tue 2 Mar 2027 10:00 AEDT (Australia/Sydney), 23:00 UTC on Mon 1 Mar"."""
+    """ "Tue 2 Mar 2027 10:00 AEDT (Australia/Sydney), 23:00 UTC on Mon 1 Mar"."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     local = moment.astimezone(zoneinfo.ZoneInfo(zone_name))
-    utc = moment.astimezone(dt_timezone.utc)
+    utc = moment.astimezone(UTC)
     if local.utcoffset() == timedelta(0) and local.tzname() == "UTC":
         return f"{local:%a %-d %b %Y %H:%M} UTC"
     when_utc = f"{utc:%H:%M} UTC" + ("" if utc.date() == local.date() else f" on {utc:%a %-d %b}")

@@ -33,22 +33,32 @@ ZONE_CHOICES = [("customer", "in the customer's own time zone"), ("utc", "in UTC
 
 class DryRunForm(forms.Form):
     customer = forms.CharField(
-        label="Customer", max_length=254,
+        label="Customer",
+        max_length=254,
         help_text="Their e-mail address, external id or phone number (e.g. +61412345678).",
     )
     which = forms.TypedChoiceField(label="Which one", coerce=int, required=False, choices=())
     start_date = forms.DateField(
-        label="Start date", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        label="Start date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
         error_messages={"invalid": "Enter a date such as 2027-03-01."},
         help_text="Empty: now. For a date trigger, the dry run starts at its next moment on or after this.",
     )
     start_time = forms.TimeField(
-        label="Start time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        label="Start time",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         error_messages={"invalid": "Enter a time such as 09:30."},
         help_text="Empty: midnight of the start date.",
     )
-    zone = forms.ChoiceField(label="The date and time are", choices=ZONE_CHOICES, initial="customer",
-                             widget=forms.RadioSelect, required=False)
+    zone = forms.ChoiceField(
+        label="The date and time are",
+        choices=ZONE_CHOICES,
+        initial="customer",
+        widget=forms.RadioSelect,
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -101,8 +111,9 @@ class DryRunForm(forms.Form):
 
 def _matching_customers(text) -> list[Customer]:
     return list(
-        Customer.objects.filter(Q(email__iexact=text) | Q(external_id=text) | Q(phone=text))
-        .order_by("pk")[:MAX_MATCHES + 1]
+        Customer.objects.filter(Q(email__iexact=text) | Q(external_id=text) | Q(phone=text)).order_by("pk")[
+            : MAX_MATCHES + 1
+        ]
     )
 
 
@@ -112,8 +123,13 @@ def customer_zone(customer) -> str:
 
 
 def _label(customer) -> str:
-    parts = [customer.full_name, customer.email, customer.phone,
-             f"external id {customer.external_id}" if customer.external_id else "", customer.country]
+    parts = [
+        customer.full_name,
+        customer.email,
+        customer.phone,
+        f"external id {customer.external_id}" if customer.external_id else "",
+        customer.country,
+    ]
     return " · ".join(part for part in parts if part) or str(customer)
 
 
@@ -128,12 +144,16 @@ def dry_run_view(model_admin, request, object_id):
     timeline = None
     if form.is_bound and form.is_valid():
         timeline = dry_run.try_on(activity, form.cleaned_data["customer_object"], form.cleaned_data["start"])
-    return TemplateResponse(request, "admin/activities/activity/dry_run.html", {
-        **model_admin.admin_site.each_context(request),
-        "title": f"Try “{activity}” on a customer",
-        "opts": model_admin.opts,
-        "original": activity,
-        "form": form,
-        "timeline": timeline,
-        "customer_zone": customer_zone(timeline.customer) if timeline else "",
-    })
+    return TemplateResponse(
+        request,
+        "admin/activities/activity/dry_run.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": f"Try “{activity}” on a customer",
+            "opts": model_admin.opts,
+            "original": activity,
+            "form": form,
+            "timeline": timeline,
+            "customer_zone": customer_zone(timeline.customer) if timeline else "",
+        },
+    )

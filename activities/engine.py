@@ -41,10 +41,11 @@ def evaluate_event(event) -> list[Enrollment]:
     now = timezone.now()
     activities = [
         activity
-        for activity in Activity.objects.filter(
-            status=ActivityStatus.ACTIVE, trigger_event=event.name
-        ).order_by("-priority", "pk")
-        if activity.trigger.get("type") == TriggerType.EVENT and is_running(activity, now)
+        for activity in Activity.objects.filter(status=ActivityStatus.ACTIVE, trigger_event=event.name).order_by(
+            "-priority", "pk"
+        )
+        if activity.trigger.get("type") == TriggerType.EVENT
+        and is_running(activity, now)
         and conditions.evaluate_event_conditions(activity.trigger.get("where", []), event.properties)
     ]
     enrollments = []
@@ -78,9 +79,12 @@ def enroll(activity, customer, *, event=None, occurrence_key=None, context=None)
         if key is None:
             return None
         enrollment, created = Enrollment.objects.get_or_create(
-            activity=activity, customer=customer, occurrence_key=key,
+            activity=activity,
+            customer=customer,
+            occurrence_key=key,
             defaults={
-                "version": activity.current_version(), "event": event,
+                "version": activity.current_version(),
+                "event": event,
                 "context": {**(context or {}), **({"event": event_values(event)} if event else {})},
                 "position": [0],
             },
@@ -114,18 +118,25 @@ def _occurrence_key(activity, customer, event, now) -> str | None:
 
 def react_to_event(event) -> None:
     """Convert the enrollments whose goal ``event`` is; resume those waiting for it."""
-    for enrollment in Enrollment.objects.filter(customer=event.customer, state__in=OPEN_STATES).select_related("version"):
+    for enrollment in Enrollment.objects.filter(customer=event.customer, state__in=OPEN_STATES).select_related(
+        "version"
+    ):
         definition = enrollment.version.definition
         goal = definition.get("goal") or {}
         # A date enrollment waits for its first moment with no step taken yet: a goal
         # reached before the journey began (an order the day before) does not end it.
         started = bool(enrollment.history)
-        if started and goal.get("event") == event.name and conditions.evaluate_event_conditions(goal.get("where", []), event.properties):
+        if (
+            started
+            and goal.get("event") == event.name
+            and conditions.evaluate_event_conditions(goal.get("where", []), event.properties)
+        ):
             finish(enrollment.pk, EnrollmentState.CONVERTED, note=f"goal {event.name}")
             continue
         waiting = enrollment.waiting_for or {}
         if (
-            enrollment.state == EnrollmentState.WAITING and waiting.get("event") == event.name
+            enrollment.state == EnrollmentState.WAITING
+            and waiting.get("event") == event.name
             and conditions.evaluate_event_conditions(waiting.get("where", []), event.properties)
         ):
             advance(enrollment.pk, resumed_by=event)
@@ -237,9 +248,7 @@ def next_position(steps, position) -> list:
 
 
 def _record(enrollment, step_type, outcome, now, *, key=None) -> None:
-    enrollment.history.append(
-        {"step": key, "type": step_type, "at": now.isoformat(), "outcome": outcome}
-    )
+    enrollment.history.append({"step": key, "type": step_type, "at": now.isoformat(), "outcome": outcome})
 
 
 def _end(enrollment, state, note, now) -> None:

@@ -47,16 +47,21 @@ class Activity(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Not after this moment (optional).")
     priority = models.IntegerField(default=0, help_text="Higher first, when one event starts several.")
     trigger = models.JSONField(
-        default=dict, encoder=DjangoJSONEncoder,
+        default=dict,
+        encoder=DjangoJSONEncoder,
         help_text='When it starts, e.g. {"type": "event", "event": "cart_updated", "where": [...]}.',
     )
     trigger_event = models.CharField(
-        max_length=100, blank=True, db_index=True, editable=False,
+        max_length=100,
+        blank=True,
+        db_index=True,
+        editable=False,
         help_text="The trigger's event name (event triggers), kept for fast look-up.",
     )
     target = models.JSONField(default=list, blank=True, help_text="Conditions the customer must meet.")
     goal = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='An event that ends the enrollment as converted, e.g. {"event": "order_placed"}.',
     )
     reentry = models.CharField(max_length=10, choices=Reentry.choices, default=Reentry.ONCE)
@@ -66,8 +71,9 @@ class Activity(models.Model):
         help_text='A list of steps, e.g. [{"type": "send", "channel": "email", "template": "welcome"}].',
     )
     send_rules = models.JSONField(
-        default=dict, blank=True,
-        help_text='Overrides of the site\'s send rules for this activity\'s messages, e.g. '
+        default=dict,
+        blank=True,
+        help_text="Overrides of the site's send rules for this activity's messages, e.g. "
         '{"send_window": {"start": "10:00", "end": "19:00", "no_weekends": true}, '
         '"caps": [{"channel": "sms", "category": "marketing", "count": 1, "days": 7}], '
         '"excluded_regions": ["Asia", "Australia"]}.',
@@ -131,9 +137,7 @@ class ActivityVersion(models.Model):
 
     class Meta:
         ordering = ["activity", "-number"]
-        constraints = [
-            models.UniqueConstraint(fields=["activity", "number"], name="one_version_number_per_activity")
-        ]
+        constraints = [models.UniqueConstraint(fields=["activity", "number"], name="one_version_number_per_activity")]
 
     def __str__(self):
         return f"{self.activity} v{self.number}"
@@ -168,7 +172,8 @@ class Enrollment(models.Model):
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL)
     state = models.CharField(max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE)
     position = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Where in the steps it stands: indices, with 'then'/'else' into branches.",
     )
     next_run_at = models.DateTimeField(null=True, blank=True, help_text="When a wait ends.")
@@ -176,7 +181,9 @@ class Enrollment(models.Model):
         default=dict, blank=True, help_text="The event a wait-for-event step waits for, and what then."
     )
     context = models.JSONField(
-        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="Values its messages may use: the trigger's event, coupons issued...",
     )
     history = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
@@ -196,7 +203,8 @@ class Enrollment(models.Model):
             models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="enrollment_due"),
             # Goals and wait-for-event look up a customer's open enrollments.
             models.Index(
-                fields=["customer", "state"], condition=Q(state__in=["active", "waiting", "held"]),
+                fields=["customer", "state"],
+                condition=Q(state__in=["active", "waiting", "held"]),
                 name="enrollment_open_per_customer",
             ),
         ]
@@ -227,9 +235,7 @@ class Coupon(models.Model):
 
     code = models.CharField(max_length=64, unique=True)
     pool = models.ForeignKey(CouponPool, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
-    enrollment = models.ForeignKey(
-        Enrollment, null=True, blank=True, on_delete=models.SET_NULL, related_name="coupons"
-    )
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.SET_NULL, related_name="coupons")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="coupons")
     step_key = models.CharField(max_length=50, blank=True, help_text="The step that issued it.")
     percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
@@ -241,13 +247,12 @@ class Coupon(models.Model):
         ordering = ["-issued_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["enrollment", "step_key"], condition=Q(enrollment__isnull=False),
+                fields=["enrollment", "step_key"],
+                condition=Q(enrollment__isnull=False),
                 name="one_coupon_per_enrollment_step",
             )
         ]
-        indexes = [
-            models.Index(fields=["pool"], condition=Q(enrollment__isnull=True), name="coupon_free_in_pool")
-        ]
+        indexes = [models.Index(fields=["pool"], condition=Q(enrollment__isnull=True), name="coupon_free_in_pool")]
 
     def __str__(self):
         return self.code
@@ -269,9 +274,7 @@ class ThresholdMark(models.Model):
     updated_at = models.DateTimeField(help_text="When the customer was seen reaching this side.")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["activity", "customer"], name="one_threshold_mark_per_customer")
-        ]
+        constraints = [models.UniqueConstraint(fields=["activity", "customer"], name="one_threshold_mark_per_customer")]
 
     def __str__(self):
         return f"{self.customer} {'above' if self.above else 'below'} the line of {self.activity}"

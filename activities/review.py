@@ -90,8 +90,12 @@ def review(definition: dict, *, activity=None, now=None) -> list[Finding]:
     check = _Review(definition, activity, now or timezone.now())
     findings = []
     for where, part in (
-        ("trigger", check.event_trigger), ("target", check.audience_of_no_one), ("goal", check.goal),
-        ("reentry", check.reentry), ("steps", check.steps), ("trigger", check.overlap),
+        ("trigger", check.event_trigger),
+        ("target", check.audience_of_no_one),
+        ("goal", check.goal),
+        ("reentry", check.reentry),
+        ("steps", check.steps),
+        ("trigger", check.overlap),
     ):
         findings += _guarded(where, part)
     return sorted(findings, key=lambda finding: finding.level != Level.ERROR)
@@ -112,8 +116,13 @@ def _guarded(where, part) -> list[Finding]:
             return list(part())
     except Exception:
         log.exception("activity review: checking the %s failed", where)
-        return [Finding(Level.WARNING, where, f"TriggerHub could not finish checking the {where}; "
-                                               "look at it again before activating.")]
+        return [
+            Finding(
+                Level.WARNING,
+                where,
+                f"TriggerHub could not finish checking the {where}; look at it again before activating.",
+            )
+        ]
 
 
 # --- What a template uses ----------------------------------------------------------------
@@ -240,8 +249,7 @@ class _Review:
 
     def event_trigger(self):
         if self.kind == TriggerType.EVENT:
-            yield from self._unknown_event("trigger", self.trigger.get("event"),
-                                           "so this activity would never start")
+            yield from self._unknown_event("trigger", self.trigger.get("event"), "so this activity would never start")
 
     def goal(self):
         goal = _dict(self.definition.get("goal"))
@@ -264,12 +272,17 @@ class _Review:
         else:
             text += " The events it sees most are " + ", ".join(f'"{one}"' for one in self._known_events[:5]) + "."
         if where == "trigger" and _DATE_LIKE_EVENT.search(name):
-            text += (f" Date triggers start on a customer's date: choose \"{TriggerType.DATE.label}\" instead.")
+            text += f' Date triggers start on a customer\'s date: choose "{TriggerType.DATE.label}" instead.'
         signals = ", ".join(sorted(vocabulary.signal_event_names()))
-        yield Finding(Level.WARNING, where, text, detail=(
-            f"The storefront and TriggerHub send {signals}; an event your shop sends through the events API "
-            "is offered once the first one is stored."
-        ))
+        yield Finding(
+            Level.WARNING,
+            where,
+            text,
+            detail=(
+                f"The storefront and TriggerHub send {signals}; an event your shop sends through the events API "
+                "is offered once the first one is stored."
+            ),
+        )
 
     # target: an audience of no one --------------------------------------------------------
 
@@ -278,20 +291,29 @@ class _Review:
         if conditions.problems_in(target):
             return  # the spec's to report
         if not audience.overlaps(target, [], at=self.now):
-            yield Finding(Level.WARNING, "target", (
-                "No customer matches this target now, so nobody would get these messages; "
-                "check the conditions (the audience estimate shows what each one leaves)."
-                if target else "There are no customers yet, so nobody would get these messages."
-            ))
+            yield Finding(
+                Level.WARNING,
+                "target",
+                (
+                    "No customer matches this target now, so nobody would get these messages; "
+                    "check the conditions (the audience estimate shows what each one leaves)."
+                    if target
+                    else "There are no customers yet, so nobody would get these messages."
+                ),
+            )
             return
         field = self.trigger.get("field")
         if self.kind == TriggerType.DATE and isinstance(field, str):
             has_date = [{"field": field, "op": "gte", "value": "0001-01-01"}]
             if not conditions.problems_in(has_date) and not audience.overlaps(target, has_date, at=self.now):
-                yield Finding(Level.WARNING, "target", (
-                    f"Customers match this target, but none of them has a date in {field}, so the date "
-                    "trigger would never start for anyone; check the field (or fill it in for your customers)."
-                ))
+                yield Finding(
+                    Level.WARNING,
+                    "target",
+                    (
+                        f"Customers match this target, but none of them has a date in {field}, so the date "
+                        "trigger would never start for anyone; check the field (or fill it in for your customers)."
+                    ),
+                )
 
     # re-entry: once on a date that comes round ---------------------------------------------
 
@@ -305,10 +327,14 @@ class _Review:
             every = f"every {recurrence['every_months']} months"
         else:
             return
-        yield Finding(Level.WARNING, "reentry", (
-            f'Re-entry is "{Reentry.ONCE.label}" but the date comes round {every}: each customer would get this '
-            f'only the first time. Choose "{Reentry.ALWAYS.label}" to start it {every}.'
-        ))
+        yield Finding(
+            Level.WARNING,
+            "reentry",
+            (
+                f'Re-entry is "{Reentry.ONCE.label}" but the date comes round {every}: each customer would get this '
+                f'only the first time. Choose "{Reentry.ALWAYS.label}" to start it {every}.'
+            ),
+        )
 
     # steps: variables, SMS length, unknown events -----------------------------------------
 
@@ -373,15 +399,21 @@ class _Review:
 
     def _why_not(self, root) -> str:
         if root == "coupon":
-            return ('no earlier step issues a coupon, so the customer would get an empty code: add an "Issue coupon" '
-                    "step before this send (a coupon issued in one lane of a branch does not reach a send "
-                    "after the branch or in the other lane).")
+            return (
+                'no earlier step issues a coupon, so the customer would get an empty code: add an "Issue coupon" '
+                "step before this send (a coupon issued in one lane of a branch does not reach a send "
+                "after the branch or in the other lane)."
+            )
         if root == "event":
-            return ("this activity starts on a customer's date, not on an event, so there is no event to "
-                    "read: use customer values, or start the activity on an event.")
+            return (
+                "this activity starts on a customer's date, not on an event, so there is no event to "
+                "read: use customer values, or start the activity on an event."
+            )
         if root == "links":
-            return ("no step of an activity provides links: write the address in full, starting with "
-                    "{{ site.url }}, e.g. {{ site.url }}/cart/.")
+            return (
+                "no step of an activity provides links: write the address in full, starting with "
+                "{{ site.url }}, e.g. {{ site.url }}/cart/."
+            )
         provided = sorted(self._provided(object()) | {"coupon"})
         [closest] = difflib.get_close_matches(root, provided, n=1, cutoff=0.6) or [None]
         hint = f"; did you mean {closest}?" if closest else f"; messages can use {', '.join(provided)}."
@@ -405,19 +437,27 @@ class _Review:
     def _unknown_event_value(self, where, name, path, key):
         if self.kind == TriggerType.THRESHOLD:
             if key not in THRESHOLD_EVENT_NAMES:
-                yield Finding(Level.ERROR, where, (
-                    f"{name} uses {{{{ {path} }}}}, but a threshold crossing has only "
-                    f"{', '.join(f'event.{one}' for one in sorted(THRESHOLD_EVENT_NAMES))}."
-                ))
+                yield Finding(
+                    Level.ERROR,
+                    where,
+                    (
+                        f"{name} uses {{{{ {path} }}}}, but a threshold crossing has only "
+                        f"{', '.join(f'event.{one}' for one in sorted(THRESHOLD_EVENT_NAMES))}."
+                    ),
+                )
             return
         properties = self._trigger_event_properties()
         if properties and key not in properties:
             [closest] = difflib.get_close_matches(key, sorted(properties), n=1, cutoff=0.6) or [None]
             hint = f" Did you mean event.{closest}?" if closest else f" They carry {', '.join(sorted(properties))}."
-            yield Finding(Level.WARNING, where, (
-                f"{name} uses {{{{ {path} }}}}, but none of the latest \"{_shown(self.trigger.get('event'))}\" "
-                f"events stored here has '{_shown(key)}', so it would print nothing.{hint}"
-            ))
+            yield Finding(
+                Level.WARNING,
+                where,
+                (
+                    f'{name} uses {{{{ {path} }}}}, but none of the latest "{_shown(self.trigger.get("event"))}" '
+                    f"events stored here has '{_shown(key)}', so it would print nothing.{hint}"
+                ),
+            )
 
     def _trigger_event_properties(self) -> set[str]:
         """The property names the trigger's latest stored events carry, with name and occurred_at
@@ -425,12 +465,17 @@ class _Review:
         if self._event_properties is None:
             name = self.trigger.get("event")
             stored = (
-                list(Event.objects.filter(name=name).order_by("-pk").values_list("properties", flat=True)[
-                    :EVENT_SAMPLE_SIZE
-                ])
-                if isinstance(name, str) and vocabulary._storable(name) else []
+                list(
+                    Event.objects.filter(name=name)
+                    .order_by("-pk")
+                    .values_list("properties", flat=True)[:EVENT_SAMPLE_SIZE]
+                )
+                if isinstance(name, str) and vocabulary._storable(name)
+                else []
             )
-            self._event_properties = {key for properties in stored if isinstance(properties, dict) for key in properties}
+            self._event_properties = {
+                key for properties in stored if isinstance(properties, dict) for key in properties
+            }
             if stored:
                 self._event_properties |= {"name", "occurred_at"}
         return self._event_properties
@@ -441,9 +486,9 @@ class _Review:
         try:
             text = rendering.render_sms(content, values, language=customer.language)
         except Exception as exc:
-            yield Finding(Level.WARNING, where, (
-                f"{_content_name(content)} could not be rendered for a typical customer: {exc}"
-            ))
+            yield Finding(
+                Level.WARNING, where, (f"{_content_name(content)} could not be rendered for a typical customer: {exc}")
+            )
             return
         report = sms.segment(text)
         if report.segments <= 1:
@@ -457,29 +502,46 @@ class _Review:
         limit = sms.SINGLE_LIMIT[report.encoding]
         forced = ""
         if report.non_gsm_characters:
-            forced = (f" {_characters(report.non_gsm_characters)} forced UCS-2, where one SMS holds "
-                      f"{sms.SINGLE_LIMIT['UCS-2']} characters instead of {sms.SINGLE_LIMIT['GSM-7']};")
-        yield Finding(Level.WARNING, where, (
-            f"{_content_name(content)} for a typical customer is {report.units} {report.encoding} characters, "
-            f"more than the {limit} of one SMS:{forced} {outcome}. Shorten the text"
-            + (" or replace those characters." if report.non_gsm_characters else ".")
-        ), detail=_sms_detail(text, report, customer, policy))
+            forced = (
+                f" {_characters(report.non_gsm_characters)} forced UCS-2, where one SMS holds "
+                f"{sms.SINGLE_LIMIT['UCS-2']} characters instead of {sms.SINGLE_LIMIT['GSM-7']};"
+            )
+        yield Finding(
+            Level.WARNING,
+            where,
+            (
+                f"{_content_name(content)} for a typical customer is {report.units} {report.encoding} characters, "
+                f"more than the {limit} of one SMS:{forced} {outcome}. Shorten the text"
+                + (" or replace those characters." if report.non_gsm_characters else ".")
+            ),
+            detail=_sms_detail(text, report, customer, policy),
+        )
 
     def _typical_customer(self) -> Customer:
         """A sample customer with the language and country most of the latest customers have,
         a first name of SAMPLE_FIRST_NAME's length, and the attributes one of them has."""
         if self._sample_customer is None:
             pairs = Counter(
-                Customer.objects.order_by("-pk").values_list("language", "country")[:vocabulary.SAMPLE_SIZE]
+                Customer.objects.order_by("-pk").values_list("language", "country")[: vocabulary.SAMPLE_SIZE]
             )
             language, country = pairs.most_common(1)[0][0] if pairs else ("", "")
             attributes = (
-                Customer.objects.filter(language=language, country=country).order_by("-pk")
-                .values_list("attributes", flat=True).first()
-            ) if pairs else {}
+                (
+                    Customer.objects.filter(language=language, country=country)
+                    .order_by("-pk")
+                    .values_list("attributes", flat=True)
+                    .first()
+                )
+                if pairs
+                else {}
+            )
             self._sample_customer = Customer(
-                first_name=SAMPLE_FIRST_NAME, last_name="Martin", email="christophe.martin@example.com",
-                phone="+12025550143", language=language, country=country,
+                first_name=SAMPLE_FIRST_NAME,
+                last_name="Martin",
+                email="christophe.martin@example.com",
+                phone="+12025550143",
+                language=language,
+                country=country,
                 attributes=attributes if isinstance(attributes, dict) else {},
             )
         return self._sample_customer
@@ -490,13 +552,17 @@ class _Review:
             name = self.trigger.get("event")
             latest = (
                 Event.objects.filter(name=name).order_by("-pk").first()
-                if isinstance(name, str) and vocabulary._storable(name) else None
+                if isinstance(name, str) and vocabulary._storable(name)
+                else None
             )
             context["event"] = event_values(latest) if latest else {"name": name, "occurred_at": self.now}
         elif self.kind == TriggerType.THRESHOLD:
             context["event"] = {
-                "name": "threshold_crossed", "occurred_at": self.now, "field": self.trigger.get("field"),
-                "value": self.trigger.get("value"), "line": self.trigger.get("value"),
+                "name": "threshold_crossed",
+                "occurred_at": self.now,
+                "field": self.trigger.get("field"),
+                "value": self.trigger.get("value"),
+                "line": self.trigger.get("value"),
                 "direction": self.trigger.get("direction", "up"),
             }
         if coupon is not None:
@@ -531,22 +597,33 @@ class _Review:
             if not shared:
                 continue
             if asked == OVERLAPS_ASKED:
-                yield Finding(Level.WARNING, "trigger", (
-                    f"More than {OVERLAPS_ASKED} active activities start on {_trigger_words(self.trigger)} and send "
-                    f"on the same channel; only the first {OVERLAPS_ASKED} were checked for shared customers."
-                ))
+                yield Finding(
+                    Level.WARNING,
+                    "trigger",
+                    (
+                        f"More than {OVERLAPS_ASKED} active activities start on {_trigger_words(self.trigger)} and send "
+                        f"on the same channel; only the first {OVERLAPS_ASKED} were checked for shared customers."
+                    ),
+                )
                 return
             asked += 1
             if not audience.overlaps(target, other.target or [], at=self.now):
                 continue
             what = " and ".join(Channel(channel).label for channel in sorted(shared))
-            kept_apart = (" (their event conditions may still keep them apart)"
-                          if self.trigger.get("where") or other.trigger.get("where") else "")
-            yield Finding(Level.WARNING, "trigger", (
-                f'The active activity "{other.name}" also starts on {_trigger_words(self.trigger)} and sends '
-                f"{what} to some of the same customers{kept_apart}: they would get both. Narrow one of the "
-                "targets, or pause one of them."
-            ))
+            kept_apart = (
+                " (their event conditions may still keep them apart)"
+                if self.trigger.get("where") or other.trigger.get("where")
+                else ""
+            )
+            yield Finding(
+                Level.WARNING,
+                "trigger",
+                (
+                    f'The active activity "{other.name}" also starts on {_trigger_words(self.trigger)} and sends '
+                    f"{what} to some of the same customers{kept_apart}: they would get both. Narrow one of the "
+                    "targets, or pause one of them."
+                ),
+            )
 
 
 def _content_key(step):
@@ -567,8 +644,11 @@ def _same_trigger(trigger):
     kind = trigger.get("type")
     if kind == TriggerType.EVENT and isinstance(trigger.get("event"), str) and vocabulary._storable(trigger["event"]):
         return Q(trigger_event=trigger["event"])
-    if kind in (TriggerType.DATE, TriggerType.THRESHOLD) and isinstance(trigger.get("field"), str) \
-            and vocabulary._storable(trigger["field"]):
+    if (
+        kind in (TriggerType.DATE, TriggerType.THRESHOLD)
+        and isinstance(trigger.get("field"), str)
+        and vocabulary._storable(trigger["field"])
+    ):
         return Q(trigger__type=kind, trigger__field=trigger["field"])
     return None
 
@@ -603,7 +683,7 @@ def _shown(text) -> str:
 
 def _content_name(content) -> str:
     kind = "The e-mail template" if isinstance(content, EmailTemplate) else "The SMS content"
-    return f"{kind} \"{content.slug}\""
+    return f'{kind} "{content.slug}"'
 
 
 def _characters(characters) -> str:
@@ -630,4 +710,3 @@ def _sample_unsubscribe_url() -> str:
         return unsubscribe.unsubscribe_url(Message(pk=1_234_567, customer_id=1_234_567, channel=Channel.SMS))
     except Exception:  # the site's address not configured yet: the operator's to fix, not the activity's
         return ""
-

@@ -52,9 +52,11 @@ def trigger_problems(trigger) -> list[str]:
 
 def _trigger_problems(trigger, kind) -> list[str]:
     if kind == TriggerType.EVENT:
-        problems = [] if isinstance(trigger.get("event"), str) and trigger["event"] else [
-            "trigger: name the event, e.g. \"event\": \"cart_updated\""
-        ]
+        problems = (
+            []
+            if isinstance(trigger.get("event"), str) and trigger["event"]
+            else ['trigger: name the event, e.g. "event": "cart_updated"']
+        )
         return problems + [f"trigger.where: {p}" for p in conditions.event_condition_problems(trigger.get("where", []))]
     if kind == TriggerType.DATE:
         return _date_trigger_problems(trigger)
@@ -69,11 +71,15 @@ def _date_trigger_problems(trigger) -> list[str]:
         problems.append("trigger.field must be date_of_birth or attributes.<name>, e.g. attributes.delivery_date")
     offset = trigger.get("offset_days", 0)
     if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > 3_650:
-        problems.append("trigger.offset_days must be a whole number of days (-7 = a week before), at most 3650 either way")
+        problems.append(
+            "trigger.offset_days must be a whole number of days (-7 = a week before), at most 3650 either way"
+        )
     recurrence = trigger.get("recurrence", "yearly")
     if recurrence not in ("yearly", "once") and not (
-        isinstance(recurrence, dict) and isinstance(recurrence.get("every_months"), int)
-        and not isinstance(recurrence["every_months"], bool) and 0 < recurrence["every_months"] <= 120
+        isinstance(recurrence, dict)
+        and isinstance(recurrence.get("every_months"), int)
+        and not isinstance(recurrence["every_months"], bool)
+        and 0 < recurrence["every_months"] <= 120
     ):
         problems.append('trigger.recurrence must be "yearly", "once" or {"every_months": N} with N from 1 to 120')
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", str(trigger.get("at", "10:00"))):
@@ -184,9 +190,12 @@ def problems_in(data) -> list[str]:
     """Every problem of an activity file, without loading it."""
     fields, problems = _fields_from(data)
     if fields:
-        problems += definition_problems({key: fields[key] for key in (
-            "category", "trigger", "target", "goal", "steps", "send_rules", "reentry", "reentry_days"
-        )})
+        problems += definition_problems(
+            {
+                key: fields[key]
+                for key in ("category", "trigger", "target", "goal", "steps", "send_rules", "reentry", "reentry_days")
+            }
+        )
     return problems
 
 

@@ -73,7 +73,8 @@ def _duration_problems(step, where, *, required=True) -> list[str]:
         return [f"{where}: give a duration in days, hours or minutes"] if required else []
     problems = [
         f"{where}: {unit} must be a number, not {step[unit]!r}"
-        for unit in given if not isinstance(step[unit], (int, float)) or isinstance(step[unit], bool)
+        for unit in given
+        if not isinstance(step[unit], (int, float)) or isinstance(step[unit], bool)
     ]
     if problems:
         return problems
@@ -114,7 +115,11 @@ def send_problems(step, where) -> list[str]:
     if "category" in step and step["category"] not in Category.values:
         return [f"{where}: category must be marketing or transactional, not {step['category']!r}"]
     hours = step.get("expires_after_hours", 1)
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= LONGEST_DURATION / timedelta(hours=1):
+    if (
+        isinstance(hours, bool)
+        or not isinstance(hours, (int, float))
+        or not 0 < hours <= LONGEST_DURATION / timedelta(hours=1)
+    ):
         return [f"{where}: expires_after_hours must be a number of hours above zero, at most ten years"]
     return []
 
@@ -170,7 +175,9 @@ def run_wait(enrollment, step, key, now) -> Outcome:
 
 def wait_until_problems(step, where) -> list[str]:
     problems = []
-    if not isinstance(step.get("field"), str) or not step["field"].startswith(("properties.", "attributes.", "date_of_birth")):
+    if not isinstance(step.get("field"), str) or not step["field"].startswith(
+        ("properties.", "attributes.", "date_of_birth")
+    ):
         problems.append(f"{where}: field must be properties.<name>, attributes.<name> or date_of_birth")
     for name in ("offset_hours", "offset_minutes", "offset_days"):
         if name in step and not isinstance(step[name], (int, float)):
@@ -220,9 +227,15 @@ def wait_for_event_problems(step, where) -> list[str]:
     if not isinstance(step.get("event"), str) or not step["event"]:
         problems.append(f"{where}: name the event to wait for")
     problems += [f"{where}: {problem}" for problem in conditions.event_condition_problems(step.get("where", []))]
-    timeout = {unit.removeprefix("timeout_"): step[unit] for unit in ("timeout_days", "timeout_hours", "timeout_minutes") if unit in step}
-    problems += [p.replace("a duration", "a timeout (timeout_days, timeout_hours or timeout_minutes)")
-                 for p in _duration_problems(timeout, where)]
+    timeout = {
+        unit.removeprefix("timeout_"): step[unit]
+        for unit in ("timeout_days", "timeout_hours", "timeout_minutes")
+        if unit in step
+    }
+    problems += [
+        p.replace("a duration", "a timeout (timeout_days, timeout_hours or timeout_minutes)")
+        for p in _duration_problems(timeout, where)
+    ]
     for name in ("on_event", "on_timeout"):
         if step.get(name, AfterWait.CONTINUE) not in AfterWait.values:
             problems.append(f"{where}: {name} must be continue or exit")
@@ -234,12 +247,18 @@ def run_wait_for_event(enrollment, step, key, now) -> Outcome:
         days=step.get("timeout_days", 0), hours=step.get("timeout_hours", 0), minutes=step.get("timeout_minutes", 0)
     )
     waiting_for = {
-        "event": step["event"], "where": step.get("where", []),
-        "on_event": step.get("on_event", AfterWait.CONTINUE), "on_timeout": step.get("on_timeout", AfterWait.CONTINUE),
+        "event": step["event"],
+        "where": step.get("where", []),
+        "on_event": step.get("on_event", AfterWait.CONTINUE),
+        "on_timeout": step.get("on_timeout", AfterWait.CONTINUE),
     }
     until = now + timeout
-    return Outcome(OutcomeKind.WAIT_FOR_EVENT, note=f"{step['event']} until {until.isoformat()}", until=until,
-                   waiting_for=waiting_for)
+    return Outcome(
+        OutcomeKind.WAIT_FOR_EVENT,
+        note=f"{step['event']} until {until.isoformat()}",
+        until=until,
+        waiting_for=waiting_for,
+    )
 
 
 # --- branch, exit ----------------------------------------------------------------------
@@ -311,13 +330,17 @@ def _issue(enrollment, step, key, now) -> Coupon | None:
             coupon = (
                 Coupon.objects.select_for_update(skip_locked=True)
                 .filter(pool__slug=step["pool"], enrollment__isnull=True)
-                .order_by("pk").first()
+                .order_by("pk")
+                .first()
             )
             if coupon is None:
                 return None
             pool = coupon.pool
             coupon.enrollment, coupon.customer, coupon.step_key, coupon.issued_at = (
-                enrollment, enrollment.customer, key, now,
+                enrollment,
+                enrollment.customer,
+                key,
+                now,
             )
             coupon.percent_off = coupon.percent_off or pool.percent_off
             coupon.amount_off = coupon.amount_off or pool.amount_off
@@ -330,9 +353,14 @@ def _issue(enrollment, step, key, now) -> Coupon | None:
         try:
             with transaction.atomic():
                 return Coupon.objects.create(
-                    code=code, enrollment=enrollment, customer=enrollment.customer, step_key=key,
-                    percent_off=step.get("percent_off"), amount_off=step.get("amount_off"),
-                    issued_at=now, expires_at=expires,
+                    code=code,
+                    enrollment=enrollment,
+                    customer=enrollment.customer,
+                    step_key=key,
+                    percent_off=step.get("percent_off"),
+                    amount_off=step.get("amount_off"),
+                    issued_at=now,
+                    expires_at=expires,
                 )
         except IntegrityError:
             if Coupon.objects.filter(enrollment=enrollment, step_key=key).exists():

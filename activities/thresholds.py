@@ -69,8 +69,10 @@ class Line:
     def of(cls, activity) -> "Line":
         trigger = activity.trigger
         return cls(
-            field=trigger["field"], value=trigger["value"],
-            direction=trigger.get("direction", Direction.UP), days=trigger.get("days"),
+            field=trigger["field"],
+            value=trigger["value"],
+            direction=trigger.get("direction", Direction.UP),
+            days=trigger.get("days"),
         )
 
     @property
@@ -96,7 +98,9 @@ class Line:
         """
         probe = {"value": value}
         for above, op in ((True, "gte"), (False, "lt")):
-            if conditions.evaluate_event_conditions([{"field": "properties.value", "op": op, "value": self.value}], probe):
+            if conditions.evaluate_event_conditions(
+                [{"field": "properties.value", "op": op, "value": self.value}], probe
+            ):
                 return above
         return None
 
@@ -117,9 +121,11 @@ class Line:
         # A count is a whole number: "at or above the line" is "at least k of them",
         # which EXISTS answers by reading at most k rows.
         least = math.ceil(self.value)
-        at_least = _ALWAYS if least <= 0 else Q(Exists(
-            self._counted(at).filter(customer=OuterRef("pk")).order_by()[least - 1:least]
-        ))
+        at_least = (
+            _ALWAYS
+            if least <= 0
+            else Q(Exists(self._counted(at).filter(customer=OuterRef("pk")).order_by()[least - 1 : least]))
+        )
         return at_least if above else ~at_least
 
     def _counted(self, at):
@@ -139,8 +145,9 @@ def threshold_activities(now) -> list[Activity]:
     """The active threshold-triggered activities running at ``now``."""
     return [
         activity
-        for activity in Activity.objects.filter(status=ActivityStatus.ACTIVE, trigger__type=TriggerType.THRESHOLD)
-        .order_by("-priority", "pk")
+        for activity in Activity.objects.filter(
+            status=ActivityStatus.ACTIVE, trigger__type=TriggerType.THRESHOLD
+        ).order_by("-priority", "pk")
         if engine.is_running(activity, now)
     ]
 
@@ -195,7 +202,8 @@ def observe(activity, line, customer, value, *, now) -> Enrollment | None:
             if side != line.fired_side:
                 return None  # never seen, and still on the side it starts from
             ThresholdMark.objects.get_or_create(
-                activity=activity, customer=customer,
+                activity=activity,
+                customer=customer,
                 defaults={"above": not line.fired_side, "updated_at": now},
             )
             mark = marks.get()
@@ -248,7 +256,8 @@ def scan_activity(activity, *, now) -> dict:
         crossing = (
             Customer.objects.filter(line.customers_on_side(fired, now))
             .filter(~Exists(marks.filter(customer=OuterRef("pk"), above=fired)))
-            .order_by().values("pk")
+            .order_by()
+            .values("pk")
         )
         # Locked first: a crossing an event is recording right now is left to it.
         back_across = list(
@@ -259,15 +268,18 @@ def scan_activity(activity, *, now) -> dict:
         never_seen = list(crossing.values_list("pk", flat=True))
         if never_seen:
             ThresholdMark.objects.bulk_create(
-                [ThresholdMark(activity=activity, customer_id=pk, above=fired, crossings=1, updated_at=now)
-                 for pk in never_seen],
+                [
+                    ThresholdMark(activity=activity, customer_id=pk, above=fired, crossings=1, updated_at=now)
+                    for pk in never_seen
+                ],
                 ignore_conflicts=True,
             )
         crossed = []
         if back_across or never_seen:
             crossed = list(
                 marks.filter(Q(pk__in=back_across) | Q(customer_id__in=never_seen), above=fired)
-                .select_related("customer").order_by("customer_id")
+                .select_related("customer")
+                .order_by("customer_id")
             )
         enrolled = 0
         for mark in crossed:
@@ -275,7 +287,9 @@ def scan_activity(activity, *, now) -> dict:
             if _enroll(activity, line, mark.customer, mark.crossings, value, now) is not None:
                 enrolled += 1
     if crossed or rearmed:
-        log.info("threshold scan of %r: %d crossed, %d enrolled, %d back", activity.name, len(crossed), enrolled, rearmed)
+        log.info(
+            "threshold scan of %r: %d crossed, %d enrolled, %d back", activity.name, len(crossed), enrolled, rearmed
+        )
     return {"crossings": len(crossed), "enrolled": enrolled, "rearmed": rearmed}
 
 
@@ -286,10 +300,16 @@ def _enroll(activity, line, customer, crossing: int, value, now) -> Enrollment |
     key = _occurrence_key(activity, customer, crossing, now)
     if key is None:
         return None
-    context = {"event": {
-        "name": "threshold_crossed", "occurred_at": now, "field": line.field, "value": value,
-        "line": line.value, "direction": line.direction,
-    }}
+    context = {
+        "event": {
+            "name": "threshold_crossed",
+            "occurred_at": now,
+            "field": line.field,
+            "value": value,
+            "line": line.value,
+            "direction": line.direction,
+        }
+    }
     return engine.enroll(activity, customer, occurrence_key=key, context=context)
 
 

@@ -70,7 +70,9 @@ def known_events(*, now=None, days=30) -> list[KnownEvent]:
     )
     for name in signal_event_names():
         counts.setdefault(name, 0)
-    return sorted((KnownEvent(name, count) for name, count in counts.items()), key=lambda event: (-event.count, event.name))
+    return sorted(
+        (KnownEvent(name, count) for name, count in counts.items()), key=lambda event: (-event.count, event.name)
+    )
 
 
 def event_was_ever_stored(name) -> bool:
@@ -217,7 +219,12 @@ def condition_fields() -> list[ConditionField]:
         for field in conditions.FIELDS
     ]
     fields += [
-        ConditionField(f"attributes.{key}", f"{_words(key)} (attribute)", stats.kind, _BOOLEAN_CHOICES if stats.kind == "bool" else ())
+        ConditionField(
+            f"attributes.{key}",
+            f"{_words(key)} (attribute)",
+            stats.kind,
+            _BOOLEAN_CHOICES if stats.kind == "bool" else (),
+        )
         for key, stats in sorted(attribute_stats().items())
         if _subject(f"attributes.{key}") is not None
     ]
@@ -282,10 +289,12 @@ def _languages() -> tuple:
 def _zone_choices() -> tuple:
     zones = sorted(zoneinfo.available_timezones())
     areas = sorted({zone.split("/")[0] for zone in zones if "/" in zone and not zone.startswith("Etc/")})
-    return tuple((area, f"{area} (every zone)") for area in areas) + tuple((zone, zone) for zone in zones if "/" in zone)
+    return tuple((area, f"{area} (every zone)") for area in areas) + tuple(
+        (zone, zone) for zone in zones if "/" in zone
+    )
 
 
 def _words(name: str) -> str:
-    """"delivery_date" as "Delivery date", "orders.count" as "Orders count"."""
+    """ "delivery_date" as "Delivery date", "orders.count" as "Orders count"."""
     text = re.sub(r"[._]+", " ", name).strip()
     return text[:1].upper() + text[1:] if text else name

@@ -6,9 +6,8 @@ messages would pay for that scan on each one, and post-office's per-batch childr
 would not; the number here is the same without the scan.
 """
 
-from django.core import mail
-
 from anymail.backends import test
+from django.core import mail
 
 
 class EmailBackend(test.EmailBackend):

@@ -37,7 +37,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,57 +54,120 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from activities import audience  # noqa: E402
 from customers.models import Customer, local_zone_for  # noqa: E402
 
-NOW = datetime(2027, 6, 2, 12, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2027, 6, 2, 12, 0, tzinfo=UTC)
 #: 40 slots: a country's share of the customers is its slots / 40.
-COUNTRY_SLOTS = ["US"] * 8 + ["GB"] * 4 + ["DE"] * 3 + ["FR"] * 3 + ["IT"] * 3 + ["ES"] * 2 + ["CA"] * 2 + [
-    "BR", "BR", "MX", "IN", "IN", "JP", "JP", "AU", "NZ", "PL", "NL", "SE", "ZA", "KR", "AR"]
-LANGUAGE_OF = {"US": "en", "GB": "en", "DE": "de", "FR": "fr", "IT": "it", "ES": "es", "CA": "en", "BR": "pt-BR",
-               "MX": "es", "IN": "hi", "JP": "ja", "AU": "en", "NZ": "en", "PL": "pl", "NL": "nl", "SE": "sv",
-               "ZA": "en", "KR": "ko", "AR": "es"}
+COUNTRY_SLOTS = (
+    ["US"] * 8
+    + ["GB"] * 4
+    + ["DE"] * 3
+    + ["FR"] * 3
+    + ["IT"] * 3
+    + ["ES"] * 2
+    + ["CA"] * 2
+    + ["BR", "BR", "MX", "IN", "IN", "JP", "JP", "AU", "NZ", "PL", "NL", "SE", "ZA", "KR", "AR"]
+)
+LANGUAGE_OF = {
+    "US": "en",
+    "GB": "en",
+    "DE": "de",
+    "FR": "fr",
+    "IT": "it",
+    "ES": "es",
+    "CA": "en",
+    "BR": "pt-BR",
+    "MX": "es",
+    "IN": "hi",
+    "JP": "ja",
+    "AU": "en",
+    "NZ": "en",
+    "PL": "pl",
+    "NL": "nl",
+    "SE": "sv",
+    "ZA": "en",
+    "KR": "ko",
+    "AR": "es",
+}
 
 # Pieces of the hand-written SQL (``c`` is the customer).
-LATEST_CONSENT = ("(SELECT r.action FROM customers_consentrecord r WHERE r.customer_id = c.id AND r.channel = '{}' "
-                  "ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) = 'granted'")
+LATEST_CONSENT = (
+    "(SELECT r.action FROM customers_consentrecord r WHERE r.customer_id = c.id AND r.channel = '{}' "
+    "ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) = 'granted'"
+)
 SMS_ALLOWED = "c.phone <> '' AND " + LATEST_CONSENT.format("sms")
-EMAIL_ALLOWED = ("c.email <> '' AND NOT EXISTS (SELECT 1 FROM messaging_suppression s WHERE s.channel = 'email' "
-                 "AND s.address = lower(btrim(c.email))) AND " + LATEST_CONSENT.format("email"))
+EMAIL_ALLOWED = (
+    "c.email <> '' AND NOT EXISTS (SELECT 1 FROM messaging_suppression s WHERE s.channel = 'email' "
+    "AND s.address = lower(btrim(c.email))) AND " + LATEST_CONSENT.format("email")
+)
 ADULT = "c.date_of_birth <= DATE '2009-06-02'"  # 18 or older on NOW
 
 TARGETS = [
     ("everyone (no condition), SMS", [], "sms", "TRUE", SMS_ALLOWED),
-    ("1: consent.sms is true", [{"field": "consent.sms", "op": "is", "value": True}], "sms",
-     LATEST_CONSENT.format("sms"), SMS_ALLOWED),
-    ("1: country in [AU, NZ]", [{"field": "country", "op": "in", "value": ["AU", "NZ"]}], "sms",
-     "c.country IN ('AU', 'NZ')", SMS_ALLOWED),
-    ("3: birthday SMS (consent.sms, AU/NZ, age >= 18)", [
-        {"field": "consent.sms", "op": "is", "value": True},
-        {"field": "country", "op": "in", "value": ["AU", "NZ"]},
-        {"field": "age", "op": "gte", "value": 18},
-    ], "sms", f"{LATEST_CONSENT.format('sms')} AND c.country IN ('AU', 'NZ') AND {ADULT}", SMS_ALLOWED),
-    ("3: US/CA, attributes.tier gold, orders.count >= 2", [
-        {"field": "country", "op": "in", "value": ["US", "CA"]},
-        {"field": "attributes.tier", "op": "eq", "value": "gold"},
-        {"field": "orders.count", "op": "gte", "value": 2},
-    ], "email", "c.country IN ('US', 'CA') AND c.attributes ->> 'tier' = 'gold' AND (SELECT count(*) FROM "
-     "customers_event e WHERE e.customer_id = c.id AND e.name = 'order_placed' AND e.occurred_at <= %(now)s) >= 2",
-     EMAIL_ALLOWED),
-    ("3: consent.email, segment newsletter, loyalty >= 1000", [
-        {"field": "consent.email", "op": "is", "value": True},
-        {"field": "segment", "op": "in", "value": ["newsletter"]},
-        {"field": "attributes.loyalty_points", "op": "gte", "value": 1000},
-    ], "email", f"{LATEST_CONSENT.format('email')} AND EXISTS (SELECT 1 FROM customers_segmentmembership m JOIN "
-     "customers_segment g ON g.id = m.segment_id WHERE m.customer_id = c.id AND (g.slug = 'newsletter' OR "
-     "g.name = 'newsletter')) AND (c.attributes -> 'loyalty_points')::float8 >= 1000", EMAIL_ALLOWED),
-    ("5: IT/DE/FR/ES, language, age 25-45, newsletter, consent.email", [
-        {"field": "country", "op": "in", "value": ["IT", "DE", "FR", "ES"]},
-        {"field": "language", "op": "in", "value": ["it", "de", "fr", "es"]},
-        {"field": "age", "op": "between", "value": [25, 45]},
-        {"field": "segment", "op": "in", "value": ["newsletter"]},
-        {"field": "consent.email", "op": "is", "value": True},
-    ], "email", "c.country IN ('IT', 'DE', 'FR', 'ES') AND c.language IN ('it', 'de', 'fr', 'es') AND "
-     "c.date_of_birth <= DATE '2002-06-02' AND c.date_of_birth > DATE '1981-06-02' AND EXISTS (SELECT 1 FROM "
-     "customers_segmentmembership m JOIN customers_segment g ON g.id = m.segment_id WHERE m.customer_id = c.id AND "
-     "(g.slug = 'newsletter' OR g.name = 'newsletter')) AND " + LATEST_CONSENT.format("email"), EMAIL_ALLOWED),
+    (
+        "1: consent.sms is true",
+        [{"field": "consent.sms", "op": "is", "value": True}],
+        "sms",
+        LATEST_CONSENT.format("sms"),
+        SMS_ALLOWED,
+    ),
+    (
+        "1: country in [AU, NZ]",
+        [{"field": "country", "op": "in", "value": ["AU", "NZ"]}],
+        "sms",
+        "c.country IN ('AU', 'NZ')",
+        SMS_ALLOWED,
+    ),
+    (
+        "3: birthday SMS (consent.sms, AU/NZ, age >= 18)",
+        [
+            {"field": "consent.sms", "op": "is", "value": True},
+            {"field": "country", "op": "in", "value": ["AU", "NZ"]},
+            {"field": "age", "op": "gte", "value": 18},
+        ],
+        "sms",
+        f"{LATEST_CONSENT.format('sms')} AND c.country IN ('AU', 'NZ') AND {ADULT}",
+        SMS_ALLOWED,
+    ),
+    (
+        "3: US/CA, attributes.tier gold, orders.count >= 2",
+        [
+            {"field": "country", "op": "in", "value": ["US", "CA"]},
+            {"field": "attributes.tier", "op": "eq", "value": "gold"},
+            {"field": "orders.count", "op": "gte", "value": 2},
+        ],
+        "email",
+        "c.country IN ('US', 'CA') AND c.attributes ->> 'tier' = 'gold' AND (SELECT count(*) FROM "
+        "customers_event e WHERE e.customer_id = c.id AND e.name = 'order_placed' AND e.occurred_at <= %(now)s) >= 2",
+        EMAIL_ALLOWED,
+    ),
+    (
+        "3: consent.email, segment newsletter, loyalty >= 1000",
+        [
+            {"field": "consent.email", "op": "is", "value": True},
+            {"field": "segment", "op": "in", "value": ["newsletter"]},
+            {"field": "attributes.loyalty_points", "op": "gte", "value": 1000},
+        ],
+        "email",
+        f"{LATEST_CONSENT.format('email')} AND EXISTS (SELECT 1 FROM customers_segmentmembership m JOIN "
+        "customers_segment g ON g.id = m.segment_id WHERE m.customer_id = c.id AND (g.slug = 'newsletter' OR "
+        "g.name = 'newsletter')) AND (c.attributes -> 'loyalty_points')::float8 >= 1000",
+        EMAIL_ALLOWED,
+    ),
+    (
+        "5: IT/DE/FR/ES, language, age 25-45, newsletter, consent.email",
+        [
+            {"field": "country", "op": "in", "value": ["IT", "DE", "FR", "ES"]},
+            {"field": "language", "op": "in", "value": ["it", "de", "fr", "es"]},
+            {"field": "age", "op": "between", "value": [25, 45]},
+            {"field": "segment", "op": "in", "value": ["newsletter"]},
+            {"field": "consent.email", "op": "is", "value": True},
+        ],
+        "email",
+        "c.country IN ('IT', 'DE', 'FR', 'ES') AND c.language IN ('it', 'de', 'fr', 'es') AND "
+        "c.date_of_birth <= DATE '2002-06-02' AND c.date_of_birth > DATE '1981-06-02' AND EXISTS (SELECT 1 FROM "
+        "customers_segmentmembership m JOIN customers_segment g ON g.id = m.segment_id WHERE m.customer_id = c.id AND "
+        "(g.slug = 'newsletter' OR g.name = 'newsletter')) AND " + LATEST_CONSENT.format("email"),
+        EMAIL_ALLOWED,
+    ),
 ]
 
 
@@ -115,8 +178,9 @@ def parse_args():
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="measure the kept database again, without loading")
     parser.add_argument("--explain", action="store_true", help="print each estimate's plan (EXPLAIN ANALYZE)")
-    parser.add_argument("--old-indexes", action="store_true",
-                        help="measure with the indexes as they were before customers 0007")
+    parser.add_argument(
+        "--old-indexes", action="store_true", help="measure with the indexes as they were before customers 0007"
+    )
     return parser.parse_args()
 
 
@@ -182,8 +246,13 @@ def load(customers: int) -> None:
             FROM generate_series(1, %(customers)s) AS i
             WHERE {suppressed} < 1000 AND {email} < 95000""",
     }
-    parameters = {"countries": COUNTRY_SLOTS, "languages": languages, "zones": zones, "customers": customers,
-                  "now": NOW}
+    parameters = {
+        "countries": COUNTRY_SLOTS,
+        "languages": languages,
+        "zones": zones,
+        "customers": customers,
+        "now": NOW,
+    }
     with connection.cursor() as cursor:
         for what, sql in statements.items():
             started = time.perf_counter()
@@ -195,8 +264,14 @@ def load(customers: int) -> None:
 
 def vacuum_analyze() -> None:
     with connection.cursor() as cursor:
-        for table in ("customers_customer", "customers_consentrecord", "customers_segment",
-                      "customers_segmentmembership", "customers_event", "messaging_suppression"):
+        for table in (
+            "customers_customer",
+            "customers_consentrecord",
+            "customers_segment",
+            "customers_segmentmembership",
+            "customers_event",
+            "messaging_suppression",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -253,10 +328,19 @@ def measure(label, target, channel, where, allowed, runs, show_plan) -> dict:
             print("\n".join(row[0] for row in cursor.fetchall()))
     count_s, (matching, reachable) = median_time(lambda: hand_written_count(where, allowed), runs)
     if (matching, reachable) != (estimate.matching, estimate.reachable):
-        raise RuntimeError(f"{label}: the estimate counted {estimate.matching}/{estimate.reachable}, "
-                           f"the hand-written COUNT(*) {matching}/{reachable}")
-    return {"target": label, "channel": channel, "matching": matching, "reachable": reachable,
-            "estimate": estimate_s, "statements": statements, "count": count_s}
+        raise RuntimeError(
+            f"{label}: the estimate counted {estimate.matching}/{estimate.reachable}, "
+            f"the hand-written COUNT(*) {matching}/{reachable}"
+        )
+    return {
+        "target": label,
+        "channel": channel,
+        "matching": matching,
+        "reachable": reachable,
+        "estimate": estimate_s,
+        "statements": statements,
+        "count": count_s,
+    }
 
 
 def main():
@@ -290,19 +374,27 @@ def main():
             connection.creation.destroy_test_db(test_db, verbosity=0)
 
     indexes = "the indexes before customers 0007" if args.old_indexes else "the indexes of customers 0007"
-    print(f"\naudience estimate — PostgreSQL {connection.pg_version // 10000}, {customers:,} customers, "
-          f"marketing, at {NOW:%Y-%m-%d %H:%M} UTC, {indexes}; median of {args.runs} runs after a warm-up")
+    print(
+        f"\naudience estimate — PostgreSQL {connection.pg_version // 10000}, {customers:,} customers, "
+        f"marketing, at {NOW:%Y-%m-%d %H:%M} UTC, {indexes}; median of {args.runs} runs after a warm-up"
+    )
     print("| target | channel | matching | reachable | estimate ms | statements | hand-written COUNT(*) ms | ratio |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         past_limit = " *" if row["estimate"] * 1000 > limit_ms else ""
-        print(f"| {row['target']} | {row['channel']} | {row['matching']:,} | {row['reachable']:,} | "
-              f"{row['estimate'] * 1000:,.0f}{past_limit} | {row['statements']} | {row['count'] * 1000:,.0f} | "
-              f"{row['estimate'] / row['count']:.2f} |")
-    print(f"Target: under 1,000 ms for three conditions; the counts of both columns are checked equal. "
-          f"* past the builder's limit ({limit_ms:,} ms): there the estimate answers with a problem instead.")
-    print("statements: the estimate's, BEGIN and COMMIT included (its time limit and JIT set in the first). "
-          f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.")
+        print(
+            f"| {row['target']} | {row['channel']} | {row['matching']:,} | {row['reachable']:,} | "
+            f"{row['estimate'] * 1000:,.0f}{past_limit} | {row['statements']} | {row['count'] * 1000:,.0f} | "
+            f"{row['estimate'] / row['count']:.2f} |"
+        )
+    print(
+        f"Target: under 1,000 ms for three conditions; the counts of both columns are checked equal. "
+        f"* past the builder's limit ({limit_ms:,} ms): there the estimate answers with a problem instead."
+    )
+    print(
+        "statements: the estimate's, BEGIN and COMMIT included (its time limit and JIT set in the first). "
+        f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs."
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,16 +47,40 @@ from activities.models import Activity, ActivityStatus, Enrollment, Reentry  # n
 from customers.models import Customer, local_zone_for  # noqa: E402
 from messaging.models import Category, SmsContent  # noqa: E402
 
-COUNTRIES = ("US", "CA", "MX", "BR", "AR", "GB", "IT", "DE", "FR", "ES",
-             "PL", "TR", "ZA", "EG", "IN", "CN", "JP", "KR", "AU", "NZ")
+COUNTRIES = (
+    "US",
+    "CA",
+    "MX",
+    "BR",
+    "AR",
+    "GB",
+    "IT",
+    "DE",
+    "FR",
+    "ES",
+    "PL",
+    "TR",
+    "ZA",
+    "EG",
+    "IN",
+    "CN",
+    "JP",
+    "KR",
+    "AU",
+    "NZ",
+)
 TARGETED = list(COUNTRIES[::2])
-NOW = datetime(2027, 6, 2, 12, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2027, 6, 2, 12, 0, tzinfo=UTC)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000,
-                        help="customers at the larger size (default 1000000; the smaller is a tenth)")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=1_000_000,
+        help="customers at the larger size (default 1000000; the smaller is a tenth)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args()
 
@@ -87,17 +111,26 @@ def load_customers(first: int, last: int) -> None:
 
 def activities() -> list[Activity]:
     SmsContent.objects.create(slug="birthday", name="Birthday", text="Happy birthday week! {{ coupon.code }}")
-    SmsContent.objects.create(slug="service", name="Service",
-                              text="Time to service your {{ customer.attributes.car_model }}")
+    SmsContent.objects.create(
+        slug="service", name="Service", text="Time to service your {{ customer.attributes.car_model }}"
+    )
     birthday = Activity.objects.create(
-        name="Birthday", status=ActivityStatus.ACTIVE, category=Category.MARKETING, reentry=Reentry.ALWAYS,
+        name="Birthday",
+        status=ActivityStatus.ACTIVE,
+        category=Category.MARKETING,
+        reentry=Reentry.ALWAYS,
         trigger={"type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00"},
         target=[{"field": "country", "op": "in", "value": TARGETED}, {"field": "age", "op": "gte", "value": 18}],
-        steps=[{"type": "issue_coupon", "percent_off": 15, "prefix": "BDAY"},
-               {"type": "send", "channel": "sms", "content": "birthday"}],
+        steps=[
+            {"type": "issue_coupon", "percent_off": 15, "prefix": "BDAY"},
+            {"type": "send", "channel": "sms", "content": "birthday"},
+        ],
     )
     service = Activity.objects.create(
-        name="Service", status=ActivityStatus.ACTIVE, category=Category.MARKETING, reentry=Reentry.ALWAYS,
+        name="Service",
+        status=ActivityStatus.ACTIVE,
+        category=Category.MARKETING,
+        reentry=Reentry.ALWAYS,
         trigger={"type": "date", "field": "attributes.delivery_date", "recurrence": {"every_months": 6}, "at": "10:00"},
         target=[{"field": "country", "op": "in", "value": TARGETED}],
         steps=[{"type": "send", "channel": "sms", "content": "service"}],
@@ -139,9 +172,17 @@ def measure(activity, size) -> dict:
     count_s, count_queries, matches = timed(lambda: count_matches(activity))
     if again["enrolled"] != 0 or matches != result["enrolled"]:
         raise RuntimeError(f"enrolled {result['enrolled']}, then {again['enrolled']}; counted {matches}")
-    return {"activity": activity.name, "size": size, "enrolled": result["enrolled"], "run": run_s,
-            "queries": run_queries, "again": again_s, "again_queries": again_queries, "count": count_s,
-            "count_queries": count_queries}
+    return {
+        "activity": activity.name,
+        "size": size,
+        "enrolled": result["enrolled"],
+        "run": run_s,
+        "queries": run_queries,
+        "again": again_s,
+        "again_queries": again_queries,
+        "count": count_s,
+        "count_queries": count_queries,
+    }
 
 
 def main():
@@ -166,18 +207,29 @@ def main():
         if not args.keep:
             connection.creation.destroy_test_db(test_db, verbosity=0)
 
-    print(f"\ndate triggers — PostgreSQL {connection.pg_version // 10000}, one run at {NOW:%Y-%m-%d %H:%M} UTC over "
-          f"[now - {dates.CATCH_UP}, now + {dates.LOOKAHEAD}), one activity at a time:")
+    print(
+        f"\ndate triggers — PostgreSQL {connection.pg_version // 10000}, one run at {NOW:%Y-%m-%d %H:%M} UTC over "
+        f"[now - {dates.CATCH_UP}, now + {dates.LOOKAHEAD}), one activity at a time:"
+    )
     print("  Birthday: date_of_birth, a week before, 10:00 local, yearly; target 10 of 20 countries, age >= 18")
-    print("  Service:  attributes.delivery_date (a third of the customers), every 6 months, 10:00 local; "
-          "target 10 of 20 countries")
-    print(f"{'activity':9} {'customers':>10} {'enrolled':>9} {'run s':>7} {'statements':>11} {'again s':>8} "
-          f"{'statements':>11} {'COUNT(*) s':>11} {'statements':>11}")
+    print(
+        "  Service:  attributes.delivery_date (a third of the customers), every 6 months, 10:00 local; "
+        "target 10 of 20 countries"
+    )
+    print(
+        f"{'activity':9} {'customers':>10} {'enrolled':>9} {'run s':>7} {'statements':>11} {'again s':>8} "
+        f"{'statements':>11} {'COUNT(*) s':>11} {'statements':>11}"
+    )
     for row in rows:
-        print(f"{row['activity']:9} {row['size']:>10,} {row['enrolled']:>9,} {row['run']:>7.2f} {row['queries']:>11} "
-              f"{row['again']:>8.2f} {row['again_queries']:>11} {row['count']:>11.2f} {row['count_queries']:>11}")
-    print(f"birthday lookups use the customer_birthday index: {'yes' if index_used else 'NO'}; attribute dates "
-          "are read by a scan of the customers (no index). Target: run < 10 s, statements the same at both sizes.")
+        print(
+            f"{row['activity']:9} {row['size']:>10,} {row['enrolled']:>9,} {row['run']:>7.2f} {row['queries']:>11} "
+            f"{row['again']:>8.2f} {row['again_queries']:>11} {row['count']:>11.2f} {row['count_queries']:>11}"
+        )
+    print(
+        f"birthday lookups use the customer_birthday index: {'yes' if index_used else 'NO'}; attribute dates "
+        "are read by a scan of the customers (no index). Target: run < 10 s, statements the same at both sizes."
+    )
+
 
 if __name__ == "__main__":
     main()

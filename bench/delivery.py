@@ -77,29 +77,50 @@ BENCH_DATABASE = "triggerhub_bench"
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000, help="e-mails per system (default 20000)")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="worker processes for each system (default 2)")
-    parser.add_argument("--threads", type=int, default=5,
-                        help="post-office's THREADS_PER_PROCESS (default 5, its own default); also "
-                             "TriggerHub's threads per worker process with --pool threads")
-    parser.add_argument("--pool", choices=("prefork", "threads"), default="prefork",
-                        help="TriggerHub's Celery pool (default prefork, as its workers ship: one "
-                             "worker with --processes pool processes; threads: --processes workers "
-                             "of --threads threads each, solo for 1)")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="alternate the systems this many times, --count/rounds each time, so "
-                             "that drift in the machine's load hits both alike (default 4)")
-    parser.add_argument("--prefetch", type=int, default=1,
-                        help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)")
-    parser.add_argument("--post-office-batch", type=int, default=1000,
-                        help="post-office's BATCH_SIZE (default 1000; its own default is 100)")
-    parser.add_argument("--post-office-worker-gc", action="store_true",
-                        help="run post-office with the garbage-collector thresholds TriggerHub's workers set "
-                             "(default: Python's, as post-office ships)")
-    parser.add_argument("--redis-db", type=int, default=15,
-                        help="the Redis database used as the bench's broker (default 15)")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also profile N TriggerHub deliveries in this process")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for each system (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=5,
+        help="post-office's THREADS_PER_PROCESS (default 5, its own default); also "
+        "TriggerHub's threads per worker process with --pool threads",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=("prefork", "threads"),
+        default="prefork",
+        help="TriggerHub's Celery pool (default prefork, as its workers ship: one "
+        "worker with --processes pool processes; threads: --processes workers "
+        "of --threads threads each, solo for 1)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="alternate the systems this many times, --count/rounds each time, so "
+        "that drift in the machine's load hits both alike (default 4)",
+    )
+    parser.add_argument(
+        "--prefetch", type=int, default=1, help="the workers' --prefetch-multiplier (default 1, TriggerHub's setting)"
+    )
+    parser.add_argument(
+        "--post-office-batch",
+        type=int,
+        default=1000,
+        help="post-office's BATCH_SIZE (default 1000; its own default is 100)",
+    )
+    parser.add_argument(
+        "--post-office-worker-gc",
+        action="store_true",
+        help="run post-office with the garbage-collector thresholds TriggerHub's workers set "
+        "(default: Python's, as post-office ships)",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=15, help="the Redis database used as the bench's broker (default 15)"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="also profile N TriggerHub deliveries in this process"
+    )
     return parser.parse_args()
 
 
@@ -149,14 +170,15 @@ We received your order {{ event.order_id }} of {{ event.total }} {{ event.curren
 
 Follow your order: https://shop.example.com/orders/{{ event.order_id }}
 The Moka Shop"""
-ITEMS = [{"name": "Moka pot, 6 cups", "quantity": 1, "price": "39.90"},
-         {"name": "Ground coffee 250 g", "quantity": 2, "price": "9.95"}]
+ITEMS = [
+    {"name": "Moka pot, 6 cups", "quantity": 1, "price": "39.90"},
+    {"name": "Ground coffee 250 g", "quantity": 2, "price": "9.95"},
+]
 SENDER = "The Moka Shop <orders@shop.example.com>"
 
 
 def order(i):
-    return {"name": "order_placed", "order_id": f"A{100_000 + i}", "total": "59.80", "currency": "EUR",
-            "items": ITEMS}
+    return {"name": "order_placed", "order_id": f"A{100_000 + i}", "total": "59.80", "currency": "EUR", "items": ITEMS}
 
 
 def database_url(d):
@@ -166,8 +188,17 @@ def database_url(d):
 
 def create_customers(count):
     Customer.objects.bulk_create(
-        (Customer(external_id=f"bench-{i}", email=f"customer{i}@example.com", first_name=f"First{i}",
-                  last_name=f"Last{i}", country="IT", language="en") for i in range(count)),
+        (
+            Customer(
+                external_id=f"bench-{i}",
+                email=f"customer{i}@example.com",
+                first_name=f"First{i}",
+                last_name=f"Last{i}",
+                country="IT",
+                language="en",
+            )
+            for i in range(count)
+        ),
         batch_size=2000,
     )
     return list(Customer.objects.order_by("pk"))
@@ -197,18 +228,47 @@ class Workers:
 
     def __init__(self, pools, prefetch, log_dir):
         self.names, self.processes, self.logs = [], [], []
-        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
-               "DJANGO_SETTINGS_MODULE": "bench.settings_delivery", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "DJANGO_SETTINGS_MODULE": "bench.settings_delivery",
+            "PYTHONUNBUFFERED": "1",
+        }
         for n, (pool, concurrency) in enumerate(pools):
             name = f"bench{n}-{os.getpid()}@delivery"
             log = open(Path(log_dir) / f"worker{n}.log", "w")
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", self.IDLE_QUEUE,
-                 "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", str(prefetch),
-                 "--loglevel", "WARNING", "-n", name, "--without-gossip", "--without-mingle",
-                 "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "triggerhub",
+                        "worker",
+                        "-Q",
+                        self.IDLE_QUEUE,
+                        "--pool",
+                        pool,
+                        "--concurrency",
+                        str(concurrency),
+                        "--prefetch-multiplier",
+                        str(prefetch),
+                        "--loglevel",
+                        "WARNING",
+                        "-n",
+                        name,
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
             self.names.append(name)
             self.logs.append(log)
 
@@ -342,9 +402,15 @@ class Cpu:
 
 def enqueue_order(customer, i, template, tag):
     """The bench's e-mail: order ``i``'s confirmation to ``customer``, through TriggerHub's outbox."""
-    return outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
-                          category=Category.TRANSACTIONAL, source=f"bench:{tag}",
-                          dedupe_key=f"bench:{tag}:{i}", context={"event": order(i)})
+    return outbox.enqueue(
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source=f"bench:{tag}",
+        dedupe_key=f"bench:{tag}:{i}",
+        context={"event": order(i)},
+    )
 
 
 def triggerhub_write(customers, first, template, tag):
@@ -387,13 +453,25 @@ def triggerhub_deliver(workers, count, tag):
 
 def post_office_write(customers, first, po_template):
     start = time.perf_counter()
-    post_office_mail.send_many([
-        {"sender": SENDER, "recipients": [customer.email], "template": po_template,
-         "render_on_delivery": True,
-         "context": {"customer": {"first_name": customer.first_name, "last_name": customer.last_name,
-                                  "email": customer.email}, "event": order(i)}}
-        for i, customer in enumerate(customers, start=first)
-    ])
+    post_office_mail.send_many(
+        [
+            {
+                "sender": SENDER,
+                "recipients": [customer.email],
+                "template": po_template,
+                "render_on_delivery": True,
+                "context": {
+                    "customer": {
+                        "first_name": customer.first_name,
+                        "last_name": customer.last_name,
+                        "email": customer.email,
+                    },
+                    "event": order(i),
+                },
+            }
+            for i, customer in enumerate(customers, start=first)
+        ]
+    )
     return time.perf_counter() - start
 
 
@@ -466,8 +544,9 @@ def profile_deliveries(customers, template, count):
     templates = delivery.EmailTemplates()  # as a drain keeps them
     start = time.perf_counter()
     profiler.enable()
-    while delivery._deliver_due_emails(timezone.now(), limit=settings.TRIGGERHUB_DELIVERY_BATCH_SIZE,
-                                       templates=templates):
+    while delivery._deliver_due_emails(
+        timezone.now(), limit=settings.TRIGGERHUB_DELIVERY_BATCH_SIZE, templates=templates
+    ):
         pass
     profiler.disable()
     seconds = time.perf_counter() - start
@@ -485,15 +564,19 @@ def shared_floor(samples=2000):
     from messaging import rendering
 
     compiled = [rendering.compile_template(source) for source in (SUBJECT, HTML_BODY, TEXT_BODY)]
-    values = [{"customer": {"first_name": f"First{i}", "last_name": f"Last{i}"}, "event": order(i)}
-              for i in range(samples)]
+    values = [
+        {"customer": {"first_name": f"First{i}", "last_name": f"Last{i}"}, "event": order(i)} for i in range(samples)
+    ]
     backend = get_connection()
     start = time.process_time()
     for i, value in enumerate(values):
-        subject, html, text = (template.render(Context(value, autoescape=escape))
-                               for template, escape in zip(compiled, (False, True, False)))
-        email = EmailMultiAlternatives(subject=subject, body=text, from_email=SENDER,
-                                       to=[f"customer{i}@example.com"], connection=backend)
+        subject, html, text = (
+            template.render(Context(value, autoescape=escape))
+            for template, escape in zip(compiled, (False, True, False))
+        )
+        email = EmailMultiAlternatives(
+            subject=subject, body=text, from_email=SENDER, to=[f"customer{i}@example.com"], connection=backend
+        )
         email.attach_alternative(html, "text/html")
         email.send()
     render_and_send = (time.process_time() - start) / samples * 1000
@@ -537,9 +620,14 @@ def main():
             # Statistics as a live site's database has them: the customers table just
             # filled, the other tables empty (for both systems alike).
             cursor.execute("ANALYZE")
-        template = EmailTemplate.objects.create(slug="order-confirmation", name="Order confirmation",
-                                                from_email=SENDER, subject=SUBJECT, html_body=HTML_BODY,
-                                                text_body=TEXT_BODY)
+        template = EmailTemplate.objects.create(
+            slug="order-confirmation",
+            name="Order confirmation",
+            from_email=SENDER,
+            subject=SUBJECT,
+            html_body=HTML_BODY,
+            text_body=TEXT_BODY,
+        )
         workers = Workers(pools, args.prefetch, log_dir)
         batch, statements, commits = queries_per_batch(customers, template)
         if args.profile:
@@ -553,8 +641,9 @@ def main():
         close_connection()
         django_mail.outbox = []
 
-        po_template = PoTemplate.objects.create(name="order-confirmation", subject=SUBJECT,
-                                                content=TEXT_BODY, html_content=HTML_BODY)
+        po_template = PoTemplate.objects.create(
+            name="order-confirmation", subject=SUBJECT, content=TEXT_BODY, html_content=HTML_BODY
+        )
         workers.wait_ready()
         th_write = th_deliver = po_write = po_deliver = 0.0
         th_cpu = Cpu(lambda: tree_cpu([process.pid for process in workers.processes]))
@@ -563,7 +652,7 @@ def main():
         po_cpu = Cpu(lambda: process_cpu(os.getpid()))
         size = -(-args.count // args.rounds)
         for first in range(0, args.count, size):
-            part = customers[first:first + size]
+            part = customers[first : first + size]
             say(f"TriggerHub: writing {len(part):,} messages ({first:,} done)")
             th_write += triggerhub_write(part, first, template, f"run{first}")
             close_connection()  # idle through the delivery; polled on a fresh connection
@@ -589,29 +678,41 @@ def main():
         connection.creation.destroy_test_db(test_db, verbosity=0)
 
     n = args.count
-    print(f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
-          f"anymail test backend, {args.processes} delivering processes for each system; TriggerHub: "
-          f"{workers_description(pools)}, prefetch {args.prefetch}; "
-          f"post-office: send_queued(processes={args.processes}), {args.threads} threads each, "
-          f"BATCH_SIZE {args.post_office_batch}, "
-          f"collector thresholds {WORKER_GC_THRESHOLDS if args.post_office_worker_gc else gc.get_threshold()} "
-          f"(TriggerHub's workers: {WORKER_GC_THRESHOLDS})")
+    print(
+        f"\ndelivery — {n:,} e-mails each, PostgreSQL {connection.pg_version // 10000}, Redis broker, "
+        f"anymail test backend, {args.processes} delivering processes for each system; TriggerHub: "
+        f"{workers_description(pools)}, prefetch {args.prefetch}; "
+        f"post-office: send_queued(processes={args.processes}), {args.threads} threads each, "
+        f"BATCH_SIZE {args.post_office_batch}, "
+        f"collector thresholds {WORKER_GC_THRESHOLDS if args.post_office_worker_gc else gc.get_threshold()} "
+        f"(TriggerHub's workers: {WORKER_GC_THRESHOLDS})"
+    )
     print(f"{'system':20} {'write s':>8} {'deliver s':>10} {'total s':>8} {'msg/s deliver':>14} {'msg/s total':>12}")
     rows = {"TriggerHub": (th_write, th_deliver), "django-post-office": (po_write, po_deliver)}
     for name, (write, deliver) in rows.items():
-        print(f"{name:20} {write:8.2f} {deliver:10.2f} {write + deliver:8.2f} {n / deliver:14,.0f} "
-              f"{n / (write + deliver):12,.0f}")
-    print(f"CPU ms per message delivered: TriggerHub workers {th_cpu.python / n * 1000:.2f}, "
-          f"PostgreSQL {th_cpu.postgres / n * 1000:.2f}; post-office processes {po_cpu.python / n * 1000:.2f}, "
-          f"PostgreSQL {po_cpu.postgres / n * 1000:.2f}")
-    print(f"CPU ms per message of what both must do (no database, this process): render the 3 templates "
-          f"and hand the e-mail to the backend {floor[0]:.2f}; compile the 3 templates, which post-office "
-          f"does for each e-mail, {floor[1]:.2f}")
-    print(f"ratio TriggerHub / post-office: deliver {po_deliver / th_deliver:.2f}, "
-          f"total {(po_write + po_deliver) / (th_write + th_deliver):.2f}  (target: deliver >= 2)")
-    print(f"TriggerHub per batch of {batch} e-mails after a drain's first: {len(statements)} SQL statements "
-          f"(BEGIN/COMMIT included), "
-          f"{commits} commits that write:")
+        print(
+            f"{name:20} {write:8.2f} {deliver:10.2f} {write + deliver:8.2f} {n / deliver:14,.0f} "
+            f"{n / (write + deliver):12,.0f}"
+        )
+    print(
+        f"CPU ms per message delivered: TriggerHub workers {th_cpu.python / n * 1000:.2f}, "
+        f"PostgreSQL {th_cpu.postgres / n * 1000:.2f}; post-office processes {po_cpu.python / n * 1000:.2f}, "
+        f"PostgreSQL {po_cpu.postgres / n * 1000:.2f}"
+    )
+    print(
+        f"CPU ms per message of what both must do (no database, this process): render the 3 templates "
+        f"and hand the e-mail to the backend {floor[0]:.2f}; compile the 3 templates, which post-office "
+        f"does for each e-mail, {floor[1]:.2f}"
+    )
+    print(
+        f"ratio TriggerHub / post-office: deliver {po_deliver / th_deliver:.2f}, "
+        f"total {(po_write + po_deliver) / (th_write + th_deliver):.2f}  (target: deliver >= 2)"
+    )
+    print(
+        f"TriggerHub per batch of {batch} e-mails after a drain's first: {len(statements)} SQL statements "
+        f"(BEGIN/COMMIT included), "
+        f"{commits} commits that write:"
+    )
     for sql in statements:
         print(f"    {' '.join(sql.split())[:100]}")
 

@@ -58,8 +58,9 @@ def main():
         customer = Customer.objects.create(email="bench@example.com")
 
         def bare_insert(i):
-            Event.objects.create(customer=customer, name="cart_updated", properties=PROPERTIES,
-                                 occurred_at=timezone.now())
+            Event.objects.create(
+                customer=customer, name="cart_updated", properties=PROPERTIES, occurred_at=timezone.now()
+            )
 
         def emit_plain(i):
             emit(customer, "cart_updated", PROPERTIES)
@@ -74,9 +75,12 @@ def main():
             finally:
                 settings.TRIGGERHUB_PUBLISH_IN_BACKGROUND = True
 
-        cases = {"bare Event.objects.create": bare_insert, "emit()": emit_plain,
-                 "emit(idempotency_key=...)": emit_keyed,
-                 "emit(), publish in request thread": emit_publishing_in_request}
+        cases = {
+            "bare Event.objects.create": bare_insert,
+            "emit()": emit_plain,
+            "emit(idempotency_key=...)": emit_keyed,
+            "emit(), publish in request thread": emit_publishing_in_request,
+        }
         timings = {name: [] for name in cases}
         for name, run in cases.items():  # warm-up: connections, pools, statement caches
             for i in range(200):
@@ -99,13 +103,14 @@ def main():
 
     base = statistics.median(timings["bare Event.objects.create"])
     base_p99 = percentile(timings["bare Event.objects.create"], 0.99)
-    print(f"\nemit overhead — {args.n} each, PostgreSQL {connection.pg_version // 10000}, "
-          f"broker {settings.CELERY_BROKER_URL.split('://')[0]}")
+    print(
+        f"\nemit overhead — {args.n} each, PostgreSQL {connection.pg_version // 10000}, "
+        f"broker {settings.CELERY_BROKER_URL.split('://')[0]}"
+    )
     print(f"{'what':34} {'median µs':>10} {'p99 µs':>10} {'median ratio':>13} {'p99 ratio':>10}")
     for name, samples in timings.items():
         median, p99 = statistics.median(samples), percentile(samples, 0.99)
-        print(f"{name:34} {median / 1000:10.1f} {p99 / 1000:10.1f} "
-              f"{median / base:13.2f} {p99 / base_p99:10.2f}")
+        print(f"{name:34} {median / 1000:10.1f} {p99 / 1000:10.1f} {median / base:13.2f} {p99 / base_p99:10.2f}")
     print("target: emit() median ratio <= 2")
 
 

@@ -87,9 +87,22 @@ class RedisServer:
     def start(self):
         log = open(self.log_dir / "redis.log", "a")
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.log_dir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.log_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -133,15 +146,21 @@ class Provider:
 
 def twilio_faults(count):
     return Provider(
-        count, lambda: Reply(201, delay=0.003), drop=lambda: Reply(201, drop=True),
-        late=lambda: Reply(201, delay=CLIENT_TIMEOUT * 1.5), refuse=lambda status: Reply(status),
+        count,
+        lambda: Reply(201, delay=0.003),
+        drop=lambda: Reply(201, drop=True),
+        late=lambda: Reply(201, delay=CLIENT_TIMEOUT * 1.5),
+        refuse=lambda status: Reply(status),
     )
 
 
 def esp_faults(count):
     return Provider(
-        count, lambda: EspReply(200, delay=0.003), drop=lambda: EspReply(200, drop=True),
-        late=lambda: EspReply(200, delay=CLIENT_TIMEOUT * 1.5), refuse=lambda status: EspReply(status),
+        count,
+        lambda: EspReply(200, delay=0.003),
+        drop=lambda: EspReply(200, drop=True),
+        late=lambda: EspReply(200, delay=CLIENT_TIMEOUT * 1.5),
+        refuse=lambda status: EspReply(status),
     )
 
 
@@ -185,22 +204,45 @@ class Fleet:
     def _spawn(self, args, name):
         log = open(self.log_dir / f"{name}.log", "a")
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "triggerhub", *args], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "celery", "-A", "triggerhub", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_worker(self):
         self.started += 1
         name = f"faults{self.started}-{os.getpid()}"
         self.names.append(f"{name}@{socket.gethostname()}")
-        self.workers.append(self._spawn(
-            ["worker", "-Q", QUEUES, "--concurrency", "1", "--loglevel", "WARNING", "-n", self.names[-1],
-             "--without-gossip", "--without-mingle", "--without-heartbeat"], name,
-        ))
+        self.workers.append(
+            self._spawn(
+                [
+                    "worker",
+                    "-Q",
+                    QUEUES,
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "WARNING",
+                    "-n",
+                    self.names[-1],
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                name,
+            )
+        )
 
     def start_beat(self, n):
-        self.beats.append(self._spawn(["beat", "--loglevel", "WARNING", "--pidfile=", "-s",
-                                       str(self.log_dir / f"beat{n}-schedule")], f"beat{n}"))
+        self.beats.append(
+            self._spawn(
+                ["beat", "--loglevel", "WARNING", "--pidfile=", "-s", str(self.log_dir / f"beat{n}-schedule")],
+                f"beat{n}",
+            )
+        )
 
     def kill_worker(self, index) -> float:
         """SIGKILL worker ``index`` with its pool process, start another in its place; when."""
@@ -251,17 +293,25 @@ def main():
     fleet = None
     try:
         env = {
-            **os.environ, "DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis.url,
-            "PYTHONUNBUFFERED": "1", "DJANGO_DEBUG": "false",
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": redis.url,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_DEBUG": "false",
             "DJANGO_EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
-            "ANYMAIL_POSTMARK_SERVER_TOKEN": esp.server_token, "ANYMAIL_POSTMARK_API_URL": esp.url,
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": esp.server_token,
+            "ANYMAIL_POSTMARK_API_URL": esp.url,
             "ANYMAIL_REQUESTS_TIMEOUT": str(CLIENT_TIMEOUT),
             "TRIGGERHUB_SMS_BACKEND": "messaging.backends.sms.twilio.SmsBackend",
-            "TRIGGERHUB_TWILIO_ACCOUNT_SID": twilio.account_sid, "TRIGGERHUB_TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TRIGGERHUB_TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TRIGGERHUB_TWILIO_AUTH_TOKEN": twilio.auth_token,
             "TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID": twilio.messaging_service_sid,
-            "TRIGGERHUB_TWILIO_API_BASE": twilio.url, "TRIGGERHUB_TWILIO_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT),
-            "TRIGGERHUB_SEND_LEASE_SECONDS": str(args.lease), "TRIGGERHUB_STALE_AFTER_SECONDS": "3",
-            "TRIGGERHUB_RETRY_BACKOFF_SECONDS": "1", "TRIGGERHUB_MAX_SEND_ATTEMPTS": "10",
+            "TRIGGERHUB_TWILIO_API_BASE": twilio.url,
+            "TRIGGERHUB_TWILIO_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT),
+            "TRIGGERHUB_SEND_LEASE_SECONDS": str(args.lease),
+            "TRIGGERHUB_STALE_AFTER_SECONDS": "3",
+            "TRIGGERHUB_RETRY_BACKOFF_SECONDS": "1",
+            "TRIGGERHUB_MAX_SEND_ATTEMPTS": "10",
         }
         data = prepare(args.count)
         fleet = Fleet(env, log_dir)
@@ -302,19 +352,32 @@ def prepare(count):
 
     half, by_event = count // 2, max(count // 20, 1)
     Customer.objects.bulk_create(
-        Customer(external_id=f"faults-{i}", email=f"mail{i}@example.com", phone=f"+39347{i:07d}",
-                 first_name=f"Ann{i}", country="IT", language="en")
+        Customer(
+            external_id=f"faults-{i}",
+            email=f"mail{i}@example.com",
+            phone=f"+39347{i:07d}",
+            first_name=f"Ann{i}",
+            country="IT",
+            language="en",
+        )
         for i in range(half + by_event)
     )
     customers = list(Customer.objects.order_by("pk"))
     template = EmailTemplate.objects.create(
-        slug="faults", name="Faults", subject="Order {{ event.order_id }}",
+        slug="faults",
+        name="Faults",
+        subject="Order {{ event.order_id }}",
         html_body="<p>Hello {{ customer.first_name }}, order {{ event.order_id }} is on its way.</p>",
     )
-    sms = SmsContent.objects.create(slug="faults-sms", name="Faults", text="Hi {{ customer.first_name }}, order {{ event.order_id }} shipped")
+    sms = SmsContent.objects.create(
+        slug="faults-sms", name="Faults", text="Hi {{ customer.first_name }}, order {{ event.order_id }} shipped"
+    )
     Activity.objects.create(
-        name="Faults: order confirmation", status=ActivityStatus.ACTIVE, category=Category.TRANSACTIONAL,
-        trigger_event="faults_order", reentry=Reentry.ONCE,
+        name="Faults: order confirmation",
+        status=ActivityStatus.ACTIVE,
+        category=Category.TRANSACTIONAL,
+        trigger_event="faults_order",
+        reentry=Reentry.ONCE,
         steps=[{"type": "send", "channel": "email", "template": template.slug}],
     )
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
@@ -371,8 +434,13 @@ def run(args, data, fleet, redis, twilio, esp):
     def enqueue(customer, channel, i):
         content = data["template"] if channel == Channel.EMAIL else data["sms"]
         return outbox.enqueue(
-            customer=customer, channel=channel, content=content, category=Category.TRANSACTIONAL,
-            source="faults", dedupe_key=f"faults:{channel}:{i}", context={"event": {"order_id": f"A{i}"}},
+            customer=customer,
+            channel=channel,
+            content=content,
+            category=Category.TRANSACTIONAL,
+            source="faults",
+            dedupe_key=f"faults:{channel}:{i}",
+            context={"event": {"order_id": f"A{i}"}},
         )
 
     for i, customer in enumerate(data["direct"]):
@@ -438,19 +506,32 @@ def tally(data, twilio, esp, kills, events, drained, elapsed):
 
 
 def report(args, results):
-    print(f"\nfaults — {args.count:,} messages (+ {max(args.count // 20, 1)} by duplicated events), "
-          f"{args.workers} workers, 2 beats, lease {args.lease} s, provider timeout {CLIENT_TIMEOUT} s")
+    print(
+        f"\nfaults — {args.count:,} messages (+ {max(args.count // 20, 1)} by duplicated events), "
+        f"{args.workers} workers, 2 beats, lease {args.lease} s, provider timeout {CLIENT_TIMEOUT} s"
+    )
     for event in results["events"]:
         print(f"  {event}")
-    columns = ("messages", "exactly_once", "duplicates", "lost", "unknown", "unknown_seen", "cut_off", "stuck",
-               "requests")
+    columns = (
+        "messages",
+        "exactly_once",
+        "duplicates",
+        "lost",
+        "unknown",
+        "unknown_seen",
+        "cut_off",
+        "stuck",
+        "requests",
+    )
     print(f"{'channel':8} " + " ".join(f"{c.replace('_', ' '):>13}" for c in columns))
     for channel, row in results["rows"].items():
         print(f"{channel:8} " + " ".join(f"{row[c]:>13,}" for c in columns))
         print(f"{'':8} statuses: {row['statuses']}")
     print(f"time to drain: {results['seconds']} s{'' if results['drained'] else ' (NOT drained: gave up)'}")
-    print("targets: duplicates 0, lost 0, stuck 0, unknown <= cut off in flight: "
-          f"{'met' if results['passed'] else 'NOT MET'}")
+    print(
+        "targets: duplicates 0, lost 0, stuck 0, unknown <= cut off in flight: "
+        f"{'met' if results['passed'] else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

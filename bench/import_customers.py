@@ -31,8 +31,7 @@ from customers.importing import CHUNK_SIZE, import_customers  # noqa: E402
 from customers.models import Customer  # noqa: E402
 
 HEADER = (
-    "external_id,email,phone,country,first_name,last_name,email_consent,consent_source,consent_at,"
-    "attr_tier,attr_orders"
+    "external_id,email,phone,country,first_name,last_name,email_consent,consent_source,consent_at,attr_tier,attr_orders"
 )
 TIERS = ("bronze", "silver", "gold")
 
@@ -42,8 +41,19 @@ def generated_csv(rows: int, bad_share: float) -> tuple[str, int]:
     bad_every = max(2, round(1 / bad_share)) if bad_share > 0 else 0
     lines, bad = [HEADER], 0
     for i in range(rows):
-        row = [f"B{i}", f"customer{i}@example.com", f"+1212{2_000_000 + i}", "US", f"First{i}", f"Last{i}",
-               "yes", "form", "2026-01-15T10:00:00+01:00", TIERS[i % 3], str(i % 17)]
+        row = [
+            f"B{i}",
+            f"customer{i}@example.com",
+            f"+1212{2_000_000 + i}",
+            "US",
+            f"First{i}",
+            f"Last{i}",
+            "yes",
+            "form",
+            "2026-01-15T10:00:00+01:00",
+            TIERS[i % 3],
+            str(i % 17),
+        ]
         if bad_every and i % bad_every == bad_every - 1:
             kind = (i // bad_every) % 4
             if kind == 0:

@@ -44,12 +44,19 @@ BATCH = 1000
 
 
 def batch_body(number):
-    return json.dumps({"events": [
-        {"name": "page_viewed", "customer": {"external_id": f"bench-{i}"},
-         "properties": {"path": f"/products/{i % 50}", "batch": number},
-         "idempotency_key": f"b{number}-{i}"}
-        for i in range(BATCH)
-    ]})
+    return json.dumps(
+        {
+            "events": [
+                {
+                    "name": "page_viewed",
+                    "customer": {"external_id": f"bench-{i}"},
+                    "properties": {"path": f"/products/{i % 50}", "batch": number},
+                    "idempotency_key": f"b{number}-{i}",
+                }
+                for i in range(BATCH)
+            ]
+        }
+    )
 
 
 def free_port():
@@ -78,9 +85,21 @@ def main():
         _, key = api_keys.create("bench", rate_limit_per_minute=10**9)
         env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "triggerhub.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--log-level", "critical"],
-            cwd=ROOT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "triggerhub.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--log-level",
+                "critical",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
         )
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         deadline = time.monotonic() + 30
@@ -110,7 +129,7 @@ def main():
 
         def client(n):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            for number in bodies[n::args.clients]:
+            for number in bodies[n :: args.clients]:
                 accepted[n] += post(conn, number)
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
@@ -126,12 +145,19 @@ def main():
         now = timezone.now()
         start = time.perf_counter()
         for number in range(args.batches):
-            Event.objects.bulk_create([
-                Event(customer=customers[i], name="page_viewed",
-                      properties={"path": f"/products/{i % 50}", "batch": number},
-                      occurred_at=now, source="raw", idempotency_key=f"r{number}-{i}")
-                for i in range(BATCH)
-            ])
+            Event.objects.bulk_create(
+                [
+                    Event(
+                        customer=customers[i],
+                        name="page_viewed",
+                        properties={"path": f"/products/{i % 50}", "batch": number},
+                        occurred_at=now,
+                        source="raw",
+                        idempotency_key=f"r{number}-{i}",
+                    )
+                    for i in range(BATCH)
+                ]
+            )
         raw_seconds = time.perf_counter() - start
         raw_events = args.batches * BATCH
     finally:
@@ -143,12 +169,18 @@ def main():
         connection.creation.destroy_test_db(test_db, verbosity=0)
 
     api_rate, raw_rate = api_events / api_seconds, raw_events / raw_seconds
-    print(f"\ningest — PostgreSQL {connection.pg_version // 10000}, broker "
-          f"{settings.CELERY_BROKER_URL.split('://')[0]}, {args.clients} clients, gunicorn 2 workers")
+    print(
+        f"\ningest — PostgreSQL {connection.pg_version // 10000}, broker "
+        f"{settings.CELERY_BROKER_URL.split('://')[0]}, {args.clients} clients, gunicorn 2 workers"
+    )
     print(f"{'path':42} {'events':>8} {'seconds':>8} {'events/s':>10} {'ratio':>6}")
-    print(f"{'POST /api/v1/events/batch (1,000 a batch)':42} {api_events:8d} {api_seconds:8.2f} {api_rate:10.0f} "
-          f"{api_rate / raw_rate:6.2f}")
-    print(f"{'Event.objects.bulk_create (1,000 a call)':42} {raw_events:8d} {raw_seconds:8.2f} {raw_rate:10.0f} {1:6.2f}")
+    print(
+        f"{'POST /api/v1/events/batch (1,000 a batch)':42} {api_events:8d} {api_seconds:8.2f} {api_rate:10.0f} "
+        f"{api_rate / raw_rate:6.2f}"
+    )
+    print(
+        f"{'Event.objects.bulk_create (1,000 a call)':42} {raw_events:8d} {raw_seconds:8.2f} {raw_rate:10.0f} {1:6.2f}"
+    )
     print("target: API ratio >= 0.33")
 
 

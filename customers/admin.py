@@ -16,7 +16,15 @@ from django.utils import timezone
 
 from . import api_keys, consent, exporting, importing
 from .models import (
-    ApiKey, Channel, ConsentAction, ConsentRecord, ConsentSource, Customer, Event, Segment, SegmentMembership,
+    ApiKey,
+    Channel,
+    ConsentAction,
+    ConsentRecord,
+    ConsentSource,
+    Customer,
+    Event,
+    Segment,
+    SegmentMembership,
 )
 
 
@@ -43,11 +51,14 @@ class RecordConsentForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices)
     action = forms.ChoiceField(choices=ConsentAction.choices, widget=forms.RadioSelect, label="Consent")
     evidence = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), strip=True,
-        error_messages={"required": "Evidence is required: say how the customer agreed or withdrew "
-                                    "(e.g. \"Phoned on 2 Dec, asked for SMS offers; call ref 4411\")."},
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        strip=True,
+        error_messages={
+            "required": "Evidence is required: say how the customer agreed or withdrew "
+            '(e.g. "Phoned on 2 Dec, asked for SMS offers; call ref 4411").'
+        },
         help_text="How you know: the customer's words, where and when, a ticket or call reference. "
-                  "It is kept with the record for ever.",
+        "It is kept with the record for ever.",
     )
 
     def clean_evidence(self):
@@ -106,7 +117,13 @@ class ConsentHistoryInline(ReadOnlyInline):
     model = ConsentRecord
     verbose_name_plural = "consent history (latest first)"
     fields = (
-        "recorded_at", "recorded_at_customer_time", "channel", "action", "source", "evidence", "ip_address",
+        "recorded_at",
+        "recorded_at_customer_time",
+        "channel",
+        "action",
+        "source",
+        "evidence",
+        "ip_address",
         "user_agent",
     )
     readonly_fields = fields
@@ -170,7 +187,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="local time now")
     def local_time_now(self, customer):
-        """"14:03 Australia/Sydney (03:03 UTC)": what the clock says where the customer is."""
+        """ "14:03 Australia/Sydney (03:03 UTC)": what the clock says where the customer is."""
         if customer is None or customer.pk is None:
             return "—"
         now = timezone.now()
@@ -181,8 +198,11 @@ class CustomerAdmin(admin.ModelAdmin):
         # Before the model's own URLs, whose "<object_id>/" would take "import/".
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="customers_customer_import"),
-            path("<path:object_id>/consent/", self.admin_site.admin_view(self.record_consent_view),
-                 name="customers_customer_record_consent"),
+            path(
+                "<path:object_id>/consent/",
+                self.admin_site.admin_view(self.record_consent_view),
+                name="customers_customer_record_consent",
+            ),
             *super().get_urls(),
         ]
 
@@ -212,15 +232,23 @@ class CustomerAdmin(admin.ModelAdmin):
             channel, action = form.cleaned_data["channel"], form.cleaned_data["action"]
             record_with = consent.grant if action == ConsentAction.GRANTED else consent.revoke
             record = record_with(customer, channel, ConsentSource.ADMIN, form.cleaned_data["evidence"])
-            said = f"Recorded {record.get_channel_display()} consent {record.get_action_display().lower()} (source admin)."
+            said = (
+                f"Recorded {record.get_channel_display()} consent {record.get_action_display().lower()} (source admin)."
+            )
             self.log_change(request, customer, said)
             self.message_user(request, said, messages.SUCCESS)
             return redirect(reverse("admin:customers_customer_change", args=[customer.pk]))
-        return TemplateResponse(request, "admin/customers/customer/record_consent.html", {
-            **self.admin_site.each_context(request),
-            "title": f"Record consent for {customer}", "opts": self.model._meta, "original": customer,
-            "form": form,
-        })
+        return TemplateResponse(
+            request,
+            "admin/customers/customer/record_consent.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Record consent for {customer}",
+                "opts": self.model._meta,
+                "original": customer,
+                "form": form,
+            },
+        )
 
     def has_import_permission(self, request):
         """An import both creates and changes customers."""

@@ -25,8 +25,13 @@ def revoke(customer: Customer, channel, source: ConsentSource, evidence: str = "
 def _record(customer, channel, action, source, evidence, *, ip_address=None, user_agent="", recorded_at=None):
     with transaction.atomic():
         record = ConsentRecord.objects.create(
-            customer=customer, channel=channel, action=action, source=source, evidence=evidence,
-            ip_address=ip_address, user_agent=(user_agent or "")[:500],
+            customer=customer,
+            channel=channel,
+            action=action,
+            source=source,
+            evidence=evidence,
+            ip_address=ip_address,
+            user_agent=(user_agent or "")[:500],
             recorded_at=recorded_at or timezone.now(),
         )
         emit(customer, "consent_changed", {"channel": channel, "action": action, "source": source})

@@ -52,9 +52,7 @@ def emit(
     if idempotency_key is None:
         event.save(force_insert=True)
     else:
-        event, created = insert_or_get_existing(
-            event, source=source, idempotency_key=idempotency_key
-        )
+        event, created = insert_or_get_existing(event, source=source, idempotency_key=idempotency_key)
         if not created:
             return event
     publish_on_commit(_process_event_task(), event.pk, on_failure=process_event)

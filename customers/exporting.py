@@ -33,19 +33,19 @@ def export_customers(queryset, stream, *, protect_formulas: bool = True) -> int:
     ``protect_formulas=False`` writes every cell as stored, for a program that is not a
     spreadsheet and would keep the protective quote as part of the value.
     """
-    attribute_names = sorted({
-        name
-        for attributes in queryset.order_by().values_list("attributes", flat=True).iterator()
-        if isinstance(attributes, dict)
-        for name in attributes
-    })
+    attribute_names = sorted(
+        {
+            name
+            for attributes in queryset.order_by().values_list("attributes", flat=True).iterator()
+            if isinstance(attributes, dict)
+            for name in attributes
+        }
+    )
     consent_columns = [column for columns in CHANNEL_CONSENT_COLUMNS.values() for column in columns]
     writer = csv.writer(stream)
     writer.writerow([*PROFILE_COLUMNS, *consent_columns, *(ATTRIBUTE_PREFIX + name for name in attribute_names)])
     rows = (
-        queryset.annotate(**_latest_consent())
-        .order_by("pk")
-        .values(*PROFILE_COLUMNS, "attributes", *consent_columns)
+        queryset.annotate(**_latest_consent()).order_by("pk").values(*PROFILE_COLUMNS, "attributes", *consent_columns)
     )
     count = 0
     for row in rows.iterator(chunk_size=2_000):

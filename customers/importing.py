@@ -61,8 +61,15 @@ from .models import LOCAL_ZONE_SOURCES, Channel, ConsentAction, ConsentRecord, C
 CHUNK_SIZE = 1_000
 IDENTIFIER_COLUMNS = ("external_id", "email", "phone")
 PROFILE_COLUMNS = (
-    "external_id", "email", "phone", "first_name", "last_name", "country", "language",
-    "timezone", "date_of_birth",
+    "external_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "country",
+    "language",
+    "timezone",
+    "date_of_birth",
 )
 #: For each channel: the column of its answer, and its own source and time columns.
 CHANNEL_CONSENT_COLUMNS = {
@@ -71,13 +78,18 @@ CHANNEL_CONSENT_COLUMNS = {
 SHARED_CONSENT_COLUMNS = ("consent_source", "consent_at")
 ATTRIBUTE_PREFIX = "attr_"
 KNOWN_COLUMNS = frozenset(
-    PROFILE_COLUMNS + SHARED_CONSENT_COLUMNS
+    PROFILE_COLUMNS
+    + SHARED_CONSENT_COLUMNS
     + tuple(column for columns in CHANNEL_CONSENT_COLUMNS.values() for column in columns)
 )
 
 _ANSWERS = {
-    "yes": ConsentAction.GRANTED, "true": ConsentAction.GRANTED, "1": ConsentAction.GRANTED,
-    "no": ConsentAction.REVOKED, "false": ConsentAction.REVOKED, "0": ConsentAction.REVOKED,
+    "yes": ConsentAction.GRANTED,
+    "true": ConsentAction.GRANTED,
+    "1": ConsentAction.GRANTED,
+    "no": ConsentAction.REVOKED,
+    "false": ConsentAction.REVOKED,
+    "0": ConsentAction.REVOKED,
 }
 _INTEGER = re.compile(r"^-?(0|[1-9]\d*)$")
 _DECIMAL = re.compile(r"^-?(0|[1-9]\d*)(\.\d+([eE][+-]?\d+)?|[eE][+-]?\d+)$")
@@ -153,7 +165,7 @@ def open_csv_upload(binary_file) -> io.TextIOWrapper:
         try:
             decoder.decode(block)
         except UnicodeDecodeError as exc:
-            line += block[:exc.start].count(b"\n")
+            line += block[: exc.start].count(b"\n")
             raise ImportFileError(_not_utf8(line)) from None
         line += block.count(b"\n")
     try:
@@ -184,8 +196,10 @@ def import_customers(rows_or_file, *, progress=None, filename=None, chunk_size=C
     records = _read_csv(rows_or_file, report)
     claims = _Claims()
     while chunk := list(itertools.islice(records, chunk_size)):
-        rows = [_check_row(record) if record.cells is not None else _Row(record.line, errors=record.errors)
-                for record in chunk]
+        rows = [
+            _check_row(record) if record.cells is not None else _Row(record.line, errors=record.errors)
+            for record in chunk
+        ]
         report.rows += len(rows)
         report.last_line = chunk[-1].last_line
         _import_chunk(rows, report, claims)
@@ -254,8 +268,8 @@ def _header_columns(header: list[str], report) -> list[str | None]:
         lowered = name.lower()
         if lowered in KNOWN_COLUMNS:
             column = lowered
-        elif lowered.startswith(ATTRIBUTE_PREFIX) and name[len(ATTRIBUTE_PREFIX):].strip():
-            column = ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX):].strip()
+        elif lowered.startswith(ATTRIBUTE_PREFIX) and name[len(ATTRIBUTE_PREFIX) :].strip():
+            column = ATTRIBUTE_PREFIX + name[len(ATTRIBUTE_PREFIX) :].strip()
         else:
             column = None
             unknown.append(name or "(a column without a name)")
@@ -290,14 +304,20 @@ def _records(reader, columns):
         if not any(cell.strip() for cell in cells):
             continue  # blank lines separate nothing
         if len(cells) > len(columns):
-            yield _Record(line, reader.line_num, None, [
-                f"Has {len(cells)} cells but the header names {len(columns)} columns: is there a delimiter "
-                "in a value that is not quoted?"
-            ])
+            yield _Record(
+                line,
+                reader.line_num,
+                None,
+                [
+                    f"Has {len(cells)} cells but the header names {len(columns)} columns: is there a delimiter "
+                    "in a value that is not quoted?"
+                ],
+            )
             continue
         values = {
             column: spreadsheet_cells.unprotected(cell.strip())
-            for column, cell in zip(columns, cells) if column and cell.strip()
+            for column, cell in zip(columns, cells)
+            if column and cell.strip()
         }
         yield _Record(line, reader.line_num, values)
 
@@ -336,7 +356,7 @@ def _check_row(record: _Record) -> _Row:
             if isinstance(value, storable_json.UnstorableNumber):
                 errors.append(f"{column}: {value.reason}.")
             else:
-                row.attributes[column[len(ATTRIBUTE_PREFIX):]] = value
+                row.attributes[column[len(ATTRIBUTE_PREFIX) :]] = value
     return row
 
 
@@ -406,10 +426,16 @@ def _check_language_and_timezone(row):
 
 
 def _check_consent(cells, row):
-    sources = {column: _consent_source(column, cells[column], row)
-               for column in ("consent_source", "email_consent_source", "sms_consent_source") if column in cells}
-    times = {column: _consent_time(column, cells[column], row)
-             for column in ("consent_at", "email_consent_at", "sms_consent_at") if column in cells}
+    sources = {
+        column: _consent_source(column, cells[column], row)
+        for column in ("consent_source", "email_consent_source", "sms_consent_source")
+        if column in cells
+    }
+    times = {
+        column: _consent_time(column, cells[column], row)
+        for column in ("consent_at", "email_consent_at", "sms_consent_at")
+        if column in cells
+    }
     for channel, (answer_column, source_column, at_column) in CHANNEL_CONSENT_COLUMNS.items():
         if answer_column not in cells:
             continue
@@ -420,8 +446,11 @@ def _check_consent(cells, row):
         # The channel's own column wins over the shared one.
         source_column = source_column if source_column in sources else "consent_source"
         at_column = at_column if at_column in times else "consent_at"
-        missing = [generic for generic, column in (("consent_source", source_column), ("consent_at", at_column))
-                   if column not in cells]
+        missing = [
+            generic
+            for generic, column in (("consent_source", source_column), ("consent_at", at_column))
+            if column not in cells
+        ]
         if missing:
             row.errors.append(
                 f"{answer_column}: given without {' and '.join(missing)}. Consent without its source and time "
@@ -514,7 +543,9 @@ def _import_chunk(rows: list[_Row], report: ImportReport, claims: _Claims):
                 external_id = plan.row.profile.get("external_id")
                 reason = (
                     f"external_id: '{external_id}' was created by someone else during the import; import this "
-                    "row again to update that customer." if external_id else f"Could not be saved: {exc}."
+                    "row again to update that customer."
+                    if external_id
+                    else f"Could not be saved: {exc}."
                 )
                 report.rejections.append(Rejection(plan.row.line, [reason]))
                 claims.external_ids.pop(external_id, None)
@@ -525,9 +556,11 @@ def _existing_customers(rows):
     """The chunk's existing customers by external_id and by lower(e-mail), from one query."""
     external_ids = {row.profile["external_id"] for row in rows if "external_id" in row.profile}
     emails = {row.email_key for row in rows if row.email_key}
-    found = Customer.objects.annotate(email_lower=Lower("email")).filter(
-        Q(external_id__in=external_ids) | Q(email_lower__in=emails)
-    ).order_by("pk")
+    found = (
+        Customer.objects.annotate(email_lower=Lower("email"))
+        .filter(Q(external_id__in=external_ids) | Q(email_lower__in=emails))
+        .order_by("pk")
+    )
     by_external_id, by_email = {}, {}
     for customer in found:
         if customer.external_id:
@@ -606,17 +639,26 @@ def _new_consent_records(plans, filename) -> list[ConsentRecord]:
     existing_customers = {plan.customer.pk for plan, _ in wanted if not plan.is_new}
     recorded = set()
     if existing_customers:
-        recorded = set(ConsentRecord.objects.filter(
-            customer_id__in=existing_customers, recorded_at__in={consent[3] for _, consent in wanted},
-        ).values_list("customer_id", "channel", "action", "recorded_at"))
+        recorded = set(
+            ConsentRecord.objects.filter(
+                customer_id__in=existing_customers,
+                recorded_at__in={consent[3] for _, consent in wanted},
+            ).values_list("customer_id", "channel", "action", "recorded_at")
+        )
     records = []
     for plan, (channel, action, source, recorded_at) in wanted:
         if (plan.customer.pk, channel, action, recorded_at) in recorded:
             continue
-        records.append(ConsentRecord(
-            customer=plan.customer, channel=channel, action=action, source=source, recorded_at=recorded_at,
-            evidence=f"imported from {filename}, line {plan.row.line}",
-        ))
+        records.append(
+            ConsentRecord(
+                customer=plan.customer,
+                channel=channel,
+                action=action,
+                source=source,
+                recorded_at=recorded_at,
+                evidence=f"imported from {filename}, line {plan.row.line}",
+            )
+        )
     return records
 
 

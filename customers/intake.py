@@ -7,8 +7,7 @@ customers, one of events — and publishes their evaluation as one task.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytz
 from django.core.exceptions import ValidationError
@@ -61,7 +60,9 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
     if country is not None:
         country = customer["country"] = country.upper()
         if country not in pytz.country_names:
-            errors.append(FieldError(f"{where}.country", f"'{country}' is not a country code (ISO 3166-1, e.g. US or IT)."))
+            errors.append(
+                FieldError(f"{where}.country", f"'{country}' is not a country code (ISO 3166-1, e.g. US or IT).")
+            )
             country = None
     if "email" in customer:
         customer["email"] = customer["email"].strip().lower()
@@ -82,8 +83,11 @@ def check_event(data: dict, *, prefix: str = "") -> tuple[CheckedEvent | None, l
     if errors:
         return None, errors
     return CheckedEvent(
-        name=data["name"], customer=customer, properties=data.get("properties") or {},
-        occurred_at=occurred_at, idempotency_key=data.get("idempotency_key"),
+        name=data["name"],
+        customer=customer,
+        properties=data.get("properties") or {},
+        occurred_at=occurred_at,
+        idempotency_key=data.get("idempotency_key"),
     ), []
 
 
@@ -95,7 +99,7 @@ def _as_utc(moment: datetime) -> tuple[datetime | None, str]:
     if abs(moment.utcoffset()) > timedelta(hours=14):
         return None, f"{moment.utcoffset()} is not a real time zone offset (they run from -12:00 to +14:00)."
     try:
-        return moment.astimezone(dt_timezone.utc), ""
+        return moment.astimezone(UTC), ""
     except OverflowError:
         return None, "That moment is out of range."
 
@@ -121,14 +125,18 @@ def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> li
                 pending[key].append(outcome)
                 continue
             row = Event(
-                customer=customer, name=event.name, properties=event.properties,
-                occurred_at=event.occurred_at or now, source=source, idempotency_key=key,
+                customer=customer,
+                name=event.name,
+                properties=event.properties,
+                occurred_at=event.occurred_at or now,
+                source=source,
+                idempotency_key=key,
             )
             new_events.append((row, outcome))
             if key is not None:
                 pending[key] = [outcome]
         _insert_events(new_events, source)
-        for key, waiting in pending.items():
+        for waiting in pending.values():
             for outcome in waiting[1:]:
                 outcome.event_id = waiting[0].event_id
         created_ids = [outcome.event_id for _, outcome in new_events if outcome.created]
@@ -140,9 +148,7 @@ def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> li
 def _existing_event_ids(source, keys) -> dict:
     if not keys:
         return {}
-    return dict(
-        Event.objects.filter(source=source, idempotency_key__in=set(keys)).values_list("idempotency_key", "pk")
-    )
+    return dict(Event.objects.filter(source=source, idempotency_key__in=set(keys)).values_list("idempotency_key", "pk"))
 
 
 def _insert_events(new_events, source):
@@ -157,9 +163,7 @@ def _insert_events(new_events, source):
         for row, outcome in new_events:
             row.pk = None
             row._state.adding = True
-            stored, outcome.created = insert_or_get_existing(
-                row, source=source, idempotency_key=row.idempotency_key
-            )
+            stored, outcome.created = insert_or_get_existing(row, source=source, idempotency_key=row.idempotency_key)
             outcome.event_id = stored.pk
 
 
@@ -191,7 +195,9 @@ def _resolve_customers(submitted: list[dict]) -> list[Customer]:
         if identity in found:
             _update_profile(found[identity], values)
         elif identity not in to_create:
-            to_create[identity] = Customer(**{k: v for k, v in values.items() if k in PROFILE_FIELDS + ("external_id",)})
+            to_create[identity] = Customer(
+                **{k: v for k, v in values.items() if k in PROFILE_FIELDS + ("external_id",)}
+            )
     if to_create:
         for customer in to_create.values():
             customer.refresh_local_zone()  # bulk_create skips save()

@@ -15,8 +15,15 @@ from . import phones, storable_json
 
 #: Customer fields whose changes are reported as ``profile_updated`` events.
 TRACKED_FIELDS = (
-    "email", "phone", "first_name", "last_name", "country", "language",
-    "timezone", "date_of_birth", "attributes",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "country",
+    "language",
+    "timezone",
+    "date_of_birth",
+    "attributes",
 )
 _LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|\d{3}))?$")
 #: The fields ``local_zone`` is derived from.
@@ -70,11 +77,17 @@ class Customer(models.Model):
     """One person TriggerHub may write to, as the storefront knows them."""
 
     external_id = models.CharField(
-        max_length=100, null=True, blank=True, unique=True,
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="The storefront's own id for this customer.",
     )
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="customer",
     )
     email = models.EmailField(blank=True, db_index=True)
@@ -84,11 +97,16 @@ class Customer(models.Model):
     country = models.CharField(max_length=2, blank=True, db_index=True, help_text="ISO 3166-1 alpha-2")
     language = models.CharField(max_length=35, blank=True, help_text="BCP 47, e.g. it or pt-BR")
     timezone = models.CharField(
-        max_length=64, blank=True, db_index=True,
+        max_length=64,
+        blank=True,
+        db_index=True,
         help_text="IANA zone, set by hand. Leave empty to derive it from the phone number or country.",
     )
     local_zone = models.CharField(
-        max_length=64, blank=True, db_index=True, editable=False,
+        max_length=64,
+        blank=True,
+        db_index=True,
+        editable=False,
         help_text="The zone date triggers use: derived on save from the zone, phone and country; empty for "
         "the site default.",
     )
@@ -106,8 +124,9 @@ class Customer(models.Model):
             models.Index(Lower("email"), name="customer_email_lower"),
             # The audience estimate counts customers by country and age, and their addresses,
             # without reading their rows (bench/audience.py).
-            models.Index(fields=["country", "date_of_birth"], include=["id", "phone", "email"],
-                         name="customer_country_birth"),
+            models.Index(
+                fields=["country", "date_of_birth"], include=["id", "phone", "email"], name="customer_country_birth"
+            ),
         ]
 
     def __str__(self):
@@ -129,7 +148,8 @@ class Customer(models.Model):
         values = self.__dict__
         return {
             name: copy.deepcopy(values[name]) if isinstance(values[name], (dict, list)) else values[name]
-            for name in TRACKED_FIELDS if name in values
+            for name in TRACKED_FIELDS
+            if name in values
         }
 
     def changes(self) -> dict:
@@ -261,13 +281,12 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(
-        max_length=100, default="django",
+        max_length=100,
+        default="django",
         help_text="Who sent it: 'django' for signals, the API key's name for the HTTP API.",
     )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
-    processed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the activities finished evaluating it."
-    )
+    processed_at = models.DateTimeField(null=True, blank=True, help_text="When the activities finished evaluating it.")
 
     class Meta:
         ordering = ["-received_at"]
@@ -281,7 +300,8 @@ class Event(models.Model):
         indexes = [
             # The sweeper looks for events nobody evaluated.
             models.Index(
-                fields=["received_at"], condition=Q(processed_at__isnull=True),
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
                 name="event_unprocessed",
             ),
             # Targets and thresholds count a customer's events of a name in a window.
@@ -337,8 +357,9 @@ class ConsentRecord(models.Model):
         ordering = ["-recorded_at", "-pk"]
         indexes = [
             # The latest record of a customer's channel, its action read from the index alone.
-            models.Index(fields=["customer", "channel", "-recorded_at", "-id"], include=["action"],
-                         name="consent_latest"),
+            models.Index(
+                fields=["customer", "channel", "-recorded_at", "-id"], include=["action"], name="consent_latest"
+            ),
         ]
 
     def __str__(self):

@@ -18,8 +18,11 @@ def _emit_from_signal(signal, customer, idempotency_key=None, occurred_at=None, 
     name, property_names = SIGNAL_EVENTS[signal]
     properties = {key: kwargs[key] for key in property_names if key in kwargs}
     return emit(
-        customer, name, properties,
-        occurred_at=occurred_at, idempotency_key=idempotency_key,
+        customer,
+        name,
+        properties,
+        occurred_at=occurred_at,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -70,7 +70,9 @@ def float_from(text: str):
 #: ``json.loads(text, **JSON_NUMBER_HOOKS)`` reads numbers as it always does, except
 #: those no JSON column holds, kept as ``UnstorableNumber`` for ``problems_in()`` to name.
 JSON_NUMBER_HOOKS = {
-    "parse_int": integer_from, "parse_float": float_from, "parse_constant": UnstorableNumber.written_as,
+    "parse_int": integer_from,
+    "parse_float": float_from,
+    "parse_constant": UnstorableNumber.written_as,
 }
 
 
@@ -126,8 +128,9 @@ def _walk(value, *, copy: bool) -> tuple[list[Problem], object]:
             item = inner_copy
         elif isinstance(item, (list, tuple)):
             inner_copy = [None] * len(item) if copy else None
-            stack.extend((item[index], (path, (index,)), depth + 1, inner_copy, index)
-                         for index in range(len(item) - 1, -1, -1))
+            stack.extend(
+                (item[index], (path, (index,)), depth + 1, inner_copy, index) for index in range(len(item) - 1, -1, -1)
+            )
             item = inner_copy
         else:
             message = _scalar_problem(item)

@@ -18,6 +18,4 @@ def process_events(event_ids: list[int]) -> None:
 
 @shared_task(name="customers.tasks.sweep_events")
 def sweep_events() -> int:
-    return len(events.republish_stale_events(
-        older_than=timedelta(seconds=settings.TRIGGERHUB_STALE_AFTER_SECONDS)
-    ))
+    return len(events.republish_stale_events(older_than=timedelta(seconds=settings.TRIGGERHUB_STALE_AFTER_SECONDS)))

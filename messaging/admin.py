@@ -24,8 +24,20 @@ from customers.models import Channel, Customer
 
 from . import credits, outbox, placeholders, rendering, sms, suppressions, uncertain
 from .models import (
-    Category, CreditEntry, CreditEntryKind, EmailTemplate, EmailTemplateVariant, Message,
-    MessageEvent, Reason, SmsContent, SmsContentVariant, SmsRate, Status, Suppression, SuppressionReason,
+    Category,
+    CreditEntry,
+    CreditEntryKind,
+    EmailTemplate,
+    EmailTemplateVariant,
+    Message,
+    MessageEvent,
+    Reason,
+    SmsContent,
+    SmsContentVariant,
+    SmsRate,
+    Status,
+    Suppression,
+    SuppressionReason,
 )
 
 
@@ -43,8 +55,12 @@ def segment_report(text: str) -> dict:
         summary += " · forced by " + ", ".join(f"{f['character']} ({f['codepoint']})" for f in forced[:5])
         summary += " …" if len(forced) > 5 else ""
     return {
-        "encoding": result.encoding, "parts": parts, "units": result.units, "capacity": capacity,
-        "forced_by": forced, "summary": summary,
+        "encoding": result.encoding,
+        "parts": parts,
+        "units": result.units,
+        "capacity": capacity,
+        "forced_by": forced,
+        "summary": summary,
     }
 
 
@@ -73,9 +89,10 @@ class RecipientForm(forms.Form):
 
     customer = forms.ModelChoiceField(queryset=Customer.objects.all())
     values = forms.JSONField(
-        required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         help_text='Values beyond the customer\'s, as JSON, e.g. {"event": {"order_id": "1042"}, '
-                  '"coupon": {"code": "WELCOME10"}}.',
+        '"coupon": {"code": "WELCOME10"}}.',
     )
 
     def __init__(self, *args, admin_site, **kwargs):
@@ -89,7 +106,7 @@ class RecipientForm(forms.Form):
         if not isinstance(values, dict):
             raise forms.ValidationError('Give the values as a JSON object, e.g. {"event": {"order_id": "1042"}}.')
         if "customer" in values:
-            raise forms.ValidationError("Leave out \"customer\": it comes from the customer chosen above.")
+            raise forms.ValidationError('Leave out "customer": it comes from the customer chosen above.')
         return values
 
 
@@ -149,10 +166,14 @@ class MessageContentAdmin(admin.ModelAdmin):
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
-            path("<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view),
-                 name="%s_%s_preview" % info),
-            path("<path:object_id>/send-test/", self.admin_site.admin_view(self.send_test_view),
-                 name="%s_%s_send_test" % info),
+            path(
+                "<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view), name="%s_%s_preview" % info
+            ),
+            path(
+                "<path:object_id>/send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="%s_%s_send_test" % info,
+            ),
             *super().get_urls(),
         ]
 
@@ -165,10 +186,18 @@ class MessageContentAdmin(admin.ModelAdmin):
         return content
 
     def _page(self, request, content, template, title, **context):
-        return TemplateResponse(request, template, {
-            **self.admin_site.each_context(request),
-            "opts": self.opts, "original": content, "title": title, "channel": self.channel, **context,
-        })
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": content,
+                "title": title,
+                "channel": self.channel,
+                **context,
+            },
+        )
 
     def preview_view(self, request, object_id):
         content = self._content_or_refuse(request, object_id, self.has_view_permission)
@@ -177,13 +206,21 @@ class MessageContentAdmin(admin.ModelAdmin):
         if form.is_valid():
             render_preview = rendering.preview_email if self.channel == Channel.EMAIL else rendering.preview_sms
             preview = render_preview(
-                content, form.cleaned_data["customer"],
-                language=form.cleaned_data["language"] or None, context=form.cleaned_data["values"],
+                content,
+                form.cleaned_data["customer"],
+                language=form.cleaned_data["language"] or None,
+                context=form.cleaned_data["values"],
             )
         report = segment_report(preview.text) if preview and self.channel == Channel.SMS and not preview.error else None
         return self._page(
-            request, content, "admin/messaging/preview.html", f"Preview of {content}",
-            form=form, preview=preview, segments=report, long_policy=self._long_policy_outcome(preview, report),
+            request,
+            content,
+            "admin/messaging/preview.html",
+            f"Preview of {content}",
+            form=form,
+            preview=preview,
+            segments=report,
+            long_policy=self._long_policy_outcome(preview, report),
             values_json=json.dumps(form.cleaned_data["values"]) if preview else "",
             may_send_test=self.has_change_permission(request, content),
             default_language=rendering.normalize_language(settings.LANGUAGE_CODE),
@@ -206,9 +243,13 @@ class MessageContentAdmin(admin.ModelAdmin):
         form = RecipientForm(request.POST or None, admin_site=self.admin_site)
         if request.method == "POST" and form.is_valid():
             message = outbox.enqueue(
-                customer=form.cleaned_data["customer"], channel=self.channel, content=content,
-                category=Category.TRANSACTIONAL, source=f"admin-test:{request.user.get_username()}",
-                dedupe_key=f"admin-test:{uuid.uuid4()}", context=form.cleaned_data["values"],
+                customer=form.cleaned_data["customer"],
+                channel=self.channel,
+                content=content,
+                category=Category.TRANSACTIONAL,
+                source=f"admin-test:{request.user.get_username()}",
+                dedupe_key=f"admin-test:{uuid.uuid4()}",
+                context=form.cleaned_data["values"],
             )
             self._report_test(request, message)
             return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[content.pk]))
@@ -220,7 +261,10 @@ class MessageContentAdmin(admin.ModelAdmin):
         if message.status in (Status.QUEUED, Status.SCHEDULED):
             level, outcome = messages.SUCCESS, "queued; its status follows on the message's page"
         elif message.reason:
-            level, outcome = messages.WARNING, f"{message.get_status_display().lower()} ({message.get_reason_display()})"
+            level, outcome = (
+                messages.WARNING,
+                f"{message.get_status_display().lower()} ({message.get_reason_display()})",
+            )
         else:
             level, outcome = messages.WARNING, message.get_status_display().lower()
         self.message_user(request, format_html('Test <a href="{}">{}</a>: {}.', link, what, outcome), level)
@@ -317,7 +361,9 @@ class SmsContentAdmin(MessageContentAdmin):
             return {"customer": str(customer), "error": f"This cannot be rendered for {customer}: {preview.error}"}
         report = segment_report(preview.text)
         return {
-            "customer": str(customer), "text": preview.text, **report,
+            "customer": str(customer),
+            "text": preview.text,
+            **report,
             "long_policy": self._long_policy_outcome(preview, report) or "",
         }
 
@@ -336,7 +382,10 @@ def find_customer(wanted: str) -> tuple[Customer | None, str]:
     else:
         customer = Customer.objects.filter(phone=wanted).order_by("-created_at", "-pk").first()
         how = f"phone {wanted!r}"
-    return customer, "" if customer else f"No customer has {how}: give an id, an e-mail address or a phone number (E.164)."
+    return (
+        customer,
+        "" if customer else f"No customer has {how}: give an id, an e-mail address or a phone number (E.164).",
+    )
 
 
 class MessageEventInline(admin.TabularInline):
@@ -394,9 +443,11 @@ UNKNOWN_BECAUSE = {
 }
 
 UNCERTAIN_ACTIONS = {
-    action.name: action for action in (
+    action.name: action
+    for action in (
         UncertainAction(
-            "check_with_provider", "Check with the provider",
+            "check_with_provider",
+            "Check with the provider",
             "TriggerHub asks the provider whether it has each message (Twilio: by its SID, else by number, "
             "text and time). A message the provider has takes the provider's status and SID; one it does not "
             "have stays unknown, and the check is recorded. E-mail and SMS through another backend cannot be "
@@ -404,19 +455,22 @@ UNCERTAIN_ACTIONS = {
             _check,
         ),
         UncertainAction(
-            "resend", "Resend",
+            "resend",
+            "Resend",
             "Each message is queued again and sent as soon as a worker takes it, the send policy deciding "
             "again (consent, quiet hours, caps, credits). If the provider had it after all, the customer "
             "receives it twice: you accept that risk.",
             _resend,
         ),
         UncertainAction(
-            "close_as_sent", "Close as sent",
+            "close_as_sent",
+            "Close as sent",
             "Each message is marked sent, as you know it went out; it is not sent again.",
             _close_as_sent,
         ),
         UncertainAction(
-            "close_as_not_sent", "Close as not sent",
+            "close_as_not_sent",
+            "Close as not sent",
             "Each message is marked failed (closed by staff) and will never be sent.",
             _close_as_not_sent,
         ),
@@ -430,14 +484,29 @@ class MessageAdmin(ReadOnlyAdmin):
     may act on an unknown one (check, resend, close: messaging/uncertain.py), after a confirmation."""
 
     list_display = (
-        "pk", "customer_link", "channel", "category", "status", "reason", "subject", "sms_parts",
-        "send_after", "sent_at", "in_customers_time",
+        "pk",
+        "customer_link",
+        "channel",
+        "category",
+        "status",
+        "reason",
+        "subject",
+        "sms_parts",
+        "send_after",
+        "sent_at",
+        "in_customers_time",
     )
     list_filter = ("status", "reason", "channel", "category")
     list_select_related = ("customer",)
     search_fields = (
-        "customer__email", "customer__phone", "customer__first_name", "customer__last_name",
-        "customer__external_id", "dedupe_key", "provider_message_id", "subject",
+        "customer__email",
+        "customer__phone",
+        "customer__first_name",
+        "customer__last_name",
+        "customer__external_id",
+        "dedupe_key",
+        "provider_message_id",
+        "subject",
     )
     search_help_text = "Customer e-mail, phone, name or external id; dedupe key, provider id, subject."
     date_hierarchy = "created_at"
@@ -447,7 +516,8 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="customer", ordering="customer")
     def customer_link(self, message):
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:customers_customer_change", args=[message.customer_id]),
+            '<a href="{}">{}</a>',
+            reverse("admin:customers_customer_change", args=[message.customer_id]),
             message.customer,
         )
 
@@ -485,8 +555,11 @@ class MessageAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/uncertain/<str:action>/", self.admin_site.admin_view(self.uncertain_view),
-                 name="messaging_message_uncertain"),
+            path(
+                "<path:object_id>/uncertain/<str:action>/",
+                self.admin_site.admin_view(self.uncertain_view),
+                name="messaging_message_uncertain",
+            ),
             *super().get_urls(),
         ]
 
@@ -509,11 +582,14 @@ class MessageAdmin(ReadOnlyAdmin):
             may_act = self.has_act_on_uncertain_permission(request)
             extra_context = {
                 **(extra_context or {}),
-                "is_unknown": True, "unknown_because": UNKNOWN_BECAUSE.get(message.reason, ""),
+                "is_unknown": True,
+                "unknown_because": UNKNOWN_BECAUSE.get(message.reason, ""),
                 "uncertain_buttons": [
                     (action.label, reverse("admin:messaging_message_uncertain", args=[message.pk, action.name]))
                     for action in UNCERTAIN_ACTIONS.values()
-                ] if may_act else [],
+                ]
+                if may_act
+                else [],
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -526,14 +602,21 @@ class MessageAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{self._skipped(skipped)} Nothing was done.", messages.WARNING)
             return None
         if request.POST.get("post") != "yes":
-            return TemplateResponse(request, "admin/messaging/message/confirm_uncertain_action.html", {
-                **self.admin_site.each_context(request),
-                "opts": self.opts, "title": f"{action.label}: are you sure?", "action": action,
-                "messages_to_act_on": unknown, "skipped": self._skipped(skipped) if skipped else "",
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "original": unknown[0] if back else None,
-                "cancel_url": back or reverse("admin:messaging_message_changelist"),
-            })
+            return TemplateResponse(
+                request,
+                "admin/messaging/message/confirm_uncertain_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "title": f"{action.label}: are you sure?",
+                    "action": action,
+                    "messages_to_act_on": unknown,
+                    "skipped": self._skipped(skipped) if skipped else "",
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "original": unknown[0] if back else None,
+                    "cancel_url": back or reverse("admin:messaging_message_changelist"),
+                },
+            )
         if skipped:
             self.message_user(request, self._skipped(skipped), messages.WARNING)
         for position, message in enumerate(unknown):
@@ -594,7 +677,8 @@ class CreditEntryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         held = Message.objects.filter(status=Status.DEFERRED, reason=Reason.NO_CREDITS).count()
         entry = credits.add(
-            form.cleaned_data["amount"], kind=form.cleaned_data["kind"],
+            form.cleaned_data["amount"],
+            kind=form.cleaned_data["kind"],
             note=form.cleaned_data["note"] or f"by {request.user}",
         )
         obj.pk, obj.balance_after = entry.pk, entry.balance_after

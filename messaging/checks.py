@@ -20,12 +20,14 @@ def check_sms_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         backend = import_string(path)
     except ImportError as exc:
-        return [checks.Error(
-            f"TRIGGERHUB_SMS_BACKEND {path!r} cannot be imported: {exc}",
-            hint="Set TRIGGERHUB_SMS_BACKEND to an SMS backend class, e.g. "
-                 "messaging.backends.sms.twilio.SmsBackend or messaging.backends.sms.console.SmsBackend.",
-            id="triggerhub.E001",
-        )]
+        return [
+            checks.Error(
+                f"TRIGGERHUB_SMS_BACKEND {path!r} cannot be imported: {exc}",
+                hint="Set TRIGGERHUB_SMS_BACKEND to an SMS backend class, e.g. "
+                "messaging.backends.sms.twilio.SmsBackend or messaging.backends.sms.console.SmsBackend.",
+                id="triggerhub.E001",
+            )
+        ]
     if isinstance(backend, type) and issubclass(backend, BaseSmsBackend):
         return backend.check_settings()  # each provider checks its own settings (messaging/providers/)
     return []
@@ -40,12 +42,14 @@ def check_send_rules(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         SendRules.site()
     except ImproperlyConfigured as exc:
-        return [checks.Error(
-            str(exc),
-            hint="Fix TRIGGERHUB_SEND_WINDOW (e.g. 08:00-21:00) or TRIGGERHUB_FREQUENCY_CAPS "
-                 "(e.g. sms:marketing:1/1d,sms:marketing:3/7d).",
-            id="triggerhub.E006",
-        )]
+        return [
+            checks.Error(
+                str(exc),
+                hint="Fix TRIGGERHUB_SEND_WINDOW (e.g. 08:00-21:00) or TRIGGERHUB_FREQUENCY_CAPS "
+                "(e.g. sms:marketing:1/1d,sms:marketing:3/7d).",
+                id="triggerhub.E006",
+            )
+        ]
     return []
 
 
@@ -58,12 +62,14 @@ def check_public_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessag
     try:
         public_base_url()
     except ImproperlyConfigured as exc:
-        return [checks.Error(
-            str(exc), hint="Set TRIGGERHUB_PUBLIC_BASE_URL=https://<the host recipients reach>.",
-            id="triggerhub.E007",
-        )]
+        return [
+            checks.Error(
+                str(exc),
+                hint="Set TRIGGERHUB_PUBLIC_BASE_URL=https://<the host recipients reach>.",
+                id="triggerhub.E007",
+            )
+        ]
     return []
-
 
 
 # Backends that take a message and deliver it to no one (subclasses included: the file
@@ -98,15 +104,21 @@ def check_backends_deliver(app_configs=None, **kwargs) -> list[checks.CheckMessa
 def _email_delivery_problems() -> list[checks.CheckMessage]:
     path = settings.EMAIL_BACKEND
     if not path:
-        return [checks.Error(
-            "DJANGO_EMAIL_BACKEND is not set: production has no default e-mail backend.",
-            hint=SET_AN_ESP, id="triggerhub.E008",
-        )]
+        return [
+            checks.Error(
+                "DJANGO_EMAIL_BACKEND is not set: production has no default e-mail backend.",
+                hint=SET_AN_ESP,
+                id="triggerhub.E008",
+            )
+        ]
     try:
         backend = import_string(path)
     except ImportError as exc:
-        return [checks.Error(f"DJANGO_EMAIL_BACKEND {path!r} cannot be imported: {exc}", hint=SET_AN_ESP,
-                             id="triggerhub.E008")]
+        return [
+            checks.Error(
+                f"DJANGO_EMAIL_BACKEND {path!r} cannot be imported: {exc}", hint=SET_AN_ESP, id="triggerhub.E008"
+            )
+        ]
     if _is_one_of(backend, NON_DELIVERING_EMAIL_BACKENDS):
         return [_delivers_nothing(f"DJANGO_EMAIL_BACKEND is {path!r}, which delivers no e-mail", "email", SET_AN_ESP)]
     return []
@@ -119,7 +131,9 @@ def _sms_delivery_problems() -> list[checks.CheckMessage]:
     except ImportError:
         return []  # check_sms_backend reports it (E001)
     if _is_one_of(backend, NON_DELIVERING_SMS_BACKENDS):
-        return [_delivers_nothing(f"TRIGGERHUB_SMS_BACKEND is {path!r}, which sends no SMS", "sms", SET_AN_SMS_PROVIDER)]
+        return [
+            _delivers_nothing(f"TRIGGERHUB_SMS_BACKEND is {path!r}, which sends no SMS", "sms", SET_AN_SMS_PROVIDER)
+        ]
     return []
 
 
@@ -132,7 +146,8 @@ def _delivers_nothing(what: str, channel: str, fix: str) -> checks.CheckMessage:
         return checks.Warning(
             f"{what}: messages are marked sent and reach no one "
             f"(allowed: TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS lists {channel}).",
-            hint=fix, id="triggerhub.W002",
+            hint=fix,
+            id="triggerhub.W002",
         )
     return checks.Error(
         f"{what}: in production its messages would be marked sent and reach no one.",

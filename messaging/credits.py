@@ -84,8 +84,9 @@ def refund(message, *, note: str) -> CreditEntry | None:
     """Give back what ``message`` was charged (its provider refused it)."""
     with transaction.atomic():
         paid = -sum(
-            message.credit_entries.filter(kind__in=[CreditEntryKind.SEND, CreditEntryKind.REFUND])
-            .values_list("amount", flat=True),
+            message.credit_entries.filter(kind__in=[CreditEntryKind.SEND, CreditEntryKind.REFUND]).values_list(
+                "amount", flat=True
+            ),
             Decimal(0),
         )
         if paid <= 0:

@@ -72,9 +72,7 @@ def deliver(message_id: int) -> Status | None:
     now = timezone.now()
     if not _claim(Message.objects.filter(pk=message_id), now):
         return None
-    message = Message.objects.select_related("customer", "email_template", "sms_content").get(
-        pk=message_id
-    )
+    message = Message.objects.select_related("customer", "email_template", "sms_content").get(pk=message_id)
     try:
         _render(message, _values(message))
     except sms.TooLong as exc:
@@ -175,9 +173,7 @@ def _database():
 def _claimable(queryset, now):
     # A message held by a paused activity waits for outbox.release(), even when its
     # delivery task was already queued before the pause.
-    return queryset.filter(status__in=PENDING_STATUSES, send_after__lte=now).exclude(
-        reason=Reason.ACTIVITY_PAUSED
-    )
+    return queryset.filter(status__in=PENDING_STATUSES, send_after__lte=now).exclude(reason=Reason.ACTIVITY_PAUSED)
 
 
 def _claim(queryset, now) -> int:
@@ -188,8 +184,11 @@ def _claim(queryset, now) -> int:
 def _sending(now) -> dict:
     """The fields a claim writes: "sending" under a lease, one more attempt."""
     return {
-        "status": Status.SENDING, "attempts": F("attempts") + 1, "lease_expires_at": handovers.lease_until(now),
-        "updated_at": now, "handover_id": None,  # a claim of its own, not a batch's
+        "status": Status.SENDING,
+        "attempts": F("attempts") + 1,
+        "lease_expires_at": handovers.lease_until(now),
+        "updated_at": now,
+        "handover_id": None,  # a claim of its own, not a batch's
     }
 
 
@@ -220,7 +219,8 @@ def _deliver_due_emails(
             when_full()
         customers = (
             Customer.objects.only(*_CUSTOMER_FIELDS)
-            .filter(pk__in={message.customer_id for message in messages}).order_by("pk")
+            .filter(pk__in={message.customer_id for message in messages})
+            .order_by("pk")
         )
         capped = {message.pk for message in messages if policy.capped(message.channel, message.category, message.rules)}
         if capped:
@@ -230,10 +230,14 @@ def _deliver_due_emails(
             customers = with_consent_state(customers, Channel.EMAIL)  # not a query per message
         customers = {customer.pk: customer for customer in customers}
         templates = (templates or EmailTemplates()).get({message.email_template_id for message in messages}, now)
-        suppressed = set(Suppression.objects.filter(
-            channel=Channel.EMAIL,
-            address__in=[suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email],
-        ).values_list("address", flat=True))
+        suppressed = set(
+            Suppression.objects.filter(
+                channel=Channel.EMAIL,
+                address__in=[
+                    suppressions.normalize_address(Channel.EMAIL, c.email) for c in customers.values() if c.email
+                ],
+            ).values_list("address", flat=True)
+        )
         taking, taking_customers, broken = [], set(), []
         for message in messages:
             message.customer = customers[message.customer_id]
@@ -245,8 +249,13 @@ def _deliver_due_emails(
             try:
                 _render(message, _values(message))
                 decision = policy.decide(
-                    message.customer, message.channel, message.category, now,
-                    rules=message.rules, expires_at=message.expires_at, message_id=message.pk,
+                    message.customer,
+                    message.channel,
+                    message.category,
+                    now,
+                    rules=message.rules,
+                    expires_at=message.expires_at,
+                    message_id=message.pk,
                     suppressed=suppressed,
                 )
             except rendering.RenderFailed as exc:
@@ -305,11 +314,13 @@ def _claim_rows(due, now, handover: int) -> list[Message]:
     quote = database.ops.quote_name
     ids, params = due.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     columns = ", ".join(quote(Message._meta.get_field(name).column) for name in ("id", *_BATCH_FIELDS))
-    return list(Message.objects.raw(
-        f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
-        f"lease_expires_at = %s, updated_at = %s, handover_id = %s WHERE id IN ({ids}) RETURNING {columns}",
-        [Status.SENDING, handovers.lease_until(now), now, handover, *params],
-    ))
+    return list(
+        Message.objects.raw(
+            f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
+            f"lease_expires_at = %s, updated_at = %s, handover_id = %s WHERE id IN ({ids}) RETURNING {columns}",
+            [Status.SENDING, handovers.lease_until(now), now, handover, *params],
+        )
+    )
 
 
 def _walk_pending_in_order() -> None:
@@ -330,8 +341,19 @@ def _walk_pending_in_order() -> None:
 
 #: What a batch reads of each message it claims; the rendered fields and the rest are only written.
 _BATCH_FIELDS = (
-    "customer_id", "channel", "category", "email_template_id", "context", "rules", "status", "reason",
-    "send_after", "expires_at", "attempts", "parts", "sent_at",
+    "customer_id",
+    "channel",
+    "category",
+    "email_template_id",
+    "context",
+    "rules",
+    "status",
+    "reason",
+    "send_after",
+    "expires_at",
+    "attempts",
+    "parts",
+    "sent_at",
 )
 
 
@@ -375,8 +397,11 @@ def _send_emails(messages, *, handover: int) -> dict[int, Status]:
             if not handovers.starting(handover, position):
                 # Silent past its lease: the sweeper settled the batch (the rest are queued
                 # again and another worker sends them), so this worker sends no more of it.
-                log.warning("hand-over %s was settled by the sweeper; %d e-mail(s) left to it", handover,
-                            len(messages) - position)
+                log.warning(
+                    "hand-over %s was settled by the sweeper; %d e-mail(s) left to it",
+                    handover,
+                    len(messages) - position,
+                )
                 break
             try:
                 sent.append((message, _hand_to_backend(email)))
@@ -420,19 +445,38 @@ def _record_refusal(message, decision: policy.Decision, *, claim_held=False) -> 
     """Write the policy's refusal back: claimed only to be refused, which is not an attempt."""
     if decision.action == policy.Action.BLOCK:
         return record(
-            message, Status.BLOCKED, reason=decision.reason, detail=decision.detail, not_an_attempt=True,
+            message,
+            Status.BLOCKED,
+            reason=decision.reason,
+            detail=decision.detail,
+            not_an_attempt=True,
             claim_held=claim_held,
         )
     return record(
-        message, Status.DEFERRED, reason=decision.reason, detail=decision.detail, send_after=decision.until,
-        not_an_attempt=True, claim_held=claim_held,
+        message,
+        Status.DEFERRED,
+        reason=decision.reason,
+        detail=decision.detail,
+        send_after=decision.until,
+        not_an_attempt=True,
+        claim_held=claim_held,
     )
 
 
 #: What delivery changes on a message it hands over.
 _DELIVERED_FIELDS = (
-    "status", "reason", "detail", "provider_message_id", "lease_expires_at", "to_address",
-    "subject", "body_text", "body_html", "parts", "sent_at", "updated_at",
+    "status",
+    "reason",
+    "detail",
+    "provider_message_id",
+    "lease_expires_at",
+    "to_address",
+    "subject",
+    "body_text",
+    "body_html",
+    "parts",
+    "sent_at",
+    "updated_at",
 )
 #: Statuses a hand-over turns into "sent"; any other was a provider's report that overtook it.
 _HANDED_OVER = (Status.SENDING, Status.UNKNOWN)
@@ -478,11 +522,23 @@ def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int
     it to a scan of every message row: 3.4 ms for a batch at 6,000 rows, 2.2 ms with the
     ids, and the scan grows with the outbox.
     """
-    rows = json.dumps([
-        [m.pk, m.provider_message_id, m.to_address, m.subject, m.body_text, m.body_html, m.parts,
-         m.sent_at.isoformat() if m.sent_at else None, m.attempts]
-        for m in messages
-    ], ensure_ascii=False)
+    rows = json.dumps(
+        [
+            [
+                m.pk,
+                m.provider_message_id,
+                m.to_address,
+                m.subject,
+                m.body_text,
+                m.body_html,
+                m.parts,
+                m.sent_at.isoformat() if m.sent_at else None,
+                m.attempts,
+            ]
+            for m in messages
+        ],
+        ensure_ascii=False,
+    )
     with transaction.atomic(using=database.alias), database.cursor() as cursor:
         if handover is not None:
             cursor.execute("DELETE FROM messaging_handover WHERE id = %s", [handover])
@@ -510,8 +566,14 @@ def _record_sent_in_one_statement(database, messages, now, handover) -> dict[int
             )
             SELECT id, status FROM done
             """,
-            {"rows": rows, "ids": [m.pk for m in messages], "handed_over": list(_HANDED_OVER),
-             "sent": Status.SENT, "late": LATE_SENT, "now": now},
+            {
+                "rows": rows,
+                "ids": [m.pk for m in messages],
+                "handed_over": list(_HANDED_OVER),
+                "sent": Status.SENT,
+                "late": LATE_SENT,
+                "now": now,
+            },
         )
         return {pk: Status(status) for pk, status in cursor.fetchall()}
 
@@ -525,9 +587,12 @@ def _record_sent_row_by_row(database, messages, now, handover) -> dict[int, Stat
         Handover.objects.using(database.alias).filter(pk=handover).delete()
         claims = {message.pk: message.attempts for message in messages}
         current = {
-            pk: status for pk, status, attempts in
-            Message.objects.using(database.alias).select_for_update()
-            .filter(pk__in=claims).order_by("pk").values_list("pk", "status", "attempts")
+            pk: status
+            for pk, status, attempts in Message.objects.using(database.alias)
+            .select_for_update()
+            .filter(pk__in=claims)
+            .order_by("pk")
+            .values_list("pk", "status", "attempts")
             if attempts == claims[pk]
         }
         messages = [message for message in messages if message.pk in current]  # still this worker's claims
@@ -565,9 +630,14 @@ def _approve(message, now) -> policy.Decision:
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=message.customer_id)
         decision = policy.decide(
-            customer, message.channel, message.category, now,
-            rules=message.rules, expires_at=message.expires_at,
-            parts=message.parts or None, message_id=message.pk,
+            customer,
+            message.channel,
+            message.category,
+            now,
+            rules=message.rules,
+            expires_at=message.expires_at,
+            parts=message.parts or None,
+            message_id=message.pk,
         )
         if decision.action != policy.Action.SEND:
             return decision
@@ -596,7 +666,11 @@ def _record_render_failure(message, exc: Exception, *, claim_held=False) -> Stat
     """A message whose template cannot be rendered fails at once, with the reason: it would fail every time."""
     log.warning("message %s: its template could not be rendered: %s", message.pk, exc)
     return record(
-        message, Status.FAILED, reason=Reason.TEMPLATE_ERROR, detail=str(exc) or repr(exc), not_an_attempt=True,
+        message,
+        Status.FAILED,
+        reason=Reason.TEMPLATE_ERROR,
+        detail=str(exc) or repr(exc),
+        not_an_attempt=True,
         claim_held=claim_held,
     )
 
@@ -605,9 +679,7 @@ def _render(message, values) -> None:
     """Render ``message`` for its customer into its subject and bodies (and SMS parts)."""
     if message.channel == Channel.EMAIL:
         message.to_address = message.customer.email
-        message.subject, message.body_text, message.body_html = rendering.render_email(
-            message.email_template, values
-        )
+        message.subject, message.body_text, message.body_html = rendering.render_email(message.email_template, values)
         return
     message.to_address = message.customer.phone
     message.body_text = rendering.render_sms(message.sms_content, values)  # kept if refused
@@ -670,9 +742,7 @@ def _hand_to_backend(email) -> str:
 
 
 def _send_sms(message, backend) -> str:
-    result = backend.send(
-        OutgoingSms(to=message.to_address, body=message.body_text, message_id=message.pk)
-    )
+    result = backend.send(OutgoingSms(to=message.to_address, body=message.body_text, message_id=message.pk))
     return result.provider_message_id
 
 
@@ -689,8 +759,12 @@ def _after_failure(message, exc: DeliveryError) -> Status | None:
         delay = retry_delay(message.attempts)
         log.info("message %s: transient error (%s), retry in %.0fs", message.pk, detail, delay)
         status = record(
-            message, Status.QUEUED, reason=Reason.TRANSIENT_ERROR, detail=detail,
-            send_after=timezone.now() + timedelta(seconds=delay), payload=exc.payload,
+            message,
+            Status.QUEUED,
+            reason=Reason.TRANSIENT_ERROR,
+            detail=detail,
+            send_after=timezone.now() + timedelta(seconds=delay),
+            payload=exc.payload,
         )
         if status is not None:
             publish(delivery_task(message.channel), message.pk, countdown=delay)
@@ -698,7 +772,9 @@ def _after_failure(message, exc: DeliveryError) -> Status | None:
     reason = Reason.TRANSIENT_ERROR if exc.retryable else Reason.PROVIDER_REJECTED
     if isinstance(exc, RecipientOptedOut):
         consent.revoke(
-            message.customer, message.channel, ConsentSource.CARRIER,
+            message.customer,
+            message.channel,
+            ConsentSource.CARRIER,
             evidence=f"{detail} (message {message.pk})",
         )
     return record(message, Status.FAILED, reason=reason, detail=detail, payload=exc.payload)
@@ -712,7 +788,15 @@ def retry_delay(attempts: int) -> float:
 
 
 def record(
-    message, status, *, reason="", detail="", payload=None, not_an_attempt=False, claim_held=False, **fields,
+    message,
+    status,
+    *,
+    reason="",
+    detail="",
+    payload=None,
+    not_an_attempt=False,
+    claim_held=False,
+    **fields,
 ) -> Status | None:
     """Move claimed ``message`` to ``status``, saving what changed and a ``MessageEvent``; None if
     the claim is no longer this worker's.
@@ -733,10 +817,10 @@ def record(
         message.attempts = claim - 1
     with transaction.atomic():
         if not claim_held and not Message.objects.select_for_update().filter(pk=message.pk, attempts=claim).exists():
-            log.warning("message %s was claimed again since this worker took it; its %s is not recorded", message.pk, status)
+            log.warning(
+                "message %s was claimed again since this worker took it; its %s is not recorded", message.pk, status
+            )
             return None
         message.save()
-        MessageEvent.objects.create(
-            message=message, status=status, reason=reason, detail=detail, payload=payload or {}
-        )
+        MessageEvent.objects.create(message=message, status=status, reason=reason, detail=detail, payload=payload or {})
     return status

@@ -51,9 +51,15 @@ class OutcomeUnknown(DeliveryError):
 #: to send to is not one (urllib3's NewConnectionError and NameResolutionError are
 #: ConnectTimeoutErrors too).
 _BEFORE_SENDING = (
-    urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
-    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-    ssl.SSLCertVerificationError, ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError,
+    urllib3.exceptions.ConnectTimeoutError,
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    ssl.SSLCertVerificationError,
+    ConnectionRefusedError,
+    socket.gaierror,
+    smtplib.SMTPConnectError,
 )
 
 

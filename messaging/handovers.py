@@ -50,8 +50,11 @@ def begin(handover_id: int, message_ids: list[int], now) -> None:
     Call it in the claiming transaction.
     """
     Handover.objects.create(
-        id=handover_id, message_ids=message_ids, lease_expires_at=lease_until(now),
-        worker=f"{socket.gethostname()}:{os.getpid()}", created_at=now,
+        id=handover_id,
+        message_ids=message_ids,
+        lease_expires_at=lease_until(now),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        created_at=now,
     )
 
 
@@ -70,7 +73,8 @@ def starting(handover_id: int, position: int) -> bool:
         database.ensure_connection()
         cursor = database.connection.execute(
             "UPDATE messaging_handover SET position = %s, lease_expires_at = %s WHERE id = %s",
-            (position, lease, handover_id), prepare=True,
+            (position, lease, handover_id),
+            prepare=True,
         )
         return cursor.rowcount == 1
     with database.cursor() as cursor:
@@ -98,23 +102,33 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
             return settled
         for handover in abandoned:
             ids, position = handover.message_ids, handover.position
-            settled["taken"] += ids[:max(position, 0)]
-            settled["unknown"] += ids[position:position + 1] if position >= 0 else []
-            settled["returned"] += ids[position + 1:]
+            settled["taken"] += ids[: max(position, 0)]
+            settled["unknown"] += ids[position : position + 1] if position >= 0 else []
+            settled["returned"] += ids[position + 1 :]
         # Only the rows these batches still hold: one queued again after an error may be
         # another batch's claim by now.
         still_held = Message.objects.select_for_update().filter(
-            status=Status.SENDING, handover_id__in=[handover.pk for handover in abandoned],
+            status=Status.SENDING,
+            handover_id__in=[handover.pk for handover in abandoned],
         )
         taken, unknown, returned = (
             list(still_held.filter(pk__in=settled[kind]).values_list("pk", flat=True))
             for kind in ("taken", "unknown", "returned")
         )
         Message.objects.filter(pk__in=taken).update(
-            status=Status.SENT, reason="", detail=TAKEN, lease_expires_at=None, sent_at=now, updated_at=now,
+            status=Status.SENT,
+            reason="",
+            detail=TAKEN,
+            lease_expires_at=None,
+            sent_at=now,
+            updated_at=now,
         )
         Message.objects.filter(pk__in=unknown).update(
-            status=Status.UNKNOWN, reason=Reason.LEASE_EXPIRED, detail="", lease_expires_at=None, updated_at=now,
+            status=Status.UNKNOWN,
+            reason=Reason.LEASE_EXPIRED,
+            detail="",
+            lease_expires_at=None,
+            updated_at=now,
         )
         return_to_queue(returned, now=now)
         MessageEvent.objects.bulk_create(
@@ -125,7 +139,10 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
     if abandoned:
         log.warning(
             "%d batch(es) lost their worker: %d e-mail(s) taken, %d unknown, %d back in the queue",
-            len(abandoned), len(taken), len(unknown), len(returned),
+            len(abandoned),
+            len(taken),
+            len(unknown),
+            len(returned),
         )
     return {"taken": taken, "unknown": unknown, "returned": returned}
 
@@ -139,10 +156,18 @@ def return_to_queue(message_ids, *, now) -> None:
     kills its worker each time stops after TRIGGERHUB_MAX_SEND_ATTEMPTS claims.
     """
     Message.objects.filter(pk__in=message_ids).update(
-        status=Status.QUEUED, reason="", detail=RETURNED, lease_expires_at=None, sent_at=None, handover_id=None,
-        send_after=now, updated_at=now,
+        status=Status.QUEUED,
+        reason="",
+        detail=RETURNED,
+        lease_expires_at=None,
+        sent_at=None,
+        handover_id=None,
+        send_after=now,
+        updated_at=now,
     )
-    MessageEvent.objects.bulk_create(MessageEvent(message_id=pk, status=Status.QUEUED, detail=RETURNED) for pk in message_ids)
+    MessageEvent.objects.bulk_create(
+        MessageEvent(message_id=pk, status=Status.QUEUED, detail=RETURNED) for pk in message_ids
+    )
 
 
 def live_ids() -> set[int]:

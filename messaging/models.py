@@ -79,13 +79,12 @@ class EmailTemplate(models.Model):
 
     slug = models.SlugField(unique=True, help_text="The name activities refer to, e.g. welcome.")
     name = models.CharField(max_length=200)
-    from_email = models.CharField(
-        max_length=200, blank=True, help_text="Leave empty for the site's default sender."
-    )
+    from_email = models.CharField(max_length=200, blank=True, help_text="Leave empty for the site's default sender.")
     subject = models.CharField(max_length=300, validators=[validate_template_source])
     html_body = models.TextField(validators=[validate_template_source])
     text_body = models.TextField(
-        blank=True, validators=[validate_template_source],
+        blank=True,
+        validators=[validate_template_source],
         help_text="Leave empty to derive it from the HTML body.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -123,15 +122,14 @@ class EmailTemplateVariant(models.Model):
     subject = models.CharField(max_length=300, validators=[validate_template_source])
     html_body = models.TextField(validators=[validate_template_source])
     text_body = models.TextField(
-        blank=True, validators=[validate_template_source],
+        blank=True,
+        validators=[validate_template_source],
         help_text="Leave empty to derive it from the HTML body.",
     )
 
     class Meta:
         ordering = ["template", "language"]
-        constraints = [
-            models.UniqueConstraint(fields=["template", "language"], name="email_variant_per_language")
-        ]
+        constraints = [models.UniqueConstraint(fields=["template", "language"], name="email_variant_per_language")]
 
     def __str__(self):
         return f"{self.template.slug} [{self.language}]"
@@ -149,9 +147,7 @@ class SmsContentVariant(models.Model):
 
     class Meta:
         ordering = ["content", "language"]
-        constraints = [
-            models.UniqueConstraint(fields=["content", "language"], name="sms_variant_per_language")
-        ]
+        constraints = [models.UniqueConstraint(fields=["content", "language"], name="sms_variant_per_language")]
 
     def __str__(self):
         return f"{self.content.slug} [{self.language}]"
@@ -174,11 +170,14 @@ class Message(models.Model):
         SmsContent, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
     context = models.JSONField(
-        default=dict, blank=True, encoder=DjangoJSONEncoder,
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
         help_text="Values for the template beyond the customer's own (event properties, coupon...).",
     )
     source = models.CharField(
-        max_length=200, blank=True,
+        max_length=200,
+        blank=True,
         help_text="Where it came from, e.g. activity:3/enrollment:17/step:0.",
     )
     dedupe_key = models.CharField(max_length=255)  # unique: see Meta (one index, not two)
@@ -187,20 +186,28 @@ class Message(models.Model):
     detail = models.TextField(blank=True, help_text="The provider's own words, when it refused.")
     send_after = models.DateTimeField()
     expires_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Past this moment a message still waiting is blocked instead of sent late.",
     )
     rules = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Send-policy overrides of the activity that wrote it (quiet hours, caps, regions).",
     )
     resend_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends", db_index=False,
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        db_index=False,
         help_text="The undelivered message this one sends again.",
     )
     parts = models.PositiveSmallIntegerField(default=0, help_text="SMS parts paid for.")
     attempts = models.PositiveIntegerField(
-        default=0, help_text="Claims by a worker to send it; one a worker lost counts too.",
+        default=0,
+        help_text="Claims by a worker to send it; one a worker lost counts too.",
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # The batch claim that holds it ("sending"), if a drain claimed it: its Handover's id.
@@ -237,28 +244,35 @@ class Message(models.Model):
                 name="message_pending_due",
             ),
             models.Index(
-                fields=["lease_expires_at"], condition=Q(status="sending"),
+                fields=["lease_expires_at"],
+                condition=Q(status="sending"),
                 name="message_sending_lease",
             ),
             # Each message row is written three times (queued, sending, sent), and each write
             # of a row adds an entry to every index whose condition it meets: the look-ups
             # below only ever ask for set values, so the rows without one stay out.
             models.Index(
-                fields=["email_template"], condition=Q(email_template__isnull=False),
+                fields=["email_template"],
+                condition=Q(email_template__isnull=False),
                 name="message_email_template",
             ),
             models.Index(
-                fields=["sms_content"], condition=Q(sms_content__isnull=False), name="message_sms_content",
+                fields=["sms_content"],
+                condition=Q(sms_content__isnull=False),
+                name="message_sms_content",
             ),
             models.Index(fields=["resend_of"], condition=Q(resend_of__isnull=False), name="message_resend_of"),
             # Status reports find their message by the provider's id (never by an empty one).
             models.Index(
-                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="message_provider_id",
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="message_provider_id",
             ),
             # Frequency caps count a customer's recent messages per channel and category.
             models.Index(
                 fields=["customer", "channel", "category", "sent_at"],
-                condition=Q(sent_at__isnull=False), name="message_sent_per_customer",
+                condition=Q(sent_at__isnull=False),
+                name="message_sent_per_customer",
             ),
         ]
 
@@ -332,16 +346,12 @@ class Suppression(models.Model):
     address = models.CharField(max_length=254, help_text="Stored lower-case for e-mail.")
     reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
     detail = models.TextField(blank=True)
-    message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="suppressions"
-    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="suppressions")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["channel", "address"], name="one_suppression_per_address")
-        ]
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="one_suppression_per_address")]
 
     def __str__(self):
         return f"{self.address} ({self.get_reason_display()})"
@@ -351,7 +361,9 @@ class SmsRate(models.Model):
     """What one SMS part costs, in credits, to a destination country ("" is every other one)."""
 
     country = models.CharField(
-        max_length=2, blank=True, unique=True,
+        max_length=2,
+        blank=True,
+        unique=True,
         help_text="ISO 3166 alpha-2 code of the destination; leave empty for the default rate.",
     )
     credits_per_part = models.DecimalField(max_digits=10, decimal_places=4)

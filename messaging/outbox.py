@@ -127,21 +127,20 @@ def enqueue(
         rules=rules or {},
         status=Status.QUEUED if send_after <= now else Status.SCHEDULED,
     )
-    decision = policy.decide(
-        customer, channel, category, send_after, rules=rules, expires_at=expires_at
-    )
+    decision = policy.decide(customer, channel, category, send_after, rules=rules, expires_at=expires_at)
     if decision.action == policy.Action.BLOCK:
         message.status, message.reason, message.detail = Status.BLOCKED, decision.reason, decision.detail
     elif decision.action == policy.Action.DEFER:
         message.status, message.reason, message.detail, message.send_after = (
-            Status.DEFERRED, decision.reason, decision.detail, decision.until,
+            Status.DEFERRED,
+            decision.reason,
+            decision.detail,
+            decision.until,
         )
     message, created = insert_or_get_existing(message, dedupe_key=dedupe_key)
     if not created:
         return message
-    MessageEvent.objects.create(
-        message=message, status=message.status, reason=message.reason, detail=message.detail
-    )
+    MessageEvent.objects.create(message=message, status=message.status, reason=message.reason, detail=message.detail)
     if message.status == Status.QUEUED:
         publish_delivery_on_commit(channel, message.pk)
     return message
@@ -155,16 +154,16 @@ def sweep(*, stale_after: timedelta, now: datetime | None = None, limit: int = 1
         "released": _publish_pending(
             # Held for credits or a paused activity: released by credits.add() or release(),
             # not by the clock.
-            Message.objects.filter(
-                status__in=(Status.SCHEDULED, Status.DEFERRED), send_after__lte=now
-            ).exclude(reason__in=(Reason.NO_CREDITS, Reason.ACTIVITY_PAUSED)),
-            now=now, limit=limit,
+            Message.objects.filter(status__in=(Status.SCHEDULED, Status.DEFERRED), send_after__lte=now).exclude(
+                reason__in=(Reason.NO_CREDITS, Reason.ACTIVITY_PAUSED)
+            ),
+            now=now,
+            limit=limit,
         ),
         "republished": _publish_pending(
-            Message.objects.filter(
-                status=Status.QUEUED, send_after__lte=now, updated_at__lt=now - stale_after
-            ),
-            now=now, limit=limit,
+            Message.objects.filter(status=Status.QUEUED, send_after__lte=now, updated_at__lt=now - stale_after),
+            now=now,
+            limit=limit,
         ),
     }
 
@@ -178,13 +177,9 @@ def _publish_pending(queryset, *, now, limit) -> int:
     """
     with transaction.atomic():
         due = list(
-            queryset.select_for_update(skip_locked=True)
-            .order_by("send_after")
-            .values_list("pk", "channel")[:limit]
+            queryset.select_for_update(skip_locked=True).order_by("send_after").values_list("pk", "channel")[:limit]
         )
-        Message.objects.filter(pk__in=[pk for pk, _ in due]).update(
-            status=Status.QUEUED, updated_at=now
-        )
+        Message.objects.filter(pk__in=[pk for pk, _ in due]).update(status=Status.QUEUED, updated_at=now)
     published = sum(publish(delivery_task(channel), pk) for pk, channel in due if channel != Channel.EMAIL)
     emails = sum(channel == Channel.EMAIL for _, channel in due)
     return published + (emails if emails and publish_email_drain() else 0)
@@ -214,7 +209,8 @@ def expire_leases(*, now) -> dict[str, int]:
         )
         maybe_sent = [pk for pk, sent_at, _, handover in expired if sent_at is not None or handover is not None]
         never_left = [
-            pk for pk, sent_at, attempts, handover in expired
+            pk
+            for pk, sent_at, attempts, handover in expired
             if sent_at is None and handover is None and attempts < settings.TRIGGERHUB_MAX_SEND_ATTEMPTS
         ]
         given_up = [pk for pk, *_ in expired if pk not in never_left and pk not in maybe_sent]
@@ -231,7 +227,11 @@ def expire_leases(*, now) -> dict[str, int]:
 
 def _move(pks, status, reason, *, now) -> None:
     Message.objects.filter(pk__in=pks).update(
-        status=status, reason=reason, detail="", lease_expires_at=None, updated_at=now,
+        status=status,
+        reason=reason,
+        detail="",
+        lease_expires_at=None,
+        updated_at=now,
     )
     _log_events(pks, status, reason)
 

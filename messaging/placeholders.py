@@ -33,7 +33,8 @@ ALIASES = {
     **dict.fromkeys(("amount", "amountoff", "discountamount"), "coupon.amount_off"),
     **dict.fromkeys(("expires", "expiry", "expiresat", "expirydate", "validuntil"), "coupon.expires_at"),
     **dict.fromkeys(
-        ("unsub", "unsubscribe", "unsubscribeurl", "unsubscribelink", "optout", "optouturl"), "unsubscribe_url",
+        ("unsub", "unsubscribe", "unsubscribeurl", "unsubscribelink", "optout", "optouturl"),
+        "unsubscribe_url",
     ),
     **dict.fromkeys(("sitename", "company", "companyname", "listcompany", "shop", "shopname", "brand"), "site.name"),
     **dict.fromkeys(("siteurl", "website", "url", "homepage", "listurl"), "site.url"),
@@ -88,12 +89,15 @@ class Placeholder:
 def unfilled_placeholders(source: str) -> list[Placeholder]:
     """Each placeholder in ``source`` written for another tool, in order, with the variable to write instead."""
     line_starts = [0, *(match.end() for match in re.finditer("\n", source))]
-    found = [(match.start(), _placeholder(line_starts, match, _TRIPLE_BRACES))
-             for match in _TRIPLE_BRACES.pattern.finditer(source)]
+    found = [
+        (match.start(), _placeholder(line_starts, match, _TRIPLE_BRACES))
+        for match in _TRIPLE_BRACES.pattern.finditer(source)
+    ]
     masked = _blank(_TEMPLATE_TAG, _blank(_TRIPLE_BRACES.pattern, source))
     for style in _STYLES:
         found += [
-            (match.start(), _placeholder(line_starts, match, style)) for match in style.pattern.finditer(masked)
+            (match.start(), _placeholder(line_starts, match, style))
+            for match in style.pattern.finditer(masked)
             if style.any_name or _looks_like_a_variable(match.group(1))
         ]
         masked = _blank(style.pattern, masked)  # a Mailchimp tag is not also read as something else
@@ -107,7 +111,9 @@ def _blank(pattern: re.Pattern, text: str) -> str:
 
 def _placeholder(line_starts: list[int], match: re.Match, style: _Style) -> Placeholder:
     return Placeholder(
-        text=match.group(0), line=bisect.bisect_right(line_starts, match.start()), style=style.name,
+        text=match.group(0),
+        line=bisect.bisect_right(line_starts, match.start()),
+        style=style.name,
         variable=variable_for(match.group(1)),
     )
 

@@ -29,8 +29,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytz
@@ -121,8 +120,10 @@ class SendRules:
     def site(cls) -> "SendRules":
         """The site's own rules, from the TRIGGERHUB_SEND_WINDOW* and FREQUENCY_CAPS settings."""
         return _site_rules(
-            settings.TRIGGERHUB_SEND_WINDOW, settings.TRIGGERHUB_FREQUENCY_CAPS,
-            settings.TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS, settings.TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES,
+            settings.TRIGGERHUB_SEND_WINDOW,
+            settings.TRIGGERHUB_FREQUENCY_CAPS,
+            settings.TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS,
+            settings.TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES,
         )
 
     def with_overrides(self, overrides: dict | None) -> "SendRules":
@@ -156,7 +157,8 @@ class SendRules:
             return ["send rules must be an object with send_window, caps or excluded_regions"]
         errors = [
             f"unknown send rule {key!r}: use send_window, caps or excluded_regions"
-            for key in overrides if key not in ("send_window", "caps", "excluded_regions")
+            for key in overrides
+            if key not in ("send_window", "caps", "excluded_regions")
         ]
         window = overrides.get("send_window", {})
         if not isinstance(window, dict):
@@ -184,8 +186,7 @@ class SendRules:
         for region in overrides.get("excluded_regions", []):
             if not (isinstance(region, str) and _is_region(region)):
                 errors.append(
-                    f"excluded region {region!r} is not a zone area (Asia), a zone (Asia/Tokyo) "
-                    "or a country code (JP)"
+                    f"excluded region {region!r} is not a zone area (Asia), a zone (Asia/Tokyo) or a country code (JP)"
                 )
         return errors
 
@@ -205,9 +206,7 @@ def _parse_window(text: str) -> tuple[time, time]:
         start_text, end_text = text.split("-")
         start, end = _parse_clock(start_text.strip()), _parse_clock(end_text.strip())
     except ValueError:
-        raise ImproperlyConfigured(
-            f"TRIGGERHUB_SEND_WINDOW must look like 08:00-21:00, not {text!r}"
-        ) from None
+        raise ImproperlyConfigured(f"TRIGGERHUB_SEND_WINDOW must look like 08:00-21:00, not {text!r}") from None
     if start >= end:
         raise ImproperlyConfigured("TRIGGERHUB_SEND_WINDOW must start before it ends, e.g. 08:00-21:00")
     return start, end
@@ -236,8 +235,11 @@ def _site_rules(send_window: str, frequency_caps: str, no_weekends: bool, spread
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRIGGERHUB_FREQUENCY_CAPS: {exc}") from None
     return SendRules(
-        window_start=start, window_end=end, no_weekends=no_weekends,
-        spread=timedelta(minutes=spread_minutes), caps=caps,
+        window_start=start,
+        window_end=end,
+        no_weekends=no_weekends,
+        spread=timedelta(minutes=spread_minutes),
+        caps=caps,
     )
 
 
@@ -269,7 +271,8 @@ def decide(
         except ValidationError:
             return Decision.block(Reason.INVALID_ADDRESS)
         if (
-            suppressions.is_suppressed(channel, address) if suppressed is None
+            suppressions.is_suppressed(channel, address)
+            if suppressed is None
             else suppressions.normalize_address(channel, address) in suppressed
         ):
             return Decision.block(Reason.SUPPRESSED)
@@ -294,8 +297,12 @@ def decide(
         detail = f"at most {cap.count} per {_words(cap.window)}"
     if marketing_sms:
         window = SendWindow(
-            send_rules, zones, at=moment, spread_key=customer.pk,
-            country=customer.country, number_country=phones.country_of(customer.phone),
+            send_rules,
+            zones,
+            at=moment,
+            spread_key=customer.pk,
+            country=customer.country,
+            number_country=phones.country_of(customer.phone),
         )
         if window.is_empty:
             return Decision.block(Reason.NO_SEND_WINDOW, window.describe())
@@ -331,8 +338,7 @@ def excluded_region(customer, zones, regions) -> str:
 def capped(channel, category, rules: dict | None = None) -> bool:
     """Does a frequency cap count messages of ``channel`` and ``category`` (the site's, or ``rules``')?"""
     return any(
-        cap.channel == channel and cap.category == category
-        for cap in SendRules.site().with_overrides(rules).caps
+        cap.channel == channel and cap.category == category for cap in SendRules.site().with_overrides(rules).caps
     )
 
 
@@ -347,11 +353,9 @@ def when_caps_allow(customer, channel, category, at, caps, message_id=None):
         if cap.channel != channel or cap.category != category:
             continue
         if cap.count == 0:
-            return datetime.max.replace(tzinfo=dt_timezone.utc), cap
+            return datetime.max.replace(tzinfo=UTC), cap
         recent = (
-            Message.objects.filter(
-                customer=customer, channel=channel, category=category, sent_at__gt=at - cap.window
-            )
+            Message.objects.filter(customer=customer, channel=channel, category=category, sent_at__gt=at - cap.window)
             .exclude(pk=message_id)
             .order_by("-sent_at")
             .values_list("sent_at", flat=True)
@@ -455,7 +459,7 @@ class SendWindow:
 
 
 def _local(day: date, clock: time, tz) -> datetime:
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(dt_timezone.utc)
+    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
 def _intersect(left, right):

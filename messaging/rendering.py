@@ -329,7 +329,7 @@ def _explain(lookups, depth, scope) -> str:
         return f"{problem} {'.'.join(parent)} has nothing below it."
     roots = _and_list(_names_below(TEMPLATE_VARIABLES))
     own = f"; here also {', '.join(sorted(scope))}" if scope else ""
-    return f"{problem} Templates can use {roots}{own} (see \"Template variables\" in docs/templates.md)."
+    return f'{problem} Templates can use {roots}{own} (see "Template variables" in docs/templates.md).'
 
 
 def _candidates(lookups, scope) -> list[str]:
@@ -337,7 +337,7 @@ def _candidates(lookups, scope) -> list[str]:
     candidates = []
     for path, below in known_variables():
         if below is ANYTHING:
-            path = path + lookups[len(path):]
+            path = path + lookups[len(path) :]
         candidates.append(".".join(path))
     candidates += [".".join((name, *lookups[1:])) for name in scope]
     return candidates
@@ -366,7 +366,7 @@ def _and_list(names) -> str:
 
 
 def normalize_language(code: str | None) -> str:
-    """"pt_BR", "pt-BR" and "pt-br" are one language: stored and compared as "pt-br"."""
+    """ "pt_BR", "pt-BR" and "pt-br" are one language: stored and compared as "pt-br"."""
     return (code or "").strip().replace("_", "-").lower()
 
 
@@ -484,7 +484,7 @@ def _render_part(version, field: str, values: dict, *, autoescape: bool) -> str:
 
 
 def _where(version, field: str) -> str:
-    """"e-mail template 'welcome' in 'it', HTML body", "SMS content 'birthday'"."""
+    """ "e-mail template 'welcome' in 'it', HTML body", "SMS content 'birthday'"."""
     kind = "e-mail template" if hasattr(version, "html_body") else "SMS content"
     parent = getattr(version, "template", None) or getattr(version, "content", None)
     name = f"'{parent.slug}' in '{version.language}'" if parent is not None else f"'{version.slug}'"
@@ -511,7 +511,9 @@ def preview_email(template, customer, *, language: str | None = None, context: d
 
 
 def preview_sms(content, customer, *, language: str | None = None, context: dict | None = None) -> Preview:
-    return _preview(content, customer, language, context, lambda version, values: ("", _render_sms_version(version, values), ""))
+    return _preview(
+        content, customer, language, context, lambda version, values: ("", _render_sms_version(version, values), "")
+    )
 
 
 def _preview(content, customer, language, context, render_version) -> Preview:

@@ -104,8 +104,13 @@ def lower_ranked(status) -> tuple:
 
 
 def apply_provider_status(
-    *, message: Message, status: Status | None, reason="", detail: str = "",
-    payload=None, at=None,
+    *,
+    message: Message,
+    status: Status | None,
+    reason="",
+    detail: str = "",
+    payload=None,
+    at=None,
 ) -> bool:
     """Record a provider's report on ``message`` and move its status if the report is ahead.
 
@@ -115,16 +120,22 @@ def apply_provider_status(
     """
     now = timezone.now()
     with transaction.atomic():
-        moved = bool(status in RANK and Message.objects.filter(
-            pk=message.pk, status__in=lower_ranked(status)
-        ).update(status=status, reason=reason, detail=detail, updated_at=now))
+        moved = bool(
+            status in RANK
+            and Message.objects.filter(pk=message.pk, status__in=lower_ranked(status)).update(
+                status=status, reason=reason, detail=detail, updated_at=now
+            )
+        )
         if moved:
             # A message whose worker died mid-send ("unknown") turns out handed over after
             # all: from now on it counts against the frequency caps.
             Message.objects.filter(pk=message.pk, sent_at__isnull=True).update(sent_at=at or now)
         message.refresh_from_db(fields=["status", "reason", "detail", "sent_at", "updated_at"])
         event = MessageEvent.objects.create(
-            message=message, status=status or message.status, reason=reason, detail=detail,
+            message=message,
+            status=status or message.status,
+            reason=reason,
+            detail=detail,
             payload=_storable(payload),
         )
         if at is not None:
@@ -140,14 +151,21 @@ def apply_report(report: StatusReport) -> Message | None:
     if message is None:
         log.warning(
             "%s %s report for unknown message %r (%s): ignored",
-            report.provider, report.event, report.provider_message_id or report.message_id, report.recipient,
+            report.provider,
+            report.event,
+            report.provider_message_id or report.message_id,
+            report.recipient,
         )
         return None
     reason = Reason.PROVIDER_REJECTED if report.status == Status.FAILED else ""
     with transaction.atomic():
         apply_provider_status(
-            message=message, status=report.status, reason=reason, detail=report.description,
-            payload=report.payload, at=report.occurred_at,
+            message=message,
+            status=report.status,
+            reason=reason,
+            detail=report.description,
+            payload=report.payload,
+            at=report.occurred_at,
         )
         if report.channel == Channel.SMS:
             _apply_sms_side_effects(message, report)
@@ -172,8 +190,12 @@ def _apply_sms_side_effects(message: Message, report: StatusReport) -> None:
     refused = report.status in (Status.FAILED, Status.UNDELIVERED)
     if refused and report.recipient_action == RecipientAction.UNSUBSCRIBED:
         # The carrier refuses every SMS from the sender until the recipient texts START.
-        _revoke_once(message.customer, Channel.SMS, ConsentSource.CARRIER,
-                     evidence=f"{report.description} (message {message.pk}, {report.provider_message_id})")
+        _revoke_once(
+            message.customer,
+            Channel.SMS,
+            ConsentSource.CARRIER,
+            evidence=f"{report.description} (message {message.pk}, {report.provider_message_id})",
+        )
 
 
 def _apply_email_side_effects(message: Message, report: StatusReport) -> None:
@@ -184,22 +206,27 @@ def _apply_email_side_effects(message: Message, report: StatusReport) -> None:
     elif report.recipient_action == RecipientAction.UNSUBSCRIBED and _is_customers_address(message.customer, address):
         # The recipient used the ESP's unsubscribe (List-Unsubscribe or its footer link).
         _revoke_once(
-            message.customer, Channel.EMAIL, ConsentSource.UNSUBSCRIBE,
+            message.customer,
+            Channel.EMAIL,
+            ConsentSource.UNSUBSCRIBE,
             evidence=f"{report.description} (message {message.pk}, {address})",
         )
 
 
 def _stop_sending(message, address, *, complaint: bool, detail: str) -> None:
     suppressions.suppress(
-        channel=Channel.EMAIL, address=address,
+        channel=Channel.EMAIL,
+        address=address,
         reason=SuppressionReason.COMPLAINT if complaint else SuppressionReason.BOUNCE,
-        detail=detail, message=message,
+        detail=detail,
+        message=message,
     )
     customer = message.customer
     # The customer may have changed address since: their new one did not bounce.
     if _is_customers_address(customer, address):
         _revoke_once(
-            customer, Channel.EMAIL,
+            customer,
+            Channel.EMAIL,
             ConsentSource.COMPLAINT if complaint else ConsentSource.BOUNCE,
             evidence=f"{detail} (message {message.pk}, {address})",
         )

@@ -12,15 +12,14 @@ def normalize_address(channel, address: str) -> str:
 
 
 def is_suppressed(channel, address: str) -> bool:
-    return Suppression.objects.filter(
-        channel=channel, address=normalize_address(channel, address)
-    ).exists()
+    return Suppression.objects.filter(channel=channel, address=normalize_address(channel, address)).exists()
 
 
 def suppress(*, channel, address: str, reason, detail: str = "", message=None) -> Suppression:
     """Suppress ``address`` on ``channel``; a second report of the same address changes nothing."""
     suppression, _ = Suppression.objects.get_or_create(
-        channel=channel, address=normalize_address(channel, address),
+        channel=channel,
+        address=normalize_address(channel, address),
         defaults={"reason": reason, "detail": detail, "message": message},
     )
     return suppression

@@ -56,12 +56,39 @@ _PARTS_OF_ALLOWED_TAGS = frozenset(
 #: (ljust, center, stringformat: megabytes from a few characters), and those of no use in a
 #: message (pprint, json_script, random...).
 ALLOWED_FILTERS = (
-    "default", "default_if_none", "upper", "lower", "title", "capfirst", "cut",
-    "truncatechars", "truncatewords", "wordwrap", "wordcount", "linebreaks", "linebreaksbr",
-    "striptags", "escape", "force_escape", "urlencode",
-    "add", "floatformat", "divisibleby", "pluralize", "yesno",
-    "date", "time", "timesince", "timeuntil",
-    "length", "first", "last", "join", "slice", "dictsort", "dictsortreversed",
+    "default",
+    "default_if_none",
+    "upper",
+    "lower",
+    "title",
+    "capfirst",
+    "cut",
+    "truncatechars",
+    "truncatewords",
+    "wordwrap",
+    "wordcount",
+    "linebreaks",
+    "linebreaksbr",
+    "striptags",
+    "escape",
+    "force_escape",
+    "urlencode",
+    "add",
+    "floatformat",
+    "divisibleby",
+    "pluralize",
+    "yesno",
+    "date",
+    "time",
+    "timesince",
+    "timeuntil",
+    "length",
+    "first",
+    "last",
+    "join",
+    "slice",
+    "dictsort",
+    "dictsortreversed",
 )
 
 #: How many times the loops of one rendered text may run in all: three loops nested over an
@@ -230,8 +257,7 @@ def _floatformat_problem(argument) -> str | None:
         places = argument
     if not isinstance(places, int) or abs(places) > MAX_FLOATFORMAT_PRECISION:
         return (
-            f"floatformat can show at most {MAX_FLOATFORMAT_PRECISION} decimal places; "
-            f"here it is asked for {places}."
+            f"floatformat can show at most {MAX_FLOATFORMAT_PRECISION} decimal places; here it is asked for {places}."
         )
     return None
 

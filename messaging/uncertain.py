@@ -80,14 +80,17 @@ def check(message: Message, *, by) -> CheckOutcome:
     asked_at = timezone.now()
     try:
         found = backend.find(
-            to=message.to_address, body=message.body_text, since=_sent_since(message),
+            to=message.to_address,
+            body=message.body_text,
+            since=_sent_since(message),
             provider_message_id=message.provider_message_id,
         )
     except TransientDeliveryError as exc:
         raise ProviderUnreachable(f"Message {message.pk} could not be checked: {exc} Nothing was changed.") from exc
     taken = set(
         Message.objects.filter(provider_message_id__in=[sms.provider_message_id for sms in found])
-        .exclude(pk=message.pk).values_list("provider_message_id", flat=True)
+        .exclude(pk=message.pk)
+        .values_list("provider_message_id", flat=True)
     )
     match = next((sms for sms in found if sms.provider_message_id not in taken), None)
     with transaction.atomic():
@@ -104,16 +107,29 @@ def resend(message: Message, *, by) -> Message:
     now = timezone.now()
     with transaction.atomic():
         moved = Message.objects.filter(pk=message.pk, status=Status.UNKNOWN).update(
-            status=Status.QUEUED, reason="", detail="", send_after=now, lease_expires_at=None,
-            provider_message_id="", sent_at=None, updated_at=now,
+            status=Status.QUEUED,
+            reason="",
+            detail="",
+            send_after=now,
+            lease_expires_at=None,
+            provider_message_id="",
+            sent_at=None,
+            updated_at=now,
         )
         if not moved:
             raise NoLongerUnknown(message)
         detail = f"Resent by {_name(by)}, who accepted the risk that the customer receives it twice."
         # What the uncertain attempt was charged comes back: the resend is paid for when it goes.
         credits.refund(message, note=f"message {message.pk} resent by {_name(by)}")
-        _record(message, Status.QUEUED, "", detail, by=by, action="resend",
-                previous_provider_message_id=message.provider_message_id)
+        _record(
+            message,
+            Status.QUEUED,
+            "",
+            detail,
+            by=by,
+            action="resend",
+            previous_provider_message_id=message.provider_message_id,
+        )
         outbox.publish_delivery_on_commit(message.channel, message.pk)
     message.refresh_from_db()
     return message
@@ -126,14 +142,19 @@ def close(message: Message, *, by, sent: bool) -> Message:
             _hold_while_unknown(message)
             detail = f"Closed as sent by {_name(by)}."
             status.apply_provider_status(
-                message=message, status=Status.SENT, detail=detail,
+                message=message,
+                status=Status.SENT,
+                detail=detail,
                 payload={"by": _name(by), "action": "close as sent"},
             )
             _charge_if_refunded(message)
         else:
             detail = f"Closed as not sent by {_name(by)}: it will not be sent."
             moved = Message.objects.filter(pk=message.pk, status=Status.UNKNOWN).update(
-                status=Status.FAILED, reason=Reason.CLOSED_BY_STAFF, detail=detail, sent_at=None,
+                status=Status.FAILED,
+                reason=Reason.CLOSED_BY_STAFF,
+                detail=detail,
+                sent_at=None,
                 updated_at=timezone.now(),
             )
             if not moved:
@@ -193,8 +214,10 @@ def _confirm_found(message: Message, found: FoundSms, *, provider: str, by) -> C
     summary = f"Found at {provider} ({found.provider_message_id}, {said}): confirmed by the check of {_name(by)}."
     Message.objects.filter(pk=message.pk).update(provider_message_id=found.provider_message_id)
     status.apply_provider_status(
-        message=message, status=moved_to,
-        reason=Reason.PROVIDER_REJECTED if moved_to == Status.FAILED else "", detail=summary,
+        message=message,
+        status=moved_to,
+        reason=Reason.PROVIDER_REJECTED if moved_to == Status.FAILED else "",
+        detail=summary,
         payload={"by": _name(by), "action": "check", **found.payload},
     )
     _charge_if_refunded(message)
@@ -213,7 +236,10 @@ def _charge_if_refunded(message: Message) -> None:
 
 def _record(message: Message, to_status, reason, detail: str, *, by, action: str, **payload) -> None:
     MessageEvent.objects.create(
-        message=message, status=to_status, reason=reason, detail=detail,
+        message=message,
+        status=to_status,
+        reason=reason,
+        detail=detail,
         payload={"by": _name(by), "action": action, **payload},
     )
 

@@ -111,8 +111,11 @@ def unsubscribe(token: str, *, ip: str | None, user_agent: str, one_click: bool 
         customer = Customer.objects.select_for_update().filter(pk=subscription.customer.pk).first()
         if customer is not None and customer.consent_state(subscription.channel) != ConsentAction.REVOKED:
             consent.revoke(
-                customer, subscription.channel, ConsentSource.UNSUBSCRIBE,
+                customer,
+                subscription.channel,
+                ConsentSource.UNSUBSCRIBE,
                 evidence=f"{how}, link in message {subscription.message_id}",
-                ip_address=ip or None, user_agent=user_agent,
+                ip_address=ip or None,
+                user_agent=user_agent,
             )
     return subscription

@@ -26,7 +26,8 @@ def unsubscribe_page(request, token):
     try:
         if request.method == "POST":
             subscription = unsubscribe.unsubscribe(
-                token, ip=request.META.get("REMOTE_ADDR"),
+                token,
+                ip=request.META.get("REMOTE_ADDR"),
                 user_agent=request.headers.get("User-Agent", ""),
                 one_click=request.POST.get("List-Unsubscribe") == "One-Click",
             )
@@ -39,7 +40,9 @@ def unsubscribe_page(request, token):
 
 def _page(request, *, status=200, **context):
     response = render(
-        request, "messaging/unsubscribe.html", {"site_name": settings.TRIGGERHUB_SITE_NAME, **context},
+        request,
+        "messaging/unsubscribe.html",
+        {"site_name": settings.TRIGGERHUB_SITE_NAME, **context},
         status=status,
     )
     response["X-Robots-Tag"] = "noindex"

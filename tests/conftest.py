@@ -151,15 +151,36 @@ def worker(django_db_setup, django_db_blocker, broker_dir, mail_dir, tmp_path_fa
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", WORKER_QUEUES,
-             "--concurrency", "2", "--loglevel", "INFO", "-n", f"tests-{os.getpid()}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "triggerhub",
+                "worker",
+                "-Q",
+                WORKER_QUEUES,
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"tests-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_until(
             lambda: "ready." in log_path.read_text() or process.poll() is not None,
-            timeout=60, message="the Celery worker to start",
+            timeout=60,
+            message="the Celery worker to start",
         )
         if process.poll() is not None:
             pytest.fail(f"the Celery worker exited at start:\n{log_path.read_text()[-3000:]}")

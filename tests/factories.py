@@ -18,8 +18,11 @@ def customer(**fields) -> Customer:
 
 
 def email_template(slug="welcome", **fields) -> EmailTemplate:
-    defaults = {"name": slug.title(), "subject": "Hello {{ customer.first_name }}",
-                "html_body": "<p>Hi {{ customer.first_name }}</p>"}
+    defaults = {
+        "name": slug.title(),
+        "subject": "Hello {{ customer.first_name }}",
+        "html_body": "<p>Hi {{ customer.first_name }}</p>",
+    }
     return EmailTemplate.objects.create(slug=slug, **{**defaults, **fields})
 
 
@@ -31,8 +34,11 @@ def sms_content(slug="hello-sms", **fields) -> SmsContent:
 def welcome_activity(template=None, **fields) -> Activity:
     template = template or email_template()
     defaults = {
-        "name": "Welcome", "status": ActivityStatus.ACTIVE, "category": Category.TRANSACTIONAL,
-        "trigger_event": "customer_registered", "reentry": Reentry.ONCE,
+        "name": "Welcome",
+        "status": ActivityStatus.ACTIVE,
+        "category": Category.TRANSACTIONAL,
+        "trigger_event": "customer_registered",
+        "reentry": Reentry.ONCE,
         "steps": [{"type": "send", "channel": "email", "template": template.slug}],
     }
     return Activity.objects.create(**{**defaults, **fields})

@@ -9,6 +9,7 @@ script runs out it accepts the e-mail. Point anymail at it with ``fake.settings(
 import json
 import uuid
 from dataclasses import dataclass
+
 from tests.fake_server import FakeHandler, LocalFake
 
 
@@ -55,8 +56,11 @@ class FakeEsp(LocalFake):
                 return reply, {"ErrorCode": 100, "Message": f"Scripted failure {reply.status}"}
             self.accepted.append(payload)
         return reply, {
-            "To": payload.get("To"), "SubmittedAt": "2026-12-02T05:00:00.0000000-05:00",
-            "MessageID": str(uuid.uuid4()), "ErrorCode": 0, "Message": "OK",
+            "To": payload.get("To"),
+            "SubmittedAt": "2026-12-02T05:00:00.0000000-05:00",
+            "MessageID": str(uuid.uuid4()),
+            "ErrorCode": 0,
+            "Message": "OK",
         }
 
 

@@ -65,10 +65,15 @@ class FakeTwilio(LocalFake):
     @staticmethod
     def error(code: int, message: str, status: int = 400) -> Reply:
         """Twilio's error body, as its API returns it."""
-        return Reply(status, {
-            "code": code, "message": message, "status": status,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        })
+        return Reply(
+            status,
+            {
+                "code": code,
+                "message": message,
+                "status": status,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            },
+        )
 
     def _answer(self, account_sid: str, form: dict, auth, headers) -> Reply:
         with self._lock:
@@ -92,26 +97,45 @@ class FakeTwilio(LocalFake):
         sid = "SM" + uuid.uuid4().hex
         now = formatdate(usegmt=True)
         return {
-            "sid": sid, "account_sid": account_sid, "api_version": "2010-04-01",
-            "to": form.get("To"), "from": form.get("From"), "body": form.get("Body"),
+            "sid": sid,
+            "account_sid": account_sid,
+            "api_version": "2010-04-01",
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body"),
             "messaging_service_sid": form.get("MessagingServiceSid"),
             "status": "accepted" if form.get("MessagingServiceSid") else "queued",
-            "direction": "outbound-api", "num_segments": "1", "num_media": "0",
-            "price": None, "price_unit": "USD", "error_code": None, "error_message": None,
-            "date_created": now, "date_updated": now, "date_sent": None,
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "num_media": "0",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": None,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
             "subresource_uris": {"media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}/Media.json"},
         }
 
-
     def listed(self, account_sid: str, query: dict) -> dict:
         """A page of the messages it took, filtered by ``To`` as Twilio's list does."""
         with self._lock:
-            found = [m for m in self.accepted if m["account_sid"] == account_sid and m["to"] == query.get("To", m["to"])]
+            found = [
+                m for m in self.accepted if m["account_sid"] == account_sid and m["to"] == query.get("To", m["to"])
+            ]
         uri = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
         return {
-            "messages": list(reversed(found)), "first_page_uri": uri, "next_page_uri": None,
-            "previous_page_uri": None, "page": 0, "page_size": 50, "start": 0, "end": len(found), "uri": uri,
+            "messages": list(reversed(found)),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": len(found),
+            "uri": uri,
         }
 
     def fetched(self, account_sid: str, sid: str) -> dict | None:

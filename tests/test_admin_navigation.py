@@ -58,9 +58,16 @@ def test_each_section_lists_its_models_in_the_order_a_marketer_works(client):
     response = client.get(INDEX)
 
     assert listed_models(response) == [
-        "Activities", "Enrollments", "Coupon pools", "Coupons",
-        "Email templates", "SMS contents",
-        "Customers", "Segments", "Events", "Consent records",
+        "Activities",
+        "Enrollments",
+        "Coupon pools",
+        "Coupons",
+        "Email templates",
+        "SMS contents",
+        "Customers",
+        "Segments",
+        "Events",
+        "Consent records",
         "Messages",
     ]
 
@@ -126,7 +133,7 @@ def test_the_sidebar_of_every_page_uses_the_same_sections(client):
 
     html = client.get(reverse("admin:activities_activity_changelist")).content.decode()
     start = html.index('id="nav-sidebar"')
-    sidebar = html[start:html.index("</nav>", start)]
+    sidebar = html[start : html.index("</nav>", start)]
 
     assert captions(sidebar) == MARKETER_SECTIONS
     assert 'aria-current="page"' in sidebar  # the page the marketer is on is marked

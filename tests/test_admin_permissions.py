@@ -38,12 +38,15 @@ def run_action(client, changelist, action, *objects):
 ACTIVITIES = reverse("admin:activities_activity_changelist")
 
 
-@pytest.mark.parametrize("action, status", [
-    ("activate", ActivityStatus.DRAFT),
-    ("pause", ActivityStatus.ACTIVE),
-    ("resume", ActivityStatus.PAUSED),
-    ("end", ActivityStatus.ACTIVE),
-])
+@pytest.mark.parametrize(
+    "action, status",
+    [
+        ("activate", ActivityStatus.DRAFT),
+        ("pause", ActivityStatus.ACTIVE),
+        ("resume", ActivityStatus.PAUSED),
+        ("end", ActivityStatus.ACTIVE),
+    ],
+)
 def test_a_viewer_of_activities_cannot_activate_pause_resume_or_end_them(client, action, status):
     activity = factories.welcome_activity(status=status)
     client.force_login(staff_with("view_activity"))
@@ -55,12 +58,15 @@ def test_a_viewer_of_activities_cannot_activate_pause_resume_or_end_them(client,
     assert activity.status == status
 
 
-@pytest.mark.parametrize("action, status, outcome", [
-    ("activate", ActivityStatus.DRAFT, ActivityStatus.ACTIVE),
-    ("pause", ActivityStatus.ACTIVE, ActivityStatus.PAUSED),
-    ("resume", ActivityStatus.PAUSED, ActivityStatus.ACTIVE),
-    ("end", ActivityStatus.ACTIVE, ActivityStatus.ENDED),
-])
+@pytest.mark.parametrize(
+    "action, status, outcome",
+    [
+        ("activate", ActivityStatus.DRAFT, ActivityStatus.ACTIVE),
+        ("pause", ActivityStatus.ACTIVE, ActivityStatus.PAUSED),
+        ("resume", ActivityStatus.PAUSED, ActivityStatus.ACTIVE),
+        ("end", ActivityStatus.ACTIVE, ActivityStatus.ENDED),
+    ],
+)
 def test_staff_who_may_change_activities_run_the_actions(client, action, status, outcome):
     factories.customer()  # an audience of one: activating an activity nobody would get is a warning to confirm
     activity = factories.welcome_activity(status=status)
@@ -119,9 +125,15 @@ def test_a_viewer_of_periodic_tasks_is_offered_none_of_their_actions(client, swe
     assert offered_actions(client, PERIODIC_TASKS).isdisjoint(BEAT_ACTIONS)
 
 
-@pytest.mark.parametrize("action, enabled", [
-    ("enable_tasks", False), ("disable_tasks", True), ("toggle_tasks", True), ("run_tasks", True),
-])
+@pytest.mark.parametrize(
+    "action, enabled",
+    [
+        ("enable_tasks", False),
+        ("disable_tasks", True),
+        ("toggle_tasks", True),
+        ("run_tasks", True),
+    ],
+)
 def test_a_viewer_of_periodic_tasks_cannot_run_their_actions(client, sweeper, action, enabled, monkeypatch):
     PeriodicTask.objects.filter(pk=sweeper.pk).update(enabled=enabled)
     published = []
@@ -143,10 +155,13 @@ def test_staff_who_may_change_periodic_tasks_disable_them(client, sweeper):
     assert not PeriodicTask.objects.get(pk=sweeper.pk).enabled
 
 
-@pytest.mark.parametrize("model, build", [
-    ("emailtemplate", factories.email_template),
-    ("smscontent", factories.sms_content),
-])
+@pytest.mark.parametrize(
+    "model, build",
+    [
+        ("emailtemplate", factories.email_template),
+        ("smscontent", factories.sms_content),
+    ],
+)
 def test_a_viewer_of_message_contents_is_not_offered_a_test_send(client, model, build):
     content = build()
     client.force_login(staff_with(f"view_{model}"))
@@ -171,8 +186,14 @@ ACCESS_ATTEMPTS = reverse("admin:axes_accessattempt_changelist")
 
 def expired_login_failure() -> AccessAttempt:
     attempt = AccessAttempt.objects.create(
-        username="ops", ip_address="203.0.113.9", user_agent="", get_data="", post_data="", http_accept="",
-        path_info="/admin/login/", failures_since_start=1,
+        username="ops",
+        ip_address="203.0.113.9",
+        user_agent="",
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/admin/login/",
+        failures_since_start=1,
     )
     AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=timezone.now() - timedelta(days=2))
     return attempt

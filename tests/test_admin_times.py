@@ -64,8 +64,12 @@ def test_a_change_page_shows_read_only_times_with_their_zone(admin_client, api_k
 def test_a_marketers_report_shows_times_with_their_zone(admin_client):
     with time_machine.travel(TEN_UTC, tick=False):
         message = outbox.enqueue(
-            customer=factories.customer(), channel=Channel.EMAIL, content=factories.email_template(),
-            category=Category.TRANSACTIONAL, source="test", dedupe_key="times:1",
+            customer=factories.customer(),
+            channel=Channel.EMAIL,
+            content=factories.email_template(),
+            category=Category.TRANSACTIONAL,
+            source="test",
+            dedupe_key="times:1",
         )
 
     assert "2 Dec 2026, 10:00 UTC" in page(admin_client, reverse("admin:messaging_message_change", args=[message.pk]))
@@ -78,9 +82,15 @@ def test_a_date_and_time_input_says_which_zone_it_reads_the_time_in(admin_client
 
 
 def test_a_time_typed_in_the_admins_inputs_is_read_in_the_zone_the_label_names(admin_client, api_key):
-    response = admin_client.post(reverse("admin:customers_apikey_change", args=[api_key.pk]), {
-        "name": "my-shop", "rate_limit_per_minute": "600", "revoked_at_0": "2026-12-02", "revoked_at_1": "10:00:00",
-    })
+    response = admin_client.post(
+        reverse("admin:customers_apikey_change", args=[api_key.pk]),
+        {
+            "name": "my-shop",
+            "rate_limit_per_minute": "600",
+            "revoked_at_0": "2026-12-02",
+            "revoked_at_1": "10:00:00",
+        },
+    )
 
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at == TEN_UTC
@@ -88,9 +98,15 @@ def test_a_time_typed_in_the_admins_inputs_is_read_in_the_zone_the_label_names(a
 
 @pytest.mark.parametrize("day, time", [("2026-12-02", "25:99"), ("2 Dec 2026, 10:00 UTC", ""), ("tomorrow", "10:00")])
 def test_a_time_the_admin_cannot_read_is_a_form_error_not_a_crash(admin_client, api_key, day, time):
-    response = admin_client.post(reverse("admin:customers_apikey_change", args=[api_key.pk]), {
-        "name": "my-shop", "rate_limit_per_minute": "600", "revoked_at_0": day, "revoked_at_1": time,
-    })
+    response = admin_client.post(
+        reverse("admin:customers_apikey_change", args=[api_key.pk]),
+        {
+            "name": "my-shop",
+            "rate_limit_per_minute": "600",
+            "revoked_at_0": day,
+            "revoked_at_1": time,
+        },
+    )
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["revoked_at"]

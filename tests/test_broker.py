@@ -86,8 +86,7 @@ def test_concurrent_producers_and_consumers_get_every_message_exactly_once(tmp_p
     stop, results = processes.Event(), processes.Queue()
     consumers = [processes.Process(target=consume, args=(options, stop, results)) for _ in range(CONSUMERS)]
     producers = [
-        processes.Process(target=produce, args=(options, number, MESSAGES_PER_PRODUCER))
-        for number in range(PRODUCERS)
+        processes.Process(target=produce, args=(options, number, MESSAGES_PER_PRODUCER)) for number in range(PRODUCERS)
     ]
     for process in consumers + producers:
         process.start()
@@ -179,16 +178,34 @@ def test_a_worker_that_cannot_read_a_message_file_for_now_connects_again_instead
     log_path = tmp_path / "worker.log"
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", "clock", "--pool", "solo",
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "triggerhub",
+                "worker",
+                "-Q",
+                "clock",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until(lambda: "ready." in log_path.read_text(), timeout=60, message="the worker")
         # A directory under a message's name: opening it fails with an OSError, as EMFILE would.
         (tmp_path / "broker" / "queue" / "0.clock.msg").mkdir()
-        wait_until(lambda: "Cannot read message file '0.clock.msg'" in log_path.read_text(), timeout=20,
-                   message="the worker to meet the file")
+        wait_until(
+            lambda: "Cannot read message file '0.clock.msg'" in log_path.read_text(),
+            timeout=20,
+            message="the worker to meet the file",
+        )
         time.sleep(1)
         assert worker.poll() is None, log_path.read_text()[-3000:]
         assert queued_files(tmp_path / "broker") == ["0.clock.msg"]
@@ -244,8 +261,10 @@ def test_a_message_claimed_seconds_ago_is_left_to_its_consumer(tmp_path):
 def test_a_message_that_waited_long_is_not_taken_from_the_consumer_that_just_claimed_it(tmp_path, monkeypatch):
     # A rename keeps a file's mtime: a fresh claim must not look a minute old because its message is.
     options = broker_options(tmp_path)
-    with (kombu.Connection(BROKER_URL, transport_options=options) as connection,
-          kombu.Connection(BROKER_URL, transport_options=options) as other_connection):
+    with (
+        kombu.Connection(BROKER_URL, transport_options=options) as connection,
+        kombu.Connection(BROKER_URL, transport_options=options) as other_connection,
+    ):
         inbox, other_inbox = connection.SimpleQueue("stress"), other_connection.SimpleQueue("stress")
         inbox.put({"producer": 0, "seq": 1})
         [name] = queued_files(tmp_path)

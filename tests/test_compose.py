@@ -38,19 +38,24 @@ def test_docker_compose_config_parses_the_file():
         pytest.skip("the docker client here has no compose plugin ('docker compose version' fails)")
     result = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True, text=True, cwd=ROOT, env={"DJANGO_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"DJANGO_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
 
 
 def compose_defaults(environment: dict) -> dict:
     """The app's environment as compose sets it when the operator exports nothing but the secret key."""
+
     def default(value):
         match = re.fullmatch(r"\$\{(\w+)(:?[-?])(.*)\}", str(value))
         if match is None:
             return str(value)
         name, kind, rest = match.groups()
         return "x" * 50 if name == "DJANGO_SECRET_KEY" else rest
+
     return {name: default(value) for name, value in environment.items()}
 
 

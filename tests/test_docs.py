@@ -46,9 +46,7 @@ def variables_read_by(source: str) -> set[str]:
     tree = ast.parse(source)
     helpers = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     helpers |= {
-        alias.asname or alias.name
-        for node in tree.body if isinstance(node, ast.ImportFrom)
-        for alias in node.names
+        alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
     }
     found = set()
     for node in ast.walk(tree):
@@ -104,11 +102,17 @@ print(json.dumps(sorted(seen)))
 """
 
 
-def variables_settings_look_up(environment: dict[str, str], *, root: Path = ROOT, module: str = "triggerhub.settings") -> set[str]:
+def variables_settings_look_up(
+    environment: dict[str, str], *, root: Path = ROOT, module: str = "triggerhub.settings"
+) -> set[str]:
     settings_file = root.joinpath(*module.split(".")).with_suffix(".py")
     answer = subprocess.run(
         [sys.executable, "-c", RECORD_READS, str(settings_file), str(root), module],
-        env={"PATH": os.environ.get("PATH", ""), **environment}, cwd=root, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), **environment},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert answer.returncode == 0, answer.stderr
     return set(json.loads(answer.stdout.strip().splitlines()[-1]))
@@ -132,9 +136,18 @@ def test_the_settings_reader_misses_nothing_settings_look_up_when_they_run(tmp_p
     var = {"TRIGGERHUB_VAR_DIR": str(tmp_path)}
     looked_up = (
         variables_settings_look_up(var)
-        | variables_settings_look_up({**var, "DATABASE_URL": "postgres://u:p@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1/0"})
-        | variables_settings_look_up({**var, "TRIGGERHUB_MODE": "production", "DJANGO_SECRET_KEY": "k" * 50,
-                                      "DJANGO_ALLOWED_HOSTS": "example.com", "ANYMAIL_REQUESTS_TIMEOUT": "30"})
+        | variables_settings_look_up(
+            {**var, "DATABASE_URL": "postgres://u:p@127.0.0.1:1/x", "REDIS_URL": "redis://127.0.0.1:1/0"}
+        )
+        | variables_settings_look_up(
+            {
+                **var,
+                "TRIGGERHUB_MODE": "production",
+                "DJANGO_SECRET_KEY": "k" * 50,
+                "DJANGO_ALLOWED_HOSTS": "example.com",
+                "ANYMAIL_REQUESTS_TIMEOUT": "30",
+            }
+        )
     )
     assert {"TRIGGERHUB_MODE", "DJANGO_HSTS_SECONDS", "DJANGO_CONN_MAX_AGE"} <= looked_up  # the recorder records
     missed = {name for name in looked_up - found if not any(name.startswith(p[:-1]) for p in found if p.endswith("*"))}
@@ -151,7 +164,7 @@ def documented_in_operations() -> set[str]:
 
 
 def test_the_settings_reader_finds_every_way_settings_read_a_variable():
-    source = '''
+    source = """
 import os
 from environ import Env
 from django.core.exceptions import ImproperlyConfigured
@@ -172,10 +185,17 @@ raise ImproperlyConfigured("NOT_A_READ is required")  # a message, not a variabl
 for name, value in env.ENVIRON.items():
     if name.startswith("PASSED_"):
         pass
-'''
+"""
     assert variables_read_by(source) == {
-        "PLAIN", "AN_INT", "A_DATABASE_URL", "FROM_OS", "FROM_GETENV", "SUBSCRIPTED",
-        "THROUGH_A_HELPER", "THROUGH_AN_IMPORTED_HELPER", "PASSED_*",
+        "PLAIN",
+        "AN_INT",
+        "A_DATABASE_URL",
+        "FROM_OS",
+        "FROM_GETENV",
+        "SUBSCRIPTED",
+        "THROUGH_A_HELPER",
+        "THROUGH_AN_IMPORTED_HELPER",
+        "PASSED_*",
     }
 
 
@@ -200,7 +220,9 @@ FIRST_LINE = re.compile(r"# For [a-z]+(?:(?:, | and )[a-z]+)*: \S")
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_docs_page_says_who_it_is_for_in_its_first_line(page):
     first_line = page.read_text(encoding="utf-8").split("\n", 1)[0]
-    assert FIRST_LINE.match(first_line), f"{page.relative_to(ROOT)} opens with {first_line!r}, not '# For <readers>: <task>'"
+    assert FIRST_LINE.match(first_line), (
+        f"{page.relative_to(ROOT)} opens with {first_line!r}, not '# For <readers>: <task>'"
+    )
 
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda page: str(page.relative_to(ROOT)))
@@ -215,14 +237,20 @@ def test_the_readme_is_at_most_8_kb():
 def test_the_readmes_first_screen_holds_the_two_commands():
     first_screen = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:40])
     assert ".venv/bin/python manage.py demo" in first_screen
-    assert '<!-- test-command -->\n```sh\npython3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && .venv/bin/pytest\n```' in first_screen
+    assert (
+        '<!-- test-command -->\n```sh\npython3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && .venv/bin/pytest\n```'
+        in first_screen
+    )
 
 
 def every_link_in(page: Path) -> list[tuple[str, str]]:
     """Markdown links to other files and headings; code (fenced or inline) shows links, it has none."""
     text = re.sub(r"(?s)```.*?```|`[^`\n]*`", "", page.read_text(encoding="utf-8"))
-    return [(target, anchor) for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text)
-            if not target.startswith(("http:", "https:", "mailto:"))]
+    return [
+        (target, anchor)
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text)
+        if not target.startswith(("http:", "https:", "mailto:"))
+    ]
 
 
 def anchors_of(page: Path) -> set[str]:

@@ -19,8 +19,13 @@ from .conftest import broker_unreachable, wait_until
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 REGISTRATION = {
-    "username": "zoe", "email": "zoe@example.com", "first_name": "Zoe", "last_name": "Zed",
-    "country": "it", "password1": "a-Long-secret-9", "password2": "a-Long-secret-9",
+    "username": "zoe",
+    "email": "zoe@example.com",
+    "first_name": "Zoe",
+    "last_name": "Zed",
+    "country": "it",
+    "password1": "a-Long-secret-9",
+    "password2": "a-Long-secret-9",
 }
 
 
@@ -61,9 +66,7 @@ def test_same_registration_emitted_twice_with_one_key_gives_one_event_and_one_me
     assert Message.objects.filter(customer=customer).count() == 1
 
 
-def test_registration_succeeds_with_the_broker_down_and_the_email_leaves_once_it_is_back(
-    client, worker
-):
+def test_registration_succeeds_with_the_broker_down_and_the_email_leaves_once_it_is_back(client, worker):
     factories.welcome_activity()
 
     with broker_unreachable():

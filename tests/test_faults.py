@@ -33,7 +33,10 @@ def test_under_kills_a_redis_restart_and_misbehaving_providers_nothing_is_sent_t
     server = settings.DATABASES["default"]  # the server's own database: the bench makes one of its own
     run = subprocess.run(
         [sys.executable, "bench/faults.py", "--count", "200", "--json", str(results_file)],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url(server)}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url(server)},
+        capture_output=True,
+        text=True,
         timeout=400,
     )
     print(run.stdout[-3000:], run.stderr[-3000:])

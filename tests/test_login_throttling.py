@@ -106,11 +106,17 @@ def test_behind_a_load_balancer_the_address_it_appended_counts_not_the_one_the_c
     balancer = "10.0.0.1"
 
     for forged in range(settings.AXES_FAILURE_LIMIT):
-        client.post(ADMIN_LOGIN, {"username": "ops", "password": "wrong"},
-                    REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR=f"1.2.3.{forged}, 8.8.8.8")
-    locked = client.post(ADMIN_LOGIN, {"username": "ops", "password": PASSWORD},
-                         REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="8.8.8.8")
-    elsewhere = client.post(ADMIN_LOGIN, {"username": "ops", "password": PASSWORD},
-                            REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="9.9.9.9")
+        client.post(
+            ADMIN_LOGIN,
+            {"username": "ops", "password": "wrong"},
+            REMOTE_ADDR=balancer,
+            HTTP_X_FORWARDED_FOR=f"1.2.3.{forged}, 8.8.8.8",
+        )
+    locked = client.post(
+        ADMIN_LOGIN, {"username": "ops", "password": PASSWORD}, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="8.8.8.8"
+    )
+    elsewhere = client.post(
+        ADMIN_LOGIN, {"username": "ops", "password": PASSWORD}, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="9.9.9.9"
+    )
 
     assert (locked.status_code, elsewhere.status_code) == (429, 302)

@@ -60,31 +60,59 @@ def group_permissions() -> dict[str, set[str]]:
     return {
         group.name: {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
         for group in Group.objects.filter(name__in=("Marketer", "Ops", "Viewer")).prefetch_related(
-            "permissions__content_type")
+            "permissions__content_type"
+        )
     }
 
 
 def unknown_sms():
     return outbox.enqueue(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS, content=factories.sms_content(),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="roles:1",
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="roles:1",
     )
 
 
 # --- Marketer ---------------------------------------------------------------------------------
 
 MARKETER_OPENS = [
-    "activities.Activity", "activities.Enrollment", "activities.CouponPool", "activities.Coupon",
-    "messaging.EmailTemplate", "messaging.SmsContent", "customers.Customer", "customers.Segment",
-    "customers.Event", "customers.ConsentRecord", "messaging.Message",
+    "activities.Activity",
+    "activities.Enrollment",
+    "activities.CouponPool",
+    "activities.Coupon",
+    "messaging.EmailTemplate",
+    "messaging.SmsContent",
+    "customers.Customer",
+    "customers.Segment",
+    "customers.Event",
+    "customers.ConsentRecord",
+    "messaging.Message",
 ]
-MARKETER_ADDS = ["activities.Activity", "activities.CouponPool", "messaging.EmailTemplate", "messaging.SmsContent",
-                 "customers.Segment"]
+MARKETER_ADDS = [
+    "activities.Activity",
+    "activities.CouponPool",
+    "messaging.EmailTemplate",
+    "messaging.SmsContent",
+    "customers.Segment",
+]
 OPERATIONS = [
-    "customers.ApiKey", "django_celery_beat.PeriodicTask", "django_celery_beat.CrontabSchedule",
-    "django_celery_beat.IntervalSchedule", "django_celery_beat.ClockedSchedule", "django_celery_beat.SolarSchedule",
-    "messaging.CreditEntry", "messaging.SmsRate", "messaging.Suppression", "auth.User", "auth.Group",
-    "axes.AccessAttempt", "axes.AccessLog", "axes.AccessFailureLog",
+    "customers.ApiKey",
+    "django_celery_beat.PeriodicTask",
+    "django_celery_beat.CrontabSchedule",
+    "django_celery_beat.IntervalSchedule",
+    "django_celery_beat.ClockedSchedule",
+    "django_celery_beat.SolarSchedule",
+    "messaging.CreditEntry",
+    "messaging.SmsRate",
+    "messaging.Suppression",
+    "auth.User",
+    "auth.Group",
+    "axes.AccessAttempt",
+    "axes.AccessLog",
+    "axes.AccessFailureLog",
 ]
 
 
@@ -137,9 +165,15 @@ def test_a_marketer_cannot_add_credits_by_posting_the_form(marketer):
 # --- Ops ----------------------------------------------------------------------------------------
 
 OPS_MANAGES = [
-    "django_celery_beat.PeriodicTask", "django_celery_beat.CrontabSchedule", "django_celery_beat.IntervalSchedule",
-    "django_celery_beat.ClockedSchedule", "django_celery_beat.SolarSchedule", "customers.ApiKey",
-    "messaging.CreditEntry", "messaging.SmsRate", "messaging.Suppression",
+    "django_celery_beat.PeriodicTask",
+    "django_celery_beat.CrontabSchedule",
+    "django_celery_beat.IntervalSchedule",
+    "django_celery_beat.ClockedSchedule",
+    "django_celery_beat.SolarSchedule",
+    "customers.ApiKey",
+    "messaging.CreditEntry",
+    "messaging.SmsRate",
+    "messaging.Suppression",
 ]
 
 
@@ -149,8 +183,17 @@ def test_ops_open_and_add_schedules_api_keys_credits_rates_and_suppressions(ops,
     assert ops.get(add_page(label)).status_code == 200
 
 
-@pytest.mark.parametrize("label", ["messaging.Message", "axes.AccessAttempt", "axes.AccessLog",
-                                   "axes.AccessFailureLog", "activities.Activity", "customers.Customer"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "messaging.Message",
+        "axes.AccessAttempt",
+        "axes.AccessLog",
+        "axes.AccessFailureLog",
+        "activities.Activity",
+        "customers.Customer",
+    ],
+)
 def test_ops_read_messages_login_records_activities_and_customers(ops, label):
     assert ops.get(changelist(label)).status_code == 200
 
@@ -166,8 +209,16 @@ def test_ops_are_offered_the_actions_on_unknown_messages(ops):
     assert {"check_with_provider", "resend", "close_as_sent", "close_as_not_sent"} <= offered
 
 
-@pytest.mark.parametrize("label", ["activities.Activity", "messaging.EmailTemplate", "messaging.SmsContent",
-                                   "customers.Segment", "activities.CouponPool"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "activities.Activity",
+        "messaging.EmailTemplate",
+        "messaging.SmsContent",
+        "customers.Segment",
+        "activities.CouponPool",
+    ],
+)
 def test_ops_cannot_add_what_marketers_build(ops, label):
     assert ops.get(add_page(label)).status_code == 403
 
@@ -189,6 +240,7 @@ def test_ops_do_not_manage_users_or_groups(ops, label):
 
 
 # --- Viewer -------------------------------------------------------------------------------------
+
 
 def registered_project_models():
     return [model for model in admin.site._registry if model._meta.app_label in PROJECT_APPS]
@@ -231,10 +283,18 @@ def test_a_viewer_sees_nothing_outside_the_project_apps(viewer, label):
 # --- The groups themselves ------------------------------------------------------------------------
 
 FORBIDDEN_TO_MARKETERS = (
-    "customers.add_apikey", "customers.change_apikey", "customers.view_apikey",
-    "messaging.add_creditentry", "messaging.view_creditentry", "messaging.add_smsrate",
-    "messaging.add_suppression", "messaging.delete_suppression", "messaging.change_message",
-    "customers.change_consentrecord", "customers.delete_customer", "activities.delete_activity",
+    "customers.add_apikey",
+    "customers.change_apikey",
+    "customers.view_apikey",
+    "messaging.add_creditentry",
+    "messaging.view_creditentry",
+    "messaging.add_smsrate",
+    "messaging.add_suppression",
+    "messaging.delete_suppression",
+    "messaging.change_message",
+    "customers.change_consentrecord",
+    "customers.delete_customer",
+    "activities.delete_activity",
 )
 
 
@@ -252,7 +312,9 @@ def test_viewers_hold_only_view_permissions_of_the_project_apps():
     assert all(p.split(".")[1].startswith("view_") and p.split(".")[0] in PROJECT_APPS for p in granted)
     every_model = {
         f"{model._meta.app_label}.view_{model._meta.model_name}"
-        for label in PROJECT_APPS if label in apps.app_configs for model in apps.get_app_config(label).get_models()
+        for label in PROJECT_APPS
+        if label in apps.app_configs
+        for model in apps.get_app_config(label).get_models()
     }
     assert granted == every_model
 

@@ -17,12 +17,17 @@ PRODUCTION_ENV = {
 
 def manage(*args, **env):
     clean = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("TRIGGERHUB_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")
     }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -45,7 +50,9 @@ def test_check_deploy_is_clean_with_the_documented_production_variables():
 
 def test_check_deploy_fails_in_production_with_the_console_email_backend_naming_the_setting():
     result = manage(
-        "check", "--deploy", **PRODUCTION_ENV,
+        "check",
+        "--deploy",
+        **PRODUCTION_ENV,
         **{**DELIVERING_BACKENDS, "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
     )
     assert result.returncode != 0
@@ -84,18 +91,23 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_turns_debug_off():
-    result = manage("shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG)", **PRODUCTION_ENV)
+    result = manage(
+        "shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG)", **PRODUCTION_ENV
+    )
     assert result.stdout.strip() == "False", result.stderr
 
 
 def test_database_and_broker_come_from_the_environment():
     code = (
-        "from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
     )
     services = manage(
-        "shell", "--no-imports", "-c", code,
-        DATABASE_URL="postgres://u@db.example:5432/th", REDIS_URL="redis://cache.example:6379/1",
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        DATABASE_URL="postgres://u@db.example:5432/th",
+        REDIS_URL="redis://cache.example:6379/1",
     )
     assert services.stdout.split() == ["django.db.backends.postgresql", "redis://cache.example:6379/1"]
     embedded = manage("shell", "--no-imports", "-c", code)
@@ -122,18 +134,38 @@ def test_beat_schedules_for_the_sweepers_exist_after_migrating(db):
 def test_a_production_worker_refuses_to_start_with_a_backend_that_delivers_nothing(tmp_path):
     """Celery runs Django's checks and ignores them: the worker itself must refuse."""
     clean = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("TRIGGERHUB_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")
     }
     env = {
-        **clean, **PRODUCTION_ENV, **DELIVERING_BACKENDS,
+        **clean,
+        **PRODUCTION_ENV,
+        **DELIVERING_BACKENDS,
         "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "TRIGGERHUB_VAR_DIR": str(tmp_path),
     }
     worker = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "--pool", "solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-Q", "nothing-here"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "triggerhub",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            "nothing-here",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert worker.returncode != 0

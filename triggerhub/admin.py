@@ -45,7 +45,8 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
     """Failed logins (and the locks they make); deleting a row unlocks that username and address."""
 
     @admin.action(
-        permissions=["delete"], description=axes_admin.AccessAttemptAdmin.cleanup_expired_attempts.short_description,
+        permissions=["delete"],
+        description=axes_admin.AccessAttemptAdmin.cleanup_expired_attempts.short_description,
     )
     def cleanup_expired_attempts(self, request, queryset):
         # axes measures the cool-off from the login request it normally runs in; this is none,

@@ -90,13 +90,19 @@ class CustomerIn(Schema):
 class EventIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
-                      description="e.g. order_placed, cart_updated, or any name of yours.")
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="e.g. order_placed, cart_updated, or any name of yours.",
+    )
     customer: CustomerIn
     properties: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime | None = Field(None, description="With a time zone offset; default: now.")
-    idempotency_key: str | None = Field(None, min_length=1, max_length=200,
-                                        description="A repeated key stores nothing new and returns the first id.")
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200, description="A repeated key stores nothing new and returns the first id."
+    )
 
 
 class FieldErrorOut(Schema):
@@ -171,11 +177,14 @@ def _check_fields(raw, prefix):
         # Still check what can be checked, so the answer names every bad field at once.
         customer = raw.get("customer") if isinstance(raw.get("customer"), dict) else {}
         occurred_at = raw.get("occurred_at")
-        _, more = check_event({
-            "name": "",
-            "customer": {k: v for k, v in customer.items() if isinstance(v, str)},
-            "occurred_at": _datetime_or_none(occurred_at),
-        }, prefix=prefix)
+        _, more = check_event(
+            {
+                "name": "",
+                "customer": {k: v for k, v in customer.items() if isinstance(v, str)},
+                "occurred_at": _datetime_or_none(occurred_at),
+            },
+            prefix=prefix,
+        )
         named = {error.field for error in errors}
         errors += [e for e in more if e.field not in named and e.field != f"{prefix}customer"]
         return None, errors
@@ -231,16 +240,22 @@ def post_event(request, event: Any = Body(...)):
     "/events/batch",
     response={200: BatchOut, 202: BatchOut, 422: BatchOut | ErrorsOut},
     summary=f"Send up to {BATCH_LIMIT} events",
-    openapi_extra=_request_body({
-        "type": "object", "required": ["events"],
-        "properties": {"events": {"type": "array", "maxItems": BATCH_LIMIT, "items": _schema_of(EventIn)}},
-    }),
+    openapi_extra=_request_body(
+        {
+            "type": "object",
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "maxItems": BATCH_LIMIT, "items": _schema_of(EventIn)}},
+        }
+    ),
 )
 def post_batch(request, batch: BatchIn = Body(...)):
     if len(batch.events) > BATCH_LIMIT:
-        return Status(422, _errors_body(
-            [FieldError("events", f"A batch holds at most {BATCH_LIMIT} events, not {len(batch.events)}.")]
-        ))
+        return Status(
+            422,
+            _errors_body(
+                [FieldError("events", f"A batch holds at most {BATCH_LIMIT} events, not {len(batch.events)}.")]
+            ),
+        )
     results = [None] * len(batch.events)
     checked = []
     for index, raw in enumerate(batch.events):
@@ -251,12 +266,17 @@ def post_batch(request, batch: BatchIn = Body(...)):
             checked.append((index, event))
     for outcome in accept_events(checked, source=request.auth.name):
         results[outcome.index] = {
-            "index": outcome.index, "id": outcome.event_id,
+            "index": outcome.index,
+            "id": outcome.event_id,
             "status": "accepted" if outcome.created else "duplicate",
         }
     counts = {status: sum(r["status"] == status for r in results) for status in ("accepted", "duplicate", "rejected")}
-    body = {"accepted": counts["accepted"], "duplicates": counts["duplicate"], "rejected": counts["rejected"],
-            "results": results}
+    body = {
+        "accepted": counts["accepted"],
+        "duplicates": counts["duplicate"],
+        "rejected": counts["rejected"],
+        "results": results,
+    }
     if counts["accepted"]:
         return Status(202, body)
     if counts["duplicate"]:
@@ -273,7 +293,8 @@ def validation_failed(request, exc):
 def body_too_big(request, exc):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return api.create_response(
-        request, {"errors": [{"field": "body", "message": f"The body is over {limit} bytes; send smaller batches."}]},
+        request,
+        {"errors": [{"field": "body", "message": f"The body is over {limit} bytes; send smaller batches."}]},
         status=413,
     )
 
@@ -281,7 +302,8 @@ def body_too_big(request, exc):
 @api.exception_handler(RateLimited)
 def rate_limited(request, exc):
     response = api.create_response(
-        request, {"errors": [{"field": "Authorization", "message": "Too many requests for this key; slow down."}]},
+        request,
+        {"errors": [{"field": "Authorization", "message": "Too many requests for this key; slow down."}]},
         status=429,
     )
     response["Retry-After"] = str(exc.retry_after)
@@ -292,7 +314,14 @@ def rate_limited(request, exc):
 def unauthenticated(request, exc):
     return api.create_response(
         request,
-        {"errors": [{"field": "Authorization", "message": "Give a valid, unrevoked API key as 'Authorization: Bearer <key>'."}]},
+        {
+            "errors": [
+                {
+                    "field": "Authorization",
+                    "message": "Give a valid, unrevoked API key as 'Authorization: Bearer <key>'.",
+                }
+            ]
+        },
         status=401,
     )
 

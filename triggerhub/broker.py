@@ -154,8 +154,7 @@ class Channel(filesystem.Channel):
         unreadable = os.path.join(self.data_folder_in, UNREADABLE_PREFIX + name)
         with contextlib.suppress(OSError):
             os.replace(claimed, unreadable)
-        log.error("embedded broker: message file %s cannot be read (%s); set aside as %s",
-                  name, exc, unreadable)
+        log.error("embedded broker: message file %s cannot be read (%s); set aside as %s", name, exc, unreadable)
 
     def _recover_abandoned_files(self):
         """Put back the claims, and delete the partial writes, of processes killed mid-way."""
@@ -186,8 +185,11 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             log.warning("embedded broker: cannot clear up %s, left by a process that stopped (%s)", path, exc)
             return
-        log.warning("embedded broker: message file %s was left claimed by a consumer that stopped;"
-                    " it is back in the queue (its task may run twice)", message)
+        log.warning(
+            "embedded broker: message file %s was left claimed by a consumer that stopped;"
+            " it is back in the queue (its task may run twice)",
+            message,
+        )
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
         binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")

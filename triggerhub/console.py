@@ -32,23 +32,49 @@ class Section:
 
 
 SECTIONS = (
-    Section("Activities", "activities",
-            ("activities.Activity", "activities.Enrollment", "activities.CouponPool", "activities.Coupon")),
+    Section(
+        "Activities",
+        "activities",
+        ("activities.Activity", "activities.Enrollment", "activities.CouponPool", "activities.Coupon"),
+    ),
     Section("Content", "content", ("messaging.EmailTemplate", "messaging.SmsContent")),
-    Section("Customers", "customers",
-            ("customers.Customer", "customers.Segment", "customers.Event", "customers.ConsentRecord")),
+    Section(
+        "Customers",
+        "customers",
+        ("customers.Customer", "customers.Segment", "customers.Event", "customers.ConsentRecord"),
+    ),
     Section("Reports", "reports", ("messaging.Message",)),
-    Section("Sending", "operations-sending",
-            ("messaging.CreditEntry", "messaging.SmsRate", "messaging.Suppression"), operations=True),
-    Section("Schedules", "operations-schedules", (
-        "django_celery_beat.PeriodicTask", "django_celery_beat.CrontabSchedule",
-        "django_celery_beat.IntervalSchedule", "django_celery_beat.ClockedSchedule",
-        "django_celery_beat.SolarSchedule",
-    ), operations=True),
-    Section("People and access", "operations-access", (
-        "auth.User", "auth.Group", "customers.ApiKey",
-        "axes.AccessAttempt", "axes.AccessFailureLog", "axes.AccessLog",
-    ), operations=True),
+    Section(
+        "Sending",
+        "operations-sending",
+        ("messaging.CreditEntry", "messaging.SmsRate", "messaging.Suppression"),
+        operations=True,
+    ),
+    Section(
+        "Schedules",
+        "operations-schedules",
+        (
+            "django_celery_beat.PeriodicTask",
+            "django_celery_beat.CrontabSchedule",
+            "django_celery_beat.IntervalSchedule",
+            "django_celery_beat.ClockedSchedule",
+            "django_celery_beat.SolarSchedule",
+        ),
+        operations=True,
+    ),
+    Section(
+        "People and access",
+        "operations-access",
+        (
+            "auth.User",
+            "auth.Group",
+            "customers.ApiKey",
+            "axes.AccessAttempt",
+            "axes.AccessFailureLog",
+            "axes.AccessLog",
+        ),
+        operations=True,
+    ),
 )
 
 
@@ -59,9 +85,16 @@ def arrange_in_sections(app_list: list[dict]) -> list[dict]:
 
     def entries(operations: bool) -> list[dict]:
         return [
-            {"name": section.name, "app_label": section.slug, "app_url": "", "has_module_perms": True,
-             "operations": section.operations, "models": models_shown}
-            for section in SECTIONS if section.operations == operations
+            {
+                "name": section.name,
+                "app_label": section.slug,
+                "app_url": "",
+                "has_module_perms": True,
+                "operations": section.operations,
+                "models": models_shown,
+            }
+            for section in SECTIONS
+            if section.operations == operations
             if (models_shown := [shown[label] for label in section.models if label in shown])
         ]
 
@@ -96,6 +129,7 @@ class ConsoleAdminConfig(AdminConfig):
     def ready(self):
         # Before autodiscovery: each ModelAdmin copies these defaults when it is registered.
         FORMFIELD_FOR_DBFIELD_DEFAULTS[models.DateTimeField] = {
-            **FORMFIELD_FOR_DBFIELD_DEFAULTS[models.DateTimeField], "widget": ZonedSplitDateTime,
+            **FORMFIELD_FOR_DBFIELD_DEFAULTS[models.DateTimeField],
+            "widget": ZonedSplitDateTime,
         }
         super().ready()

@@ -30,9 +30,7 @@ VAR_DIR = Path(env("TRIGGERHUB_VAR_DIR", default=str(BASE_DIR / "var")))
 
 TRIGGERHUB_MODE = env("TRIGGERHUB_MODE", default="development")
 if TRIGGERHUB_MODE not in ("development", "production"):
-    raise ImproperlyConfigured(
-        f"TRIGGERHUB_MODE must be 'development' or 'production', not {TRIGGERHUB_MODE!r}."
-    )
+    raise ImproperlyConfigured(f"TRIGGERHUB_MODE must be 'development' or 'production', not {TRIGGERHUB_MODE!r}.")
 PRODUCTION = TRIGGERHUB_MODE == "production"
 
 # DJANGO_DEBUG: on by default in development, always off unless asked in production.
@@ -49,9 +47,7 @@ if PRODUCTION:
     try:
         SECRET_KEY = env("DJANGO_SECRET_KEY")
     except ImproperlyConfigured:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is required when TRIGGERHUB_MODE=production."
-        ) from None
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when TRIGGERHUB_MODE=production.") from None
     # Required in production: the host names the site answers to, comma-separated.
     ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
     if not ALLOWED_HOSTS:
@@ -121,11 +117,7 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 # DATABASE_URL: e.g. postgres://user:password@host:5432/triggerhub. Without it,
 # SQLite in var/triggerhub.sqlite3 (the embedded default).
-DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'triggerhub.sqlite3'}"
-    )
-}
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'triggerhub.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat are separate processes sharing one file: WAL lets readers
     # run beside the writer, IMMEDIATE takes the write lock at BEGIN so two writers
@@ -289,8 +281,7 @@ CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_TASK_DEFAULT_QUEUE = "clock"
 # One queue per kind of work, so a flood of e-mail never delays event evaluation.
 CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("events", "email", "sms", "clock")
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("events", "email", "sms", "clock")
 ]
 CELERY_TASK_ROUTES = {
     "customers.tasks.process_event": {"queue": "events"},
@@ -309,8 +300,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # TRIGGERHUB_API_MAX_BODY_BYTES: the largest request body the events API takes (413 above).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("TRIGGERHUB_API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
@@ -346,9 +341,7 @@ if "REQUESTS_TIMEOUT" in ANYMAIL:
 
 # --- TriggerHub -----------------------------------------------------------------
 # TRIGGERHUB_SMS_BACKEND: dotted path of the SMS backend class (console, locmem, twilio).
-TRIGGERHUB_SMS_BACKEND = env(
-    "TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend"
-)
+TRIGGERHUB_SMS_BACKEND = env("TRIGGERHUB_SMS_BACKEND", default="messaging.backends.sms.console.SmsBackend")
 # TRIGGERHUB_ALLOW_NON_DELIVERING_BACKENDS: the channels (email, sms, comma-separated) that
 # may run on a backend that delivers nothing (console, locmem, file, dummy, anymail's test)
 # in production, e.g. "sms" for a site that sends no SMS, or "email,sms" for a trial.
@@ -393,9 +386,7 @@ TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS = env.bool("TRIGGERHUB_SEND_WINDOW_NO_WEEKEND
 TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES = env.int("TRIGGERHUB_SEND_WINDOW_SPREAD_MINUTES", default=30)
 # TRIGGERHUB_FREQUENCY_CAPS: rolling caps per customer, channel:category:count/window
 # (d = days, h = hours), comma-separated; activities may override them.
-TRIGGERHUB_FREQUENCY_CAPS = env(
-    "TRIGGERHUB_FREQUENCY_CAPS", default="sms:marketing:1/1d,sms:marketing:3/7d"
-)
+TRIGGERHUB_FREQUENCY_CAPS = env("TRIGGERHUB_FREQUENCY_CAPS", default="sms:marketing:1/1d,sms:marketing:3/7d")
 # TRIGGERHUB_SMS_CREDITS_ENFORCED: SMS are paid from the prepaid balance at the rates
 # set in the admin (SMS rates); an SMS that cannot be paid for is held until credits
 # are added. Off: SMS are not metered.

@@ -5,50 +5,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('paused', 'Paused'), ('ended', 'Ended')], default='draft', max_length=10)),
-                ('category', models.CharField(choices=[('marketing', 'Marketing'), ('transactional', 'Transactional')], default='marketing', max_length=20)),
-                ('trigger_event', models.CharField(db_index=True, help_text='The event name that starts it, e.g. customer_registered.', max_length=100)),
-                ('reentry', models.CharField(choices=[('once', 'Once per customer, ever'), ('always', 'Every time the trigger fires')], default='once', max_length=10)),
-                ('steps', models.JSONField(default=list, help_text='A list of steps, e.g. [{"type": "send", "channel": "email", "template": "welcome"}].')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("paused", "Paused"), ("ended", "Ended")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[("marketing", "Marketing"), ("transactional", "Transactional")],
+                        default="marketing",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "trigger_event",
+                    models.CharField(
+                        db_index=True,
+                        help_text="The event name that starts it, e.g. customer_registered.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "reentry",
+                    models.CharField(
+                        choices=[("once", "Once per customer, ever"), ("always", "Every time the trigger fires")],
+                        default="once",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "steps",
+                    models.JSONField(
+                        default=list,
+                        help_text='A list of steps, e.g. [{"type": "send", "channel": "email", "template": "welcome"}].',
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'activities',
-                'ordering': ['name'],
+                "verbose_name_plural": "activities",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Enrollment',
+            name="Enrollment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurrence_key', models.CharField(help_text="'once' for once-ever activities, else what makes this occurrence unique.", max_length=100)),
-                ('state', models.CharField(choices=[('active', 'Active'), ('completed', 'Completed')], default='active', max_length=10)),
-                ('current_step', models.PositiveIntegerField(default=0)),
-                ('history', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('activity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to='activities.activity')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to='customers.customer')),
-                ('event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='customers.event')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "occurrence_key",
+                    models.CharField(
+                        help_text="'once' for once-ever activities, else what makes this occurrence unique.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("active", "Active"), ("completed", "Completed")], default="active", max_length=10
+                    ),
+                ),
+                ("current_step", models.PositiveIntegerField(default=0)),
+                ("history", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "activity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="enrollments",
+                        to="activities.activity",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="enrollments", to="customers.customer"
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to="customers.event"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(fields=('activity', 'customer', 'occurrence_key'), name='enrollment_once_per_occurrence')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("activity", "customer", "occurrence_key"), name="enrollment_once_per_occurrence"
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('activities', '0001_initial'),
+        ("activities", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='activity',
-            name='send_rules',
-            field=models.JSONField(blank=True, default=dict, help_text='Overrides of the site\'s send rules for this activity\'s messages, e.g. {"send_window": {"start": "10:00", "end": "19:00", "no_weekends": true}, "caps": [{"channel": "sms", "category": "marketing", "count": 1, "days": 7}], "excluded_regions": ["Asia", "Australia"]}.'),
+            model_name="activity",
+            name="send_rules",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Overrides of the site\'s send rules for this activity\'s messages, e.g. {"send_window": {"start": "10:00", "end": "19:00", "no_weekends": true}, "caps": [{"channel": "sms", "category": "marketing", "count": 1, "days": 7}], "excluded_regions": ["Asia", "Australia"]}.',
+            ),
         ),
     ]

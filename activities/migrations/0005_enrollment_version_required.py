@@ -3,15 +3,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('activities', '0004_freeze_first_versions'),
+        ("activities", "0004_freeze_first_versions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='enrollment',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='enrollments', to='activities.activityversion'),
+            model_name="enrollment",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="enrollments", to="activities.activityversion"
+            ),
         ),
     ]

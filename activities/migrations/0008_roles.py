@@ -77,8 +77,14 @@ OPS = {
         "enrollment": ("view",),
     },
     "django_celery_beat": {
-        model: ALL for model in (
-            "periodictask", "periodictasks", "crontabschedule", "intervalschedule", "clockedschedule", "solarschedule",
+        model: ALL
+        for model in (
+            "periodictask",
+            "periodictasks",
+            "crontabschedule",
+            "intervalschedule",
+            "clockedschedule",
+            "solarschedule",
         )
     },
     "axes": {
@@ -111,13 +117,19 @@ def permissions_for(apps, grants: dict) -> list:
     for app_label, models in grants.items():
         for model_name, actions in models.items():
             codenames = [f"{action}_{model_name}" for action in actions]
-            found = list(Permission.objects.filter(
-                content_type__app_label=app_label, content_type__model=model_name, codename__in=codenames,
-            ))
+            found = list(
+                Permission.objects.filter(
+                    content_type__app_label=app_label,
+                    content_type__model=model_name,
+                    codename__in=codenames,
+                )
+            )
             if len(found) != len(codenames):
                 missing = sorted(set(codenames) - {permission.codename for permission in found})
-                raise LookupError(f"No permission {', '.join(missing)} on {app_label}.{model_name}: "
-                                  "was the model renamed? Change the roles in a new migration.")
+                raise LookupError(
+                    f"No permission {', '.join(missing)} on {app_label}.{model_name}: "
+                    "was the model renamed? Change the roles in a new migration."
+                )
             permissions += found
     return permissions
 

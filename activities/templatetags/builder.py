@@ -20,7 +20,9 @@ def refresh(context, action="noop", trigger=None):
     return format_html(
         'hx-post="{}" hx-vals=\'{{"_builder": "{}"}}\' hx-include="closest form" '
         'hx-target="#builder" hx-select="#builder" hx-swap="outerHTML"{}',
-        context["request"].path, action, format_html(' hx-trigger="{}"', trigger) if trigger else "",
+        context["request"].path,
+        action,
+        format_html(' hx-trigger="{}"', trigger) if trigger else "",
     )
 
 

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,123 +16,224 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Also the source of the events it sends.', max_length=100, unique=True)),
-                ('prefix', models.CharField(editable=False, help_text="The key's first characters, to recognise it.", max_length=12)),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('rate_limit_per_minute', models.PositiveIntegerField(default=600, help_text='Requests a minute this key may make; more get 429.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(help_text="Also the source of the events it sends.", max_length=100, unique=True),
+                ),
+                (
+                    "prefix",
+                    models.CharField(
+                        editable=False, help_text="The key's first characters, to recognise it.", max_length=12
+                    ),
+                ),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "rate_limit_per_minute",
+                    models.PositiveIntegerField(
+                        default=600, help_text="Requests a minute this key may make; more get 429."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'API key',
-                'ordering': ['name'],
+                "verbose_name": "API key",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Segment',
+            name="Segment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('slug', models.SlugField(unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("slug", models.SlugField(unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(blank=True, help_text="The storefront's own id for this customer.", max_length=100, null=True, unique=True)),
-                ('email', models.EmailField(blank=True, db_index=True, max_length=254)),
-                ('phone', models.CharField(blank=True, db_index=True, help_text='E.164, e.g. +12125550100', max_length=20)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(blank=True, max_length=100)),
-                ('country', models.CharField(blank=True, db_index=True, help_text='ISO 3166-1 alpha-2', max_length=2)),
-                ('language', models.CharField(blank=True, help_text='BCP 47, e.g. it or pt-BR', max_length=35)),
-                ('timezone', models.CharField(blank=True, db_index=True, help_text='IANA zone, set by hand. Leave empty to derive it from the phone number or country.', max_length=64)),
-                ('date_of_birth', models.DateField(blank=True, null=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='customer', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The storefront's own id for this customer.",
+                        max_length=100,
+                        null=True,
+                        unique=True,
+                    ),
+                ),
+                ("email", models.EmailField(blank=True, db_index=True, max_length=254)),
+                (
+                    "phone",
+                    models.CharField(blank=True, db_index=True, help_text="E.164, e.g. +12125550100", max_length=20),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(blank=True, max_length=100)),
+                ("country", models.CharField(blank=True, db_index=True, help_text="ISO 3166-1 alpha-2", max_length=2)),
+                ("language", models.CharField(blank=True, help_text="BCP 47, e.g. it or pt-BR", max_length=35)),
+                (
+                    "timezone",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        help_text="IANA zone, set by hand. Leave empty to derive it from the phone number or country.",
+                        max_length=64,
+                    ),
+                ),
+                ("date_of_birth", models.DateField(blank=True, null=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="customer",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS')], max_length=10)),
-                ('action', models.CharField(choices=[('granted', 'Granted'), ('revoked', 'Revoked')], max_length=10)),
-                ('source', models.CharField(choices=[('form', 'Form'), ('keyword', 'SMS keyword'), ('api', 'API'), ('admin', 'Admin'), ('import', 'Import'), ('bounce', 'Bounce'), ('complaint', 'Complaint'), ('carrier', 'Carrier')], max_length=20)),
-                ('evidence', models.TextField(blank=True, help_text="The consent wording shown, the inbound message, the provider's report...")),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('recorded_at', models.DateTimeField()),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_records', to='customers.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("email", "E-mail"), ("sms", "SMS")], max_length=10)),
+                ("action", models.CharField(choices=[("granted", "Granted"), ("revoked", "Revoked")], max_length=10)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("form", "Form"),
+                            ("keyword", "SMS keyword"),
+                            ("api", "API"),
+                            ("admin", "Admin"),
+                            ("import", "Import"),
+                            ("bounce", "Bounce"),
+                            ("complaint", "Complaint"),
+                            ("carrier", "Carrier"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.TextField(
+                        blank=True, help_text="The consent wording shown, the inbound message, the provider's report..."
+                    ),
+                ),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("recorded_at", models.DateTimeField()),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_records",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-recorded_at', '-pk'],
+                "ordering": ["-recorded_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=100)),
-                ('properties', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('occurred_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('source', models.CharField(default='django', help_text="Who sent it: 'django' for signals, the API key's name for the HTTP API.", max_length=100)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('processed_at', models.DateTimeField(blank=True, help_text='When the activities finished evaluating it.', null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='customers.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=100)),
+                (
+                    "properties",
+                    models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "source",
+                    models.CharField(
+                        default="django",
+                        help_text="Who sent it: 'django' for signals, the API key's name for the HTTP API.",
+                        max_length=100,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(blank=True, max_length=200, null=True)),
+                (
+                    "processed_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the activities finished evaluating it.", null=True
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="customers.customer"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='SegmentMembership',
+            name="SegmentMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='customers.customer')),
-                ('segment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='customers.segment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("added_at", models.DateTimeField(auto_now_add=True)),
+                ("customer", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="customers.customer")),
+                ("segment", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="customers.segment")),
             ],
         ),
         migrations.AddField(
-            model_name='segment',
-            name='customers',
-            field=models.ManyToManyField(related_name='segments', through='customers.SegmentMembership', to='customers.customer'),
+            model_name="segment",
+            name="customers",
+            field=models.ManyToManyField(
+                related_name="segments", through="customers.SegmentMembership", to="customers.customer"
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(django.db.models.functions.datetime.ExtractMonth('date_of_birth'), django.db.models.functions.datetime.ExtractDay('date_of_birth'), name='customer_birthday'),
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.datetime.ExtractMonth("date_of_birth"),
+                django.db.models.functions.datetime.ExtractDay("date_of_birth"),
+                name="customer_birthday",
+            ),
         ),
         migrations.AddIndex(
-            model_name='consentrecord',
-            index=models.Index(fields=['customer', 'channel', '-recorded_at'], name='consent_latest'),
+            model_name="consentrecord",
+            index=models.Index(fields=["customer", "channel", "-recorded_at"], name="consent_latest"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['received_at'], name='event_unprocessed'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("processed_at__isnull", True)), fields=["received_at"], name="event_unprocessed"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('source', 'idempotency_key'), name='event_idempotency_key_unique_per_source'),
+            model_name="event",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("source", "idempotency_key"),
+                name="event_idempotency_key_unique_per_source",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='segmentmembership',
-            constraint=models.UniqueConstraint(fields=('segment', 'customer'), name='segment_member_once'),
+            model_name="segmentmembership",
+            constraint=models.UniqueConstraint(fields=("segment", "customer"), name="segment_member_once"),
         ),
     ]

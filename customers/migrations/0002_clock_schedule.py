@@ -14,9 +14,7 @@ class Migration(migrations.Migration):
     ]
     operations = [
         migrations.RunPython(
-            lambda apps, _: add_interval_task(
-                apps, name="Re-publish events nobody evaluated", task=TASK, seconds=60
-            ),
+            lambda apps, _: add_interval_task(apps, name="Re-publish events nobody evaluated", task=TASK, seconds=60),
             lambda apps, _: remove_task(apps, task=TASK),
         )
     ]

@@ -6,15 +6,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0002_clock_schedule'),
+        ("customers", "0002_clock_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(django.db.models.functions.text.Lower('email'), name='customer_email_lower'),
+            model_name="customer",
+            index=models.Index(django.db.models.functions.text.Lower("email"), name="customer_email_lower"),
         ),
     ]

@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0003_email_lower_index'),
+        ("customers", "0003_email_lower_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='consentrecord',
-            name='source',
-            field=models.CharField(choices=[('form', 'Form'), ('keyword', 'SMS keyword'), ('api', 'API'), ('admin', 'Admin'), ('import', 'Import'), ('bounce', 'Bounce'), ('complaint', 'Complaint'), ('carrier', 'Carrier'), ('unsubscribe', "Unsubscribe (link or the provider's list-unsubscribe)")], max_length=20),
+            model_name="consentrecord",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("form", "Form"),
+                    ("keyword", "SMS keyword"),
+                    ("api", "API"),
+                    ("admin", "Admin"),
+                    ("import", "Import"),
+                    ("bounce", "Bounce"),
+                    ("complaint", "Complaint"),
+                    ("carrier", "Carrier"),
+                    ("unsubscribe", "Unsubscribe (link or the provider's list-unsubscribe)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -35,7 +35,6 @@ def fill_local_zones(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("customers", "0004_consent_source_unsubscribe"),
     ]
@@ -45,7 +44,10 @@ class Migration(migrations.Migration):
             model_name="customer",
             name="local_zone",
             field=models.CharField(
-                blank=True, db_index=True, editable=False, max_length=64,
+                blank=True,
+                db_index=True,
+                editable=False,
+                max_length=64,
                 help_text="The zone date triggers use: derived on save from the zone, phone and country; "
                 "empty for the site default.",
             ),

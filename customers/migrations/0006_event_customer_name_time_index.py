@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0005_customer_local_zone'),
+        ("customers", "0005_customer_local_zone"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['customer', 'name', 'occurred_at'], name='event_customer_name_time'),
+            model_name="event",
+            index=models.Index(fields=["customer", "name", "occurred_at"], name="event_customer_name_time"),
         ),
     ]

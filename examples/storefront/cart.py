@@ -41,9 +41,7 @@ class Cart:
     def lines(self) -> list[CartLine]:
         products = Product.objects.in_bulk([int(pk) for pk in self.data["items"]])
         return [
-            CartLine(products[int(pk)], quantity)
-            for pk, quantity in self.data["items"].items()
-            if int(pk) in products
+            CartLine(products[int(pk)], quantity) for pk, quantity in self.data["items"].items() if int(pk) in products
         ]
 
     @property
@@ -55,8 +53,12 @@ class Cart:
 
     def as_event_items(self) -> list[dict]:
         return [
-            {"sku": line.product.slug, "name": line.product.name,
-             "quantity": line.quantity, "price": str(line.product.price)}
+            {
+                "sku": line.product.slug,
+                "name": line.product.name,
+                "quantity": line.quantity,
+                "price": str(line.product.price),
+            }
             for line in self.lines()
         ]
 

@@ -52,49 +52,91 @@ _UNSUBSCRIBE = '<p><small><a href="{{ unsubscribe_url }}">Unsubscribe</a> from t
 #: The e-mail templates the example activities send: slug, name, subject, HTML body.
 EMAIL_TEMPLATES = [
     ("welcome", "Welcome", "Welcome to the Example shop, {{ customer.first_name }}", WELCOME_HTML),
-    ("welcome-series-thanks", "Welcome series 1: thanks for the first order",
-     "Thank you for your first order, {{ customer.first_name }}",
-     "<p>Hi {{ customer.first_name|default:\"there\" }},</p>\n"
-     "<p>Thank you for your first order at {{ site.name }}. We are packing it now.</p>\n" + _UNSUBSCRIBE),
-    ("welcome-series-tips", "Welcome series 2: brewing tips (day 2)", "Three tips for a better espresso",
-     "<p>Grind just before brewing, weigh your dose, and warm the cup.</p>\n"
-     "<p>More on <a href=\"{{ site.url }}/\">our site</a>.</p>\n" + _UNSUBSCRIBE),
-    ("welcome-series-range", "Welcome series 3: the range (day 5)", "What goes well with your coffee",
-     "<p>{{ customer.first_name|default:\"Hello\" }}, have a look at our cups, pots and frothers: "
-     "<a href=\"{{ site.url }}/\">the shop</a>.</p>\n" + _UNSUBSCRIBE),
-    ("welcome-series-survey", "Welcome series 4: survey (day 10)", "Two minutes to tell us how we did?",
-     "<p>How was your first order, {{ customer.first_name|default:\"friend\" }}?</p>\n"
-     "<p><a href=\"{{ site.url }}/survey/first-order/\">Answer our three-question survey</a>.</p>\n"
-     + _UNSUBSCRIBE),
-    ("cart-reminder", "Cart reminder", "You left something in your cart",
-     "<p>Hi {{ customer.first_name|default:\"there\" }}, your cart is waiting for you: "
-     "<a href=\"{{ site.url }}/cart/\">finish your order</a>.</p>\n" + _UNSUBSCRIBE),
-    ("cart-discount", "Cart reminder with a coupon", "10 % off your cart: {{ coupon.code }}",
-     "<p>Still thinking it over? Use the code <strong>{{ coupon.code }}</strong> for "
-     "{{ coupon.percent_off|floatformat }} % off your cart.</p>\n"
-     "<p><a href=\"{{ site.url }}/cart/\">Back to your cart</a></p>\n" + _UNSUBSCRIBE),
-    ("car-delivery-welcome", "Car delivered", "Enjoy your new {{ customer.attributes.car_model }}",
-     "<p>{{ customer.first_name|default:\"Hello\" }}, we hope your first day with your "
-     "{{ customer.attributes.car_model }} went well. Your handbook and service plan are in your account.</p>\n"),
-    ("car-service-reminder", "Car service reminder", "Time to service your {{ customer.attributes.car_model }}",
-     "<p>Your {{ customer.attributes.car_model }} is due for its six-monthly service. "
-     "<a href=\"{{ site.url }}/service/\">Book a slot</a>.</p>\n" + _UNSUBSCRIBE),
-    ("car-new-car", "Three years with your car", "Three years with your {{ customer.attributes.car_model }}",
-     "<p>Three years ago you drove off in your {{ customer.attributes.car_model }}. "
-     "Curious what its successor can do? <a href=\"{{ site.url }}/test-drive/\">Book a test drive</a>.</p>\n"
-     + _UNSUBSCRIBE),
+    (
+        "welcome-series-thanks",
+        "Welcome series 1: thanks for the first order",
+        "Thank you for your first order, {{ customer.first_name }}",
+        '<p>Hi {{ customer.first_name|default:"there" }},</p>\n'
+        "<p>Thank you for your first order at {{ site.name }}. We are packing it now.</p>\n" + _UNSUBSCRIBE,
+    ),
+    (
+        "welcome-series-tips",
+        "Welcome series 2: brewing tips (day 2)",
+        "Three tips for a better espresso",
+        "<p>Grind just before brewing, weigh your dose, and warm the cup.</p>\n"
+        '<p>More on <a href="{{ site.url }}/">our site</a>.</p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "welcome-series-range",
+        "Welcome series 3: the range (day 5)",
+        "What goes well with your coffee",
+        '<p>{{ customer.first_name|default:"Hello" }}, have a look at our cups, pots and frothers: '
+        '<a href="{{ site.url }}/">the shop</a>.</p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "welcome-series-survey",
+        "Welcome series 4: survey (day 10)",
+        "Two minutes to tell us how we did?",
+        '<p>How was your first order, {{ customer.first_name|default:"friend" }}?</p>\n'
+        '<p><a href="{{ site.url }}/survey/first-order/">Answer our three-question survey</a>.</p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "cart-reminder",
+        "Cart reminder",
+        "You left something in your cart",
+        '<p>Hi {{ customer.first_name|default:"there" }}, your cart is waiting for you: '
+        '<a href="{{ site.url }}/cart/">finish your order</a>.</p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "cart-discount",
+        "Cart reminder with a coupon",
+        "10 % off your cart: {{ coupon.code }}",
+        "<p>Still thinking it over? Use the code <strong>{{ coupon.code }}</strong> for "
+        "{{ coupon.percent_off|floatformat }} % off your cart.</p>\n"
+        '<p><a href="{{ site.url }}/cart/">Back to your cart</a></p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "car-delivery-welcome",
+        "Car delivered",
+        "Enjoy your new {{ customer.attributes.car_model }}",
+        '<p>{{ customer.first_name|default:"Hello" }}, we hope your first day with your '
+        "{{ customer.attributes.car_model }} went well. Your handbook and service plan are in your account.</p>\n",
+    ),
+    (
+        "car-service-reminder",
+        "Car service reminder",
+        "Time to service your {{ customer.attributes.car_model }}",
+        "<p>Your {{ customer.attributes.car_model }} is due for its six-monthly service. "
+        '<a href="{{ site.url }}/service/">Book a slot</a>.</p>\n' + _UNSUBSCRIBE,
+    ),
+    (
+        "car-new-car",
+        "Three years with your car",
+        "Three years with your {{ customer.attributes.car_model }}",
+        "<p>Three years ago you drove off in your {{ customer.attributes.car_model }}. "
+        'Curious what its successor can do? <a href="{{ site.url }}/test-drive/">Book a test drive</a>.</p>\n'
+        + _UNSUBSCRIBE,
+    ),
 ]
 
 #: The SMS contents the example activities send: slug, name, text (one GSM-7 part when rendered).
 SMS_CONTENTS = [
-    ("birthday-promo", "Birthday promo code",
-     "Happy birthday soon, {{ customer.first_name }}! 15% off with code {{ coupon.code }} "
-     "for two weeks. Reply STOP to opt out"),
-    ("loyalty-reward", "Loyalty reward",
-     "{{ customer.first_name }}, you passed 1,000 points! Your reward waits in your account. "
-     "Reply STOP to opt out"),
-    ("webinar-reminder", "Webinar reminder",
-     "Reminder: {{ event.title|default:\"your webinar\" }} starts in one hour. {{ event.join_url }}"),
+    (
+        "birthday-promo",
+        "Birthday promo code",
+        "Happy birthday soon, {{ customer.first_name }}! 15% off with code {{ coupon.code }} "
+        "for two weeks. Reply STOP to opt out",
+    ),
+    (
+        "loyalty-reward",
+        "Loyalty reward",
+        "{{ customer.first_name }}, you passed 1,000 points! Your reward waits in your account. Reply STOP to opt out",
+    ),
+    (
+        "webinar-reminder",
+        "Webinar reminder",
+        'Reminder: {{ event.title|default:"your webinar" }} starts in one hour. {{ event.join_url }}',
+    ),
 ]
 
 
@@ -102,9 +144,7 @@ def load(*, admin_password: str | None = None) -> str:
     """Load the demo data and return the admin's (new) password."""
     admin_password = admin_password or secrets.token_urlsafe(12)
     User = get_user_model()
-    admin, _ = User.objects.get_or_create(
-        username=ADMIN_USERNAME, defaults={"email": "admin@example.com"}
-    )
+    admin, _ = User.objects.get_or_create(username=ADMIN_USERNAME, defaults={"email": "admin@example.com"})
     admin.is_staff = admin.is_superuser = True
     admin.set_password(admin_password)
     admin.save()
@@ -116,8 +156,14 @@ def load(*, admin_password: str | None = None) -> str:
     for external_id, first_name, email, phone, country, language, zone in CUSTOMERS:
         Customer.objects.get_or_create(
             external_id=external_id,
-            defaults={"first_name": first_name, "email": email, "phone": phone,
-                      "country": country, "language": language, "timezone": zone},
+            defaults={
+                "first_name": first_name,
+                "email": email,
+                "phone": phone,
+                "country": country,
+                "language": language,
+                "timezone": zone,
+            },
         )
     load_examples()
     return admin_password

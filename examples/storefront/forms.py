@@ -9,7 +9,8 @@ class RegistrationForm(UserCreationForm):
     last_name = forms.CharField(max_length=100, required=False)
     country = forms.CharField(max_length=2, required=False, help_text="Two letters, e.g. US or IT.")
     email_offers = forms.BooleanField(
-        required=False, label="E-mail me offers and reminders",
+        required=False,
+        label="E-mail me offers and reminders",
         help_text="You can unsubscribe from any e-mail.",
     )
 

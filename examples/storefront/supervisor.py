@@ -74,8 +74,9 @@ class GaveUp(Exception):
     """A process keeps dying at its start; the message names it and shows its last output."""
 
 
-def supervise(commands: dict[str, list[str]], *, cwd, out,
-              backoff: Callable[[], RestartBackoff] = RestartBackoff) -> int:
+def supervise(
+    commands: dict[str, list[str]], *, cwd, out, backoff: Callable[[], RestartBackoff] = RestartBackoff
+) -> int:
     """Run the commands side by side, prefixing their output, restarting any that ends,
     until we get SIGINT, SIGTERM or SIGHUP (then return 0) or one keeps dying at its start
     (then return 1); stop them all on the way out, also when an error ends the loop.
@@ -110,8 +111,14 @@ def supervise(commands: dict[str, list[str]], *, cwd, out,
 
 def _start(child: Child, *, cwd, out) -> None:
     child.process = subprocess.Popen(
-        child.argv, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+        child.argv,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
         start_new_session=True,
     )
     child.started_at = time.monotonic()

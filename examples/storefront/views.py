@@ -36,15 +36,15 @@ def register(request):
             )
             if form.cleaned_data["email_offers"]:
                 consent.grant(
-                    customer, Channel.EMAIL, ConsentSource.FORM,
+                    customer,
+                    Channel.EMAIL,
+                    ConsentSource.FORM,
                     evidence="registration form: 'E-mail me offers and reminders' ticked",
                     ip_address=request.META.get("REMOTE_ADDR"),
                     user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 )
             # The key makes a double-submitted form one registration event.
-            customer_registered.send(
-                sender=register, customer=customer, idempotency_key=f"registration:{user.pk}"
-            )
+            customer_registered.send(sender=register, customer=customer, idempotency_key=f"registration:{user.pk}")
         # Named because there are two backends (axes' throttle first); this user just signed up.
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {customer.first_name}! Your account is ready.")
@@ -63,8 +63,11 @@ def _tell_cart_updated(request, cart):
     customer = _customer_of(request)
     if customer is not None:
         cart_updated.send(
-            sender=cart_view, customer=customer, cart_id=cart.id,
-            items=cart.as_event_items(), total=str(cart.total()),
+            sender=cart_view,
+            customer=customer,
+            cart_id=cart.id,
+            items=cart.as_event_items(),
+            total=str(cart.total()),
         )
 
 
@@ -113,8 +116,12 @@ def checkout(request):
             for line in lines
         )
         order_placed.send(
-            sender=checkout, customer=customer, order_id=str(order.pk), total=str(order.total),
-            currency=order.currency, items=cart.as_event_items(),
+            sender=checkout,
+            customer=customer,
+            order_id=str(order.pk),
+            total=str(order.total),
+            currency=order.currency,
+            items=cart.as_event_items(),
             idempotency_key=f"order:{order.pk}",
         )
     cart.clear()

@@ -2,107 +2,264 @@
 
 import django.core.serializers.json
 import django.db.models.deletion
-import messaging.models
 from django.db import migrations, models
+
+import messaging.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EmailTemplate',
+            name="EmailTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='The name activities refer to, e.g. welcome.', unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('from_email', models.CharField(blank=True, help_text="Leave empty for the site's default sender.", max_length=200)),
-                ('subject', models.CharField(max_length=300, validators=[messaging.models.validate_template_source])),
-                ('html_body', models.TextField(validators=[messaging.models.validate_template_source])),
-                ('text_body', models.TextField(blank=True, help_text='Leave empty to derive it from the HTML body.', validators=[messaging.models.validate_template_source])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(help_text="The name activities refer to, e.g. welcome.", unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "from_email",
+                    models.CharField(
+                        blank=True, help_text="Leave empty for the site's default sender.", max_length=200
+                    ),
+                ),
+                ("subject", models.CharField(max_length=300, validators=[messaging.models.validate_template_source])),
+                ("html_body", models.TextField(validators=[messaging.models.validate_template_source])),
+                (
+                    "text_body",
+                    models.TextField(
+                        blank=True,
+                        help_text="Leave empty to derive it from the HTML body.",
+                        validators=[messaging.models.validate_template_source],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='SmsContent',
+            name="SmsContent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('text', models.TextField(validators=[messaging.models.validate_template_source])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("text", models.TextField(validators=[messaging.models.validate_template_source])),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'SMS content',
-                'ordering': ['slug'],
+                "verbose_name": "SMS content",
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS')], max_length=10)),
-                ('category', models.CharField(choices=[('marketing', 'Marketing'), ('transactional', 'Transactional')], max_length=20)),
-                ('context', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, help_text="Values for the template beyond the customer's own (event properties, coupon...).")),
-                ('source', models.CharField(blank=True, help_text='Where it came from, e.g. activity:3/enrollment:17/step:0.', max_length=200)),
-                ('dedupe_key', models.CharField(max_length=255, unique=True)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('deferred', 'Deferred'), ('blocked', 'Blocked'), ('failed', 'Failed'), ('bounced', 'Bounced'), ('undelivered', 'Undelivered'), ('unknown', 'Unknown')], default='queued', max_length=20)),
-                ('reason', models.CharField(blank=True, choices=[('no address', 'No address'), ('invalid address', 'Invalid address'), ('no consent', 'No consent'), ('opted out', 'Opted out'), ('suppressed', 'Suppressed (bounce / complaint)'), ('quiet hours', 'Quiet hours'), ('frequency cap', 'Frequency cap'), ('no credits', 'No credits'), ('region excluded', 'Region excluded'), ('activity paused', 'Activity paused'), ('no send window', 'No send window'), ('transient error', 'Transient gateway error'), ('provider rejected', 'Rejected by the provider'), ('lease expired', 'Worker lost while sending')], max_length=30)),
-                ('detail', models.TextField(blank=True, help_text="The provider's own words, when it refused.")),
-                ('send_after', models.DateTimeField()),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('to_address', models.CharField(blank=True, max_length=254)),
-                ('subject', models.CharField(blank=True, max_length=300)),
-                ('body_text', models.TextField(blank=True)),
-                ('body_html', models.TextField(blank=True)),
-                ('provider_message_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='customers.customer')),
-                ('email_template', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='messaging.emailtemplate')),
-                ('sms_content', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='messaging.smscontent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("email", "E-mail"), ("sms", "SMS")], max_length=10)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[("marketing", "Marketing"), ("transactional", "Transactional")], max_length=20
+                    ),
+                ),
+                (
+                    "context",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        encoder=django.core.serializers.json.DjangoJSONEncoder,
+                        help_text="Values for the template beyond the customer's own (event properties, coupon...).",
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        help_text="Where it came from, e.g. activity:3/enrollment:17/step:0.",
+                        max_length=200,
+                    ),
+                ),
+                ("dedupe_key", models.CharField(max_length=255, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("deferred", "Deferred"),
+                            ("blocked", "Blocked"),
+                            ("failed", "Failed"),
+                            ("bounced", "Bounced"),
+                            ("undelivered", "Undelivered"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("no address", "No address"),
+                            ("invalid address", "Invalid address"),
+                            ("no consent", "No consent"),
+                            ("opted out", "Opted out"),
+                            ("suppressed", "Suppressed (bounce / complaint)"),
+                            ("quiet hours", "Quiet hours"),
+                            ("frequency cap", "Frequency cap"),
+                            ("no credits", "No credits"),
+                            ("region excluded", "Region excluded"),
+                            ("activity paused", "Activity paused"),
+                            ("no send window", "No send window"),
+                            ("transient error", "Transient gateway error"),
+                            ("provider rejected", "Rejected by the provider"),
+                            ("lease expired", "Worker lost while sending"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("detail", models.TextField(blank=True, help_text="The provider's own words, when it refused.")),
+                ("send_after", models.DateTimeField()),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("to_address", models.CharField(blank=True, max_length=254)),
+                ("subject", models.CharField(blank=True, max_length=300)),
+                ("body_text", models.TextField(blank=True)),
+                ("body_html", models.TextField(blank=True)),
+                ("provider_message_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="customers.customer"
+                    ),
+                ),
+                (
+                    "email_template",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="messages",
+                        to="messaging.emailtemplate",
+                    ),
+                ),
+                (
+                    "sms_content",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="messages",
+                        to="messaging.smscontent",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='MessageEvent',
+            name="MessageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('deferred', 'Deferred'), ('blocked', 'Blocked'), ('failed', 'Failed'), ('bounced', 'Bounced'), ('undelivered', 'Undelivered'), ('unknown', 'Unknown')], max_length=20)),
-                ('reason', models.CharField(blank=True, choices=[('no address', 'No address'), ('invalid address', 'Invalid address'), ('no consent', 'No consent'), ('opted out', 'Opted out'), ('suppressed', 'Suppressed (bounce / complaint)'), ('quiet hours', 'Quiet hours'), ('frequency cap', 'Frequency cap'), ('no credits', 'No credits'), ('region excluded', 'Region excluded'), ('activity paused', 'Activity paused'), ('no send window', 'No send window'), ('transient error', 'Transient gateway error'), ('provider rejected', 'Rejected by the provider'), ('lease expired', 'Worker lost while sending')], max_length=30)),
-                ('detail', models.TextField(blank=True)),
-                ('payload', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='messaging.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("deferred", "Deferred"),
+                            ("blocked", "Blocked"),
+                            ("failed", "Failed"),
+                            ("bounced", "Bounced"),
+                            ("undelivered", "Undelivered"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("no address", "No address"),
+                            ("invalid address", "Invalid address"),
+                            ("no consent", "No consent"),
+                            ("opted out", "Opted out"),
+                            ("suppressed", "Suppressed (bounce / complaint)"),
+                            ("quiet hours", "Quiet hours"),
+                            ("frequency cap", "Frequency cap"),
+                            ("no credits", "No credits"),
+                            ("region excluded", "Region excluded"),
+                            ("activity paused", "Activity paused"),
+                            ("no send window", "No send window"),
+                            ("transient error", "Transient gateway error"),
+                            ("provider rejected", "Rejected by the provider"),
+                            ("lease expired", "Worker lost while sending"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("detail", models.TextField(blank=True)),
+                (
+                    "payload",
+                    models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="messaging.message"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                "ordering": ["at", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status__in', ['scheduled', 'queued', 'deferred'])), fields=['send_after'], name='message_pending_due'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status__in", ["scheduled", "queued", "deferred"])),
+                fields=["send_after"],
+                name="message_pending_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status', 'sending')), fields=['lease_expires_at'], name='message_sending_lease'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "sending")), fields=["lease_expires_at"], name="message_sending_lease"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('channel', 'email'), ('email_template__isnull', False), ('sms_content__isnull', True)), models.Q(('channel', 'sms'), ('email_template__isnull', True), ('sms_content__isnull', False)), _connector='OR'), name='message_content_matches_channel'),
+            model_name="message",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("channel", "email"), ("email_template__isnull", False), ("sms_content__isnull", True)),
+                    models.Q(("channel", "sms"), ("email_template__isnull", True), ("sms_content__isnull", False)),
+                    _connector="OR",
+                ),
+                name="message_content_matches_channel",
+            ),
         ),
     ]

@@ -15,8 +15,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunPython(
             lambda apps, _: add_interval_task(
-                apps, name="Sweep the outbox (release due, re-publish stale, expire leases)",
-                task=TASK, seconds=30,
+                apps,
+                name="Sweep the outbox (release due, re-publish stale, expire leases)",
+                task=TASK,
+                seconds=30,
             ),
             lambda apps, _: remove_task(apps, task=TASK),
         )

@@ -4,20 +4,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0005_reason_no_answer'),
+        ("messaging", "0005_reason_no_answer"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('no address', 'No address'), ('invalid address', 'Invalid address'), ('no consent', 'No consent'), ('opted out', 'Opted out'), ('suppressed', 'Suppressed (bounce / complaint)'), ('quiet hours', 'Quiet hours'), ('frequency cap', 'Frequency cap'), ('no credits', 'No credits'), ('region excluded', 'Region excluded'), ('activity paused', 'Activity paused'), ('enrollment ended', 'Its enrollment ended (goal reached, exited or activity ended)'), ('no send window', 'No send window'), ('transient error', 'Transient gateway error'), ('provider rejected', 'Rejected by the provider'), ('lease expired', 'Worker lost while sending'), ('no answer', 'The provider did not answer in time (it may have sent it)'), ('too long', "SMS longer than one part (refused by the site's policy)")], max_length=30),
+            model_name="message",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("no address", "No address"),
+                    ("invalid address", "Invalid address"),
+                    ("no consent", "No consent"),
+                    ("opted out", "Opted out"),
+                    ("suppressed", "Suppressed (bounce / complaint)"),
+                    ("quiet hours", "Quiet hours"),
+                    ("frequency cap", "Frequency cap"),
+                    ("no credits", "No credits"),
+                    ("region excluded", "Region excluded"),
+                    ("activity paused", "Activity paused"),
+                    ("enrollment ended", "Its enrollment ended (goal reached, exited or activity ended)"),
+                    ("no send window", "No send window"),
+                    ("transient error", "Transient gateway error"),
+                    ("provider rejected", "Rejected by the provider"),
+                    ("lease expired", "Worker lost while sending"),
+                    ("no answer", "The provider did not answer in time (it may have sent it)"),
+                    ("too long", "SMS longer than one part (refused by the site's policy)"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AlterField(
-            model_name='messageevent',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('no address', 'No address'), ('invalid address', 'Invalid address'), ('no consent', 'No consent'), ('opted out', 'Opted out'), ('suppressed', 'Suppressed (bounce / complaint)'), ('quiet hours', 'Quiet hours'), ('frequency cap', 'Frequency cap'), ('no credits', 'No credits'), ('region excluded', 'Region excluded'), ('activity paused', 'Activity paused'), ('enrollment ended', 'Its enrollment ended (goal reached, exited or activity ended)'), ('no send window', 'No send window'), ('transient error', 'Transient gateway error'), ('provider rejected', 'Rejected by the provider'), ('lease expired', 'Worker lost while sending'), ('no answer', 'The provider did not answer in time (it may have sent it)'), ('too long', "SMS longer than one part (refused by the site's policy)")], max_length=30),
+            model_name="messageevent",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("no address", "No address"),
+                    ("invalid address", "Invalid address"),
+                    ("no consent", "No consent"),
+                    ("opted out", "Opted out"),
+                    ("suppressed", "Suppressed (bounce / complaint)"),
+                    ("quiet hours", "Quiet hours"),
+                    ("frequency cap", "Frequency cap"),
+                    ("no credits", "No credits"),
+                    ("region excluded", "Region excluded"),
+                    ("activity paused", "Activity paused"),
+                    ("enrollment ended", "Its enrollment ended (goal reached, exited or activity ended)"),
+                    ("no send window", "No send window"),
+                    ("transient error", "Transient gateway error"),
+                    ("provider rejected", "Rejected by the provider"),
+                    ("lease expired", "Worker lost while sending"),
+                    ("no answer", "The provider did not answer in time (it may have sent it)"),
+                    ("too long", "SMS longer than one part (refused by the site's policy)"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0006_event_customer_name_time_index'),
-        ('messaging', '0006_reason_enrollment_ended'),
+        ("customers", "0006_event_customer_name_time_index"),
+        ("messaging", "0006_reason_enrollment_ended"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='message',
-            name='message_pending_due',
+            model_name="message",
+            name="message_pending_due",
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status__in', ['scheduled', 'queued', 'deferred'])), fields=['send_after', 'id'], name='message_pending_due'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status__in", ["scheduled", "queued", "deferred"])),
+                fields=["send_after", "id"],
+                name="message_pending_due",
+            ),
         ),
     ]

@@ -5,56 +5,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0006_event_customer_name_time_index'),
-        ('messaging', '0007_pending_due_in_order'),
+        ("customers", "0006_event_customer_name_time_index"),
+        ("messaging", "0007_pending_due_in_order"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='dedupe_key',
+            model_name="message",
+            name="dedupe_key",
             field=models.CharField(max_length=255),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='email_template',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='messaging.emailtemplate'),
+            model_name="message",
+            name="email_template",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="messaging.emailtemplate",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='provider_message_id',
+            model_name="message",
+            name="provider_message_id",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='resend_of',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The undelivered message this one sends again.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='resends', to='messaging.message'),
+            model_name="message",
+            name="resend_of",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The undelivered message this one sends again.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="resends",
+                to="messaging.message",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='sms_content',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='messaging.smscontent'),
+            model_name="message",
+            name="sms_content",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="messaging.smscontent",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('email_template__isnull', False)), fields=['email_template'], name='message_email_template'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("email_template__isnull", False)),
+                fields=["email_template"],
+                name="message_email_template",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('sms_content__isnull', False)), fields=['sms_content'], name='message_sms_content'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("sms_content__isnull", False)), fields=["sms_content"], name="message_sms_content"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('resend_of__isnull', False)), fields=['resend_of'], name='message_resend_of'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("resend_of__isnull", False)), fields=["resend_of"], name="message_resend_of"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('provider_message_id', ''), _negated=True), fields=['provider_message_id'], name='message_provider_id'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("provider_message_id", ""), _negated=True),
+                fields=["provider_message_id"],
+                name="message_provider_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('dedupe_key',), name='message_dedupe_key_unique'),
+            model_name="message",
+            constraint=models.UniqueConstraint(fields=("dedupe_key",), name="message_dedupe_key_unique"),
         ),
     ]

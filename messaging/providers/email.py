@@ -56,11 +56,17 @@ def report_from(event, esp_name: str) -> status.StatusReport:
     if event.event_type == "clicked" and event.click_url:
         description = f"{description} {event.click_url}"
     return status.StatusReport(
-        channel=Channel.EMAIL, provider=esp_name, event=event.event_type, status=reported,
-        description=description, provider_message_id=event.message_id or "",
-        message_id=our_message_id(event.metadata), recipient=event.recipient or "",
+        channel=Channel.EMAIL,
+        provider=esp_name,
+        event=event.event_type,
+        status=reported,
+        description=description,
+        provider_message_id=event.message_id or "",
+        message_id=our_message_id(event.metadata),
+        recipient=event.recipient or "",
         recipient_action=RECIPIENT_ACTIONS.get(event.event_type),
-        occurred_at=event.timestamp, payload=event.esp_event,
+        occurred_at=event.timestamp,
+        payload=event.esp_event,
     )
 
 

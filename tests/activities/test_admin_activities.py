@@ -20,13 +20,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cart(contents):
-    return spec.load({
-        "name": "Cart reminder",
-        "trigger": {"type": "event", "event": "cart_updated"},
-        "reentry": {"policy": "after_days", "days": 30},
-        "goal": {"event": "order_placed"},
-        "steps": [{"type": "wait", "hours": 1}, {"type": "send", "channel": "email", "template": "cart-reminder"}],
-    })
+    return spec.load(
+        {
+            "name": "Cart reminder",
+            "trigger": {"type": "event", "event": "cart_updated"},
+            "reentry": {"policy": "after_days", "days": 30},
+            "goal": {"event": "order_placed"},
+            "steps": [{"type": "wait", "hours": 1}, {"type": "send", "channel": "email", "template": "cart-reminder"}],
+        }
+    )
 
 
 @pytest.fixture
@@ -112,7 +114,9 @@ def test_the_advanced_view_shows_a_bad_trigger_on_the_trigger_field(admin_client
 
 def test_a_good_edit_in_the_advanced_view_saves_a_new_version(admin_client, cart):
     data = form_of(admin_client.get(advanced_url(cart)))
-    data["steps"] = json.dumps([{"type": "wait", "hours": 2}, {"type": "send", "channel": "email", "template": "cart-reminder"}])
+    data["steps"] = json.dumps(
+        [{"type": "wait", "hours": 2}, {"type": "send", "channel": "email", "template": "cart-reminder"}]
+    )
     response = admin_client.post(advanced_url(cart), data)
     assert response.status_code == 302
     cart.refresh_from_db()
@@ -194,8 +198,11 @@ def test_the_changelist_links_to_the_import_page(admin_client):
 
 
 def test_importing_a_file_creates_the_activity_and_opens_it(admin_client, contents):
-    data = {"name": "Cart reminder", "trigger": {"type": "event", "event": "cart_updated"},
-            "steps": [{"type": "send", "channel": "email", "template": "cart-reminder"}]}
+    data = {
+        "name": "Cart reminder",
+        "trigger": {"type": "event", "event": "cart_updated"},
+        "steps": [{"type": "send", "channel": "email", "template": "cart-reminder"}],
+    }
 
     response = upload(admin_client, "cart.json", json.dumps(data))
 
@@ -218,8 +225,12 @@ def test_importing_yaml(admin_client, cart):
 
 
 def test_a_bad_file_is_refused_with_every_problem_listed_and_nothing_saved(admin_client, contents):
-    data = {"name": "Broken", "trigger": {"type": "event"}, "colour": "red",
-            "steps": [{"type": "wait"}, {"type": "send", "channel": "email", "template": "nope"}]}
+    data = {
+        "name": "Broken",
+        "trigger": {"type": "event"},
+        "colour": "red",
+        "steps": [{"type": "wait"}, {"type": "send", "channel": "email", "template": "nope"}],
+    }
 
     response = upload(admin_client, "broken.json", json.dumps(data))
 
@@ -243,9 +254,7 @@ def test_a_syntax_error_is_shown_with_its_line(admin_client):
 
 def test_a_file_of_another_kind_is_refused_naming_the_extensions(admin_client):
     response = upload(admin_client, "cart.txt", "{}")
-    assert response.context["problems"] == [
-        "name the file .json, .yaml or .yml so its format is known, not 'cart.txt'"
-    ]
+    assert response.context["problems"] == ["name the file .json, .yaml or .yml so its format is known, not 'cart.txt'"]
 
 
 def test_staff_who_may_only_view_activities_cannot_import(client):
@@ -253,6 +262,7 @@ def test_staff_who_may_only_view_activities_cannot_import(client):
     viewer.user_permissions.add(Permission.objects.get(codename="view_activity"))
     client.force_login(viewer)
     assert client.get(reverse(IMPORT_URL)).status_code == 403
-    assert 'href="/admin/activities/activity/import/"' not in client.get(
-        reverse("admin:activities_activity_changelist")
-    ).content.decode()
+    assert (
+        'href="/admin/activities/activity/import/"'
+        not in client.get(reverse("admin:activities_activity_changelist")).content.decode()
+    )

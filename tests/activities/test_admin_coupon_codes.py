@@ -70,15 +70,18 @@ def test_adding_the_same_list_twice_adds_nothing_the_second_time(pool):
     assert pool.coupons.count() == 3
 
 
-@pytest.mark.parametrize("text, reason", [
-    ('""', "empty"),
-    ("A" * 65, "longer than 64 characters (65)"),
-    ("SPRING\u00a010", "a space inside (U+00A0 no-break space)"),
-    ("SPRING\x0710", "a control or invisible character inside (U+0007)"),
-    ("ZERO\u200bWIDTH", "a control or invisible character inside (U+200B zero width space)"),
-    ("LONE\ud800", "a control or invisible character inside (U+D800)"),
-    ("BROKEN\ufffd", "a character that could not be read (U+FFFD replacement character)"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('""', "empty"),
+        ("A" * 65, "longer than 64 characters (65)"),
+        ("SPRING\u00a010", "a space inside (U+00A0 no-break space)"),
+        ("SPRING\x0710", "a control or invisible character inside (U+0007)"),
+        ("ZERO\u200bWIDTH", "a control or invisible character inside (U+200B zero width space)"),
+        ("LONE\ud800", "a control or invisible character inside (U+D800)"),
+        ("BROKEN\ufffd", "a character that could not be read (U+FFFD replacement character)"),
+    ],
+)
 def test_an_invalid_code_is_refused_with_its_line_and_reason(pool, text, reason):
     report = add_codes(pool, f"GOOD-1\n{text}\nGOOD-2")
 
@@ -91,7 +94,9 @@ def test_an_invalid_code_is_refused_with_its_line_and_reason(pool, text, reason)
 
 def test_a_lone_surrogate_posted_by_a_client_is_refused_not_stored(marketer_client, pool):
     response = marketer_client.post(
-        add_codes_url(pool), b"codes=GOOD%0ABAD%ED%A0%80", content_type="application/x-www-form-urlencoded",
+        add_codes_url(pool),
+        b"codes=GOOD%0ABAD%ED%A0%80",
+        content_type="application/x-www-form-urlencoded",
     )
 
     assert response.status_code == 200
@@ -159,7 +164,10 @@ def test_the_pool_list_and_page_show_free_and_issued_codes(marketer_client, pool
     activity = factories.welcome_activity()
     customer = factories.customer()
     enrollment = Enrollment.objects.create(
-        activity=activity, version=activity.current_version(), customer=customer, occurrence_key="x",
+        activity=activity,
+        version=activity.current_version(),
+        customer=customer,
+        occurrence_key="x",
     )
     Coupon.objects.create(code="FREE-1", pool=pool)
     Coupon.objects.create(code="FREE-2", pool=pool)

@@ -6,7 +6,7 @@ record); the number of statements does not grow with the customers; and whatever
 target holds, the answer is problems or counts, never an exception.
 """
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -24,7 +24,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2027, 6, 2, 12, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2027, 6, 2, 12, 0, tzinfo=UTC)
 BIRTHDAY_SMS = [
     {"field": "consent.sms", "op": "is", "value": True},
     {"field": "country", "op": "in", "value": ["AU", "NZ"]},
@@ -36,27 +36,33 @@ AUSTRALIA = [{"field": "country", "op": "in", "value": ["AU"]}]
 def consent(customer, channel, *actions, start=NOW - timedelta(days=30)):
     """Consent records for ``customer`` in the order given, a day apart."""
     for day, action in enumerate(actions):
-        ConsentRecord.objects.create(customer=customer, channel=channel, action=action, source=ConsentSource.FORM,
-                                     recorded_at=start + timedelta(days=day))
+        ConsentRecord.objects.create(
+            customer=customer,
+            channel=channel,
+            action=action,
+            source=ConsentSource.FORM,
+            recorded_at=start + timedelta(days=day),
+        )
 
 
 def population() -> list[Customer]:
     """Customers on every side of the birthday SMS target and of the channel's checks."""
     granted, revoked = ConsentAction.GRANTED, ConsentAction.REVOKED
     people = []
-    for n, (country, born, phone, email, sms, mail) in enumerate([
-        ("AU", "1990-01-01", "+61412345678", "ann@example.com", [granted], [granted]),
-        ("AU", "2009-06-02", "+61412345679", "bob@example.com", [granted], []),  # 18 today
-        ("AU", "2009-06-03", "+61412345670", "cat@example.com", [granted], []),  # 18 tomorrow
-        ("NZ", "1980-05-05", "", "dan@example.com", [granted], [revoked]),  # no phone
-        ("NZ", "1970-07-07", "+6421234567", "", [granted, revoked], [granted]),  # revoked later
-        ("NZ", "1975-07-07", "+6421234568", "Eve@Example.com", [revoked, granted], [granted]),  # granted again
-        ("AU", None, "+61412345671", "fay@example.com", [granted], [granted]),  # no date of birth
-        ("US", "1960-01-01", "+12125550100", "gus@example.com", [granted], [granted]),
-        ("IT", "2000-02-29", "+393471234567", "hal@example.com", [], [granted]),
-    ]):
-        customer = factories.customer(country=country, date_of_birth=born, phone=phone, email=email,
-                                      first_name=f"P{n}")
+    for n, (country, born, phone, email, sms, mail) in enumerate(
+        [
+            ("AU", "1990-01-01", "+61412345678", "ann@example.com", [granted], [granted]),
+            ("AU", "2009-06-02", "+61412345679", "bob@example.com", [granted], []),  # 18 today
+            ("AU", "2009-06-03", "+61412345670", "cat@example.com", [granted], []),  # 18 tomorrow
+            ("NZ", "1980-05-05", "", "dan@example.com", [granted], [revoked]),  # no phone
+            ("NZ", "1970-07-07", "+6421234567", "", [granted, revoked], [granted]),  # revoked later
+            ("NZ", "1975-07-07", "+6421234568", "Eve@Example.com", [revoked, granted], [granted]),  # granted again
+            ("AU", None, "+61412345671", "fay@example.com", [granted], [granted]),  # no date of birth
+            ("US", "1960-01-01", "+12125550100", "gus@example.com", [granted], [granted]),
+            ("IT", "2000-02-29", "+393471234567", "hal@example.com", [], [granted]),
+        ]
+    ):
+        customer = factories.customer(country=country, date_of_birth=born, phone=phone, email=email, first_name=f"P{n}")
         consent(customer, Channel.SMS, *sms)
         consent(customer, Channel.EMAIL, *mail)
         people.append(customer)
@@ -76,14 +82,23 @@ def not_blocked(customers, channel, category, at=NOW) -> int:
 # What it counts ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [
-    BIRTHDAY_SMS,
-    AUSTRALIA,
-    [],
-    [{"field": "age", "op": "between", "value": [18, 40]}, {"field": "consent.email", "op": "is", "value": False}],
-    [{"any": [{"field": "country", "op": "eq", "value": "us"}, {"not": {"field": "phone", "op": "exists",
-                                                                       "value": True}}]}],
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        BIRTHDAY_SMS,
+        AUSTRALIA,
+        [],
+        [{"field": "age", "op": "between", "value": [18, 40]}, {"field": "consent.email", "op": "is", "value": False}],
+        [
+            {
+                "any": [
+                    {"field": "country", "op": "eq", "value": "us"},
+                    {"not": {"field": "phone", "op": "exists", "value": True}},
+                ]
+            }
+        ],
+    ],
+)
 def test_matching_is_the_number_of_customers_matches_accepts(target):
     population()
 
@@ -93,10 +108,15 @@ def test_matching_is_the_number_of_customers_matches_accepts(target):
     assert estimate.problems == ()
 
 
-@pytest.mark.parametrize(("channel", "category"), [
-    (Channel.SMS, Category.MARKETING), (Channel.EMAIL, Category.MARKETING),
-    (Channel.SMS, Category.TRANSACTIONAL), (Channel.EMAIL, Category.TRANSACTIONAL),
-])
+@pytest.mark.parametrize(
+    ("channel", "category"),
+    [
+        (Channel.SMS, Category.MARKETING),
+        (Channel.EMAIL, Category.MARKETING),
+        (Channel.SMS, Category.TRANSACTIONAL),
+        (Channel.EMAIL, Category.TRANSACTIONAL),
+    ],
+)
 def test_reachable_is_the_number_of_matching_customers_the_send_policy_would_not_block(channel, category):
     population()
     target = [{"field": "country", "op": "in", "value": ["AU", "NZ"]}]
@@ -207,34 +227,37 @@ def test_an_unknown_channel_or_category_is_a_problem():
     assert "'spam' is not a category" in audience.estimate([], channel="sms", category="spam", at=NOW).problems[0]
 
 
-@pytest.mark.parametrize("target", [
-    None,
-    "everyone",
-    {"field": "country", "op": "eq", "value": "AU"},
-    [[]],
-    [{"field": "age", "op": "gte", "value": 10**400}],
-    [{"field": "age", "op": "gte", "value": float("nan")}],
-    [{"field": "orders.count", "op": "gte", "value": float("inf")}],
-    [{"field": "orders.count", "op": "gte", "value": 10**11}],
-    [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**12}],
-    [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**8}],
-    [{"field": "orders.total", "op": "gt", "value": 1e308}],
-    [{"field": "attributes.points", "op": "gt", "value": 10**400}],
-    [{"field": "attributes.points", "op": "gt", "value": 1e299}],
-    [{"field": "attributes.points", "op": "eq", "value": float("nan")}],
-    [{"field": "attributes.points", "op": "in", "value": [1, float("-inf")]}],
-    [{"field": "country", "op": "eq", "value": "\ud83c"}],
-    [{"field": "first_name", "op": "contains", "value": "Ann\udfff"}],
-    [{"field": "attributes.\ud800name", "op": "exists", "value": True}],
-    [{"field": "attributes.tier", "op": "eq", "value": "gold\x00"}],
-    [{"field": "segment", "op": "in", "value": ["\udc00"]}],
-    [{"field": "segment", "op": "in", "value": ["no-such-segment"]}],
-    [{"field": "date_of_birth", "op": "eq", "value": "9999-12-31"}],
-    [{"field": "created_at", "op": "gt", "value": "9999-12-31"}],
-    [{"field": "age", "op": "lte", "value": 200}],
-    [{"field": "zone", "op": "in", "value": ["Mars"]}],
-    [{"field": "email", "op": "eq", "value": "x" * 100_000}],
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        None,
+        "everyone",
+        {"field": "country", "op": "eq", "value": "AU"},
+        [[]],
+        [{"field": "age", "op": "gte", "value": 10**400}],
+        [{"field": "age", "op": "gte", "value": float("nan")}],
+        [{"field": "orders.count", "op": "gte", "value": float("inf")}],
+        [{"field": "orders.count", "op": "gte", "value": 10**11}],
+        [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**12}],
+        [{"field": "orders.count", "op": "gte", "value": 1, "days": 10**8}],
+        [{"field": "orders.total", "op": "gt", "value": 1e308}],
+        [{"field": "attributes.points", "op": "gt", "value": 10**400}],
+        [{"field": "attributes.points", "op": "gt", "value": 1e299}],
+        [{"field": "attributes.points", "op": "eq", "value": float("nan")}],
+        [{"field": "attributes.points", "op": "in", "value": [1, float("-inf")]}],
+        [{"field": "country", "op": "eq", "value": "\ud83c"}],
+        [{"field": "first_name", "op": "contains", "value": "Ann\udfff"}],
+        [{"field": "attributes.\ud800name", "op": "exists", "value": True}],
+        [{"field": "attributes.tier", "op": "eq", "value": "gold\x00"}],
+        [{"field": "segment", "op": "in", "value": ["\udc00"]}],
+        [{"field": "segment", "op": "in", "value": ["no-such-segment"]}],
+        [{"field": "date_of_birth", "op": "eq", "value": "9999-12-31"}],
+        [{"field": "created_at", "op": "gt", "value": "9999-12-31"}],
+        [{"field": "age", "op": "lte", "value": 200}],
+        [{"field": "zone", "op": "in", "value": ["Mars"]}],
+        [{"field": "email", "op": "eq", "value": "x" * 100_000}],
+    ],
+)
 def test_worst_targets_are_answered_with_problems_or_counts_never_an_exception(target):
     factories.customer(country="AU", date_of_birth="1990-01-01", attributes={"points": 5, "tier": "gold"})
 
@@ -250,8 +273,9 @@ def test_worst_targets_are_answered_with_problems_or_counts_never_an_exception(t
 def test_a_lone_surrogate_is_named_as_text_to_type_again():
     estimate = audience.estimate([{"field": "country", "op": "eq", "value": "A\ud83c"}], at=NOW)
 
-    assert estimate.problems == ("'A\\ud83c' holds characters that are not text (a NUL or half of an emoji); "
-                                 "type the value again.",)
+    assert estimate.problems == (
+        "'A\\ud83c' holds characters that are not text (a NUL or half of an emoji); type the value again.",
+    )
 
 
 def test_a_number_too_large_for_any_comparison_is_out_of_range():
@@ -315,10 +339,14 @@ def test_a_count_past_the_time_limit_is_stopped_and_named_as_a_problem(monkeypat
 
     estimate = audience.estimate([{"any": slow}], channel="email", at=NOW)
 
-    assert estimate == audience.Estimate(None, None, (
-        "Counting this target took more than 0.001 s and was stopped; a condition on attributes or events over "
-        "every customer is the usual cause.",
-    ))
+    assert estimate == audience.Estimate(
+        None,
+        None,
+        (
+            "Counting this target took more than 0.001 s and was stopped; a condition on attributes or events over "
+            "every customer is the usual cause.",
+        ),
+    )
     assert audience.estimate(AUSTRALIA, at=NOW).problems == ()  # the transaction goes on
 
 

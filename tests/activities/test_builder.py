@@ -7,10 +7,10 @@ a field the template names differently from what the builder reads fails here.
 import json
 
 import pytest
-from django.utils import timezone
 from django.contrib.auth.models import Permission, User
+from django.utils import timezone
 
-from activities import files, spec
+from activities import spec
 from activities.builder import Builder
 from activities.models import Activity, ActivityStatus
 from customers.models import Event
@@ -54,8 +54,9 @@ def test_the_page_reads_top_to_bottom_when_who_steps_goal_in_words(admin_client)
     page = admin_client.get(change_url(activity)).content.decode()
     when, who, steps = page.index('id="block-when"'), page.index('id="block-who"'), page.index('id="block-steps"')
     assert when < who < steps < page.index('id="block-goal"')
-    assert ("7 days before the customer&#x27;s date of birth, every year, at 10:00 in the customer&#x27;s own "
-            "time zone") in page
+    assert (
+        "7 days before the customer&#x27;s date of birth, every year, at 10:00 in the customer&#x27;s own time zone"
+    ) in page
     assert "consent.sms is true" in page or "Agreed to marketing SMS" in page
 
 
@@ -78,10 +79,22 @@ def test_saving_an_example_unchanged_keeps_its_definition_and_version(admin_clie
 
 def test_a_nested_target_the_rows_cannot_show_is_kept_whole_and_said_in_words(admin_client):
     factories.email_template("hello")
-    target = [{"any": [{"field": "country", "op": "eq", "value": "IT"},
-                       {"not": [{"field": "age", "op": "lt", "value": 18}, {"field": "language", "op": "eq", "value": "it"}]}]}]
-    activity = spec.load({"name": "Nested", "trigger": {"type": "event", "event": "x"}, "target": target,
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    target = [
+        {
+            "any": [
+                {"field": "country", "op": "eq", "value": "IT"},
+                {"not": [{"field": "age", "op": "lt", "value": 18}, {"field": "language", "op": "eq", "value": "it"}]},
+            ]
+        }
+    ]
+    activity = spec.load(
+        {
+            "name": "Nested",
+            "trigger": {"type": "event", "event": "x"},
+            "target": target,
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     page = admin_client.get(change_url(activity))
     assert "groups inside groups" in page.content.decode()
     assert admin_client.post(change_url(activity), posted(page)).status_code == 302
@@ -97,8 +110,15 @@ def test_a_birthday_sms_is_built_from_choices_only(admin_client):
     data = new_page(admin_client)
     data.update({"name": ["Birthday SMS"], "trigger-type": ["date"]})
     _, data = press(admin_client, ADD_URL, data, "noop")  # the date trigger's fields appear
-    data.update({"trigger-offset": ["7"], "trigger-direction": ["before"], "trigger-field": ["date_of_birth"],
-                 "trigger-recurrence": ["yearly"], "trigger-at": ["10:00"]})
+    data.update(
+        {
+            "trigger-offset": ["7"],
+            "trigger-direction": ["before"],
+            "trigger-field": ["date_of_birth"],
+            "trigger-recurrence": ["yearly"],
+            "trigger-at": ["10:00"],
+        }
+    )
     _, data = press(admin_client, ADD_URL, data, "row:target")
     data.update({"target-0-field": ["consent.sms"]})
     _, data = press(admin_client, ADD_URL, data, "noop")
@@ -123,8 +143,10 @@ def test_a_birthday_sms_is_built_from_choices_only(admin_client):
         "trigger": {"type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00"},
         "target": [{"field": "consent.sms", "op": "is", "value": True}],
         "goal": {},
-        "steps": [{"type": "issue_coupon", "percent_off": 10, "valid_days": 14},
-                  {"type": "send", "channel": "sms", "content": "bday"}],
+        "steps": [
+            {"type": "issue_coupon", "percent_off": 10, "valid_days": 14},
+            {"type": "send", "channel": "sms", "content": "bday"},
+        ],
         "send_rules": {},
         "reentry": "always",
         "reentry_days": None,
@@ -150,9 +172,12 @@ def test_a_branch_gets_two_lanes_and_steps_go_into_the_lane_they_were_added_to(a
 
     assert admin_client.post(ADD_URL, data).status_code == 302
     assert Activity.objects.get(name="Branching").steps == [
-        {"type": "branch", "if": [{"field": "orders.count", "op": "gte", "value": 5}],
-         "then": [{"type": "send", "channel": "email", "template": "vip"}],
-         "else": [{"type": "send", "channel": "email", "template": "everyone"}]},
+        {
+            "type": "branch",
+            "if": [{"field": "orders.count", "op": "gte", "value": 5}],
+            "then": [{"type": "send", "channel": "email", "template": "vip"}],
+            "else": [{"type": "send", "channel": "email", "template": "everyone"}],
+        },
         {"type": "exit"},
     ]
 
@@ -178,9 +203,17 @@ def test_send_rules_are_chosen_as_times_a_checkbox_caps_and_regions(admin_client
     _, data = press(admin_client, ADD_URL, data, "add:send::")
     data[f"step-{data['step'][0]}-template"] = ["hello"]
     _, data = press(admin_client, ADD_URL, data, "cap")
-    data.update({"rules-start": ["09:30"], "rules-end": ["18:00"], "rules-no_weekends": ["on"],
-                 "cap-0-count": ["2"], "cap-0-amount": ["7"], "cap-0-channel": ["email"],
-                 "rules-regions": ["Asia", "Australia", "JP"]})
+    data.update(
+        {
+            "rules-start": ["09:30"],
+            "rules-end": ["18:00"],
+            "rules-no_weekends": ["on"],
+            "cap-0-count": ["2"],
+            "cap-0-amount": ["7"],
+            "cap-0-channel": ["email"],
+            "rules-regions": ["Asia", "Australia", "JP"],
+        }
+    )
     assert admin_client.post(ADD_URL, data).status_code == 302
     assert Activity.objects.get(name="Rules").send_rules == {
         "send_window": {"start": "09:30", "end": "18:00", "no_weekends": True},
@@ -228,8 +261,16 @@ def test_a_spec_problem_is_written_with_the_step_number_a_person_sees(admin_clie
 
 def test_forged_step_ids_and_types_are_ignored_not_a_500(admin_client):
     data = new_page(admin_client)
-    data.update({"name": ["Forged"], "trigger-event": ["x"], "step": ["1", "abc", "1", "2"],
-                 "step-1-type": ["exit"], "step-1-parent": ["1"], "step-2-type": ["rm -rf"]})
+    data.update(
+        {
+            "name": ["Forged"],
+            "trigger-event": ["x"],
+            "step": ["1", "abc", "1", "2"],
+            "step-1-type": ["exit"],
+            "step-1-parent": ["1"],
+            "step-2-type": ["rm -rf"],
+        }
+    )
     response = admin_client.post(ADD_URL, data)
     assert response.status_code == 302
     assert Activity.objects.get(name="Forged").steps == [{"type": "exit"}]
@@ -247,8 +288,14 @@ def test_unknown_palette_actions_change_nothing(admin_client):
 
 def test_activating_with_warnings_needs_them_confirmed(admin_client):
     factories.email_template("hello")
-    activity = spec.load({"name": "Unseen event", "status": "draft", "trigger": {"type": "event", "event": "birthday"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    activity = spec.load(
+        {
+            "name": "Unseen event",
+            "status": "draft",
+            "trigger": {"type": "event", "event": "birthday"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     data = posted(admin_client.get(change_url(activity)))
 
     refused = admin_client.post(change_url(activity), {**data, "_activate": "Save and activate"})
@@ -266,10 +313,17 @@ def test_activating_with_warnings_needs_them_confirmed(admin_client):
 
 def test_the_list_action_does_not_activate_an_activity_with_warnings(admin_client):
     factories.email_template("hello")
-    activity = spec.load({"name": "Unseen", "status": "draft", "trigger": {"type": "event", "event": "birthday"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
-    response = admin_client.post("/admin/activities/activity/", {"action": "activate", "_selected_action": [activity.pk]},
-                                 follow=True)
+    activity = spec.load(
+        {
+            "name": "Unseen",
+            "status": "draft",
+            "trigger": {"type": "event", "event": "birthday"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
+    response = admin_client.post(
+        "/admin/activities/activity/", {"action": "activate", "_selected_action": [activity.pk]}, follow=True
+    )
     assert "not activated" in response.content.decode()
     activity.refresh_from_db()
     assert activity.status == ActivityStatus.DRAFT
@@ -314,8 +368,13 @@ def test_built_exported_and_imported_again_gives_the_same_definition(admin_clien
 
 def test_the_advanced_view_shows_the_definition_as_json_and_saves_checked_edits(admin_client):
     factories.email_template("hello")
-    activity = spec.load({"name": "Adv", "trigger": {"type": "event", "event": "x"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    activity = spec.load(
+        {
+            "name": "Adv",
+            "trigger": {"type": "event", "event": "x"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     url = f"/admin/activities/activity/{activity.pk}/advanced/"
     data = {name: value for name, value in posted(admin_client.get(url)).items()}
     assert json.loads(data["steps"][0]) == activity.steps
@@ -324,7 +383,9 @@ def test_the_advanced_view_shows_the_definition_as_json_and_saves_checked_edits(
     refused = admin_client.post(url, data)
     assert "the duration must be more than zero" in refused.content.decode()
 
-    data["steps"] = [json.dumps([{"type": "wait", "days": 1}, {"type": "send", "channel": "email", "template": "hello"}])]
+    data["steps"] = [
+        json.dumps([{"type": "wait", "days": 1}, {"type": "send", "channel": "email", "template": "hello"}])
+    ]
     assert admin_client.post(url, data).status_code == 302
     activity.refresh_from_db()
     assert (activity.steps[0], activity.version) == ({"type": "wait", "days": 1}, 2)
@@ -332,8 +393,13 @@ def test_the_advanced_view_shows_the_definition_as_json_and_saves_checked_edits(
 
 def test_someone_who_may_only_view_sees_the_advanced_view_but_cannot_save_it(client):
     factories.email_template("hello")
-    activity = spec.load({"name": "Adv", "trigger": {"type": "event", "event": "x"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    activity = spec.load(
+        {
+            "name": "Adv",
+            "trigger": {"type": "event", "event": "x"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     viewer = User.objects.create_user("viewer", password="x", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_activity"))
     client.force_login(viewer)
@@ -357,9 +423,14 @@ def test_a_lone_surrogate_posted_as_bytes_is_an_error_on_the_field_not_a_500(adm
     data = new_page(admin_client)
     _, data = press(admin_client, ADD_URL, data, "add:issue_coupon::")
     step = data["step"][0]
-    body = "&".join(f"{name}={value}" for name, values in data.items() for value in values if name != f"step-{step}-value")
-    response = admin_client.post(ADD_URL, body + f"&name=S&trigger-event=%ED%A0%80&step-{step}-value=%ED%A0%80",
-                                 content_type="application/x-www-form-urlencoded")
+    body = "&".join(
+        f"{name}={value}" for name, values in data.items() for value in values if name != f"step-{step}-value"
+    )
+    response = admin_client.post(
+        ADD_URL,
+        body + f"&name=S&trigger-event=%ED%A0%80&step-{step}-value=%ED%A0%80",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 200
     assert "Step 1 (issue a coupon), discount:" in response.content.decode()
     assert Activity.objects.count() == 0
@@ -410,39 +481,65 @@ def test_a_country_condition_offers_the_countries_to_pick(admin_client):
 ODD_BUT_VALID = {
     "a wait for an event with conditions on it": {
         "trigger": {"type": "event", "event": "x"},
-        "steps": [{"type": "wait_for_event", "event": "order_placed", "where": [{"field": "properties.total", "op": "gt", "value": 20}],
-                   "timeout_days": 3}, {"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [
+            {
+                "type": "wait_for_event",
+                "event": "order_placed",
+                "where": [{"field": "properties.total", "op": "gt", "value": 20}],
+                "timeout_days": 3,
+            },
+            {"type": "send", "channel": "email", "template": "hello"},
+        ],
+    },
     "a time zone among the excluded regions": {
-        "trigger": {"type": "event", "event": "x"}, "send_rules": {"excluded_regions": ["America/Sao_Paulo", "Asia"]},
-        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "trigger": {"type": "event", "event": "x"},
+        "send_rules": {"excluded_regions": ["America/Sao_Paulo", "Asia"]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a wait of days and hours": {
         "trigger": {"type": "event", "event": "x"},
-        "steps": [{"type": "wait", "days": 1, "hours": 12}, {"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [{"type": "wait", "days": 1, "hours": 12}, {"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a wait until with hours and minutes": {
         "trigger": {"type": "event", "event": "x"},
-        "steps": [{"type": "wait_until", "field": "properties.starts_at", "offset_hours": -1, "offset_minutes": -30},
-                  {"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [
+            {"type": "wait_until", "field": "properties.starts_at", "offset_hours": -1, "offset_minutes": -30},
+            {"type": "send", "channel": "email", "template": "hello"},
+        ],
+    },
     "a cap over days and hours": {
         "trigger": {"type": "event", "event": "x"},
         "send_rules": {"caps": [{"channel": "email", "category": "marketing", "count": 1, "days": 1, "hours": 12}]},
-        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a value with a comma in a list": {
         "trigger": {"type": "event", "event": "x"},
         "target": [{"field": "attributes.code", "op": "in", "value": ["a, b", "c"]}],
-        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a date trigger without its time or recurrence": {
-        "trigger": {"type": "date", "field": "date_of_birth"}, "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "trigger": {"type": "date", "field": "date_of_birth"},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a threshold without its direction": {
         "trigger": {"type": "threshold", "field": "attributes.points", "value": 100},
-        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
     "a branch without an else": {
         "trigger": {"type": "event", "event": "x"},
-        "steps": [{"type": "branch", "if": [{"field": "country", "op": "eq", "value": "IT"}],
-                   "then": [{"type": "send", "channel": "email", "template": "hello"}]}]},
+        "steps": [
+            {
+                "type": "branch",
+                "if": [{"field": "country", "op": "eq", "value": "IT"}],
+                "then": [{"type": "send", "channel": "email", "template": "hello"}],
+            }
+        ],
+    },
     "a window of days on an orders condition": {
         "trigger": {"type": "event", "event": "x"},
         "target": [{"field": "orders.count", "op": "gte", "value": 1, "days": 30}],
-        "steps": [{"type": "send", "channel": "email", "template": "hello"}]},
+        "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+    },
 }
 
 
@@ -452,8 +549,9 @@ def test_saving_unchanged_keeps_what_the_builder_cannot_show(admin_client, case)
     activity = spec.load({"name": "Odd", **ODD_BUT_VALID[case]})
     before = activity.definition()
 
-    response = admin_client.post(change_url(activity), {**posted(admin_client.get(change_url(activity))),
-                                                        "_continue": "x"})
+    response = admin_client.post(
+        change_url(activity), {**posted(admin_client.get(change_url(activity))), "_continue": "x"}
+    )
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     activity.refresh_from_db()
@@ -483,8 +581,14 @@ def test_switching_the_trigger_type_and_back_keeps_the_event_and_its_conditions(
     data = new_page(admin_client)
     data["trigger-event"] = ["cart_updated"]
     _, data = press(admin_client, ADD_URL, data, "row:trigger-where")
-    data.update({"trigger-where-0-field": ["properties.<name>"], "trigger-where-0-name": ["total"],
-                 "trigger-where-0-op": ["gte"], "trigger-where-0-value": ["20"]})
+    data.update(
+        {
+            "trigger-where-0-field": ["properties.<name>"],
+            "trigger-where-0-name": ["total"],
+            "trigger-where-0-op": ["gte"],
+            "trigger-where-0-value": ["20"],
+        }
+    )
     for kind in ("date", "threshold", "event"):
         data["trigger-type"] = [kind]
         _, data = press(admin_client, ADD_URL, data, "noop")
@@ -503,9 +607,13 @@ def test_a_new_condition_on_a_field_with_a_list_of_values_waits_for_a_choice(adm
     assert response.status_code == 200 and Activity.objects.count() == 0
 
 
-@pytest.mark.parametrize("field, typed", [
-    ("amount", "999999999999999"), ("amount", "3651"),
-])
+@pytest.mark.parametrize(
+    "field, typed",
+    [
+        ("amount", "999999999999999"),
+        ("amount", "3651"),
+    ],
+)
 def test_a_wait_of_a_million_years_is_an_error_not_a_500(admin_client, field, typed):
     data = new_page(admin_client)
     data.update({"name": ["Long"], "trigger-event": ["x"]})
@@ -528,16 +636,22 @@ def test_a_problem_is_said_once_in_the_words_of_the_page_not_the_files(admin_cli
 
 def test_enter_in_a_text_field_saves_rather_than_pressing_a_palette_button(admin_client):
     page = admin_client.get(ADD_URL).content.decode()
-    form = page[page.index('id="activity_form"'):]
-    first_submit = form[form.index('type="submit"'):][:200]
+    form = page[page.index('id="activity_form"') :]
+    first_submit = form[form.index('type="submit"') :][:200]
     assert 'name="_continue"' in first_submit
 
 
 def test_the_checks_stay_on_the_page_after_a_palette_button(admin_client):
     factories.email_template("hello")
     factories.customer()
-    activity = spec.load({"name": "Unseen", "status": "draft", "trigger": {"type": "event", "event": "birthday"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    activity = spec.load(
+        {
+            "name": "Unseen",
+            "status": "draft",
+            "trigger": {"type": "event", "event": "birthday"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     response, _ = press(admin_client, change_url(activity), posted(admin_client.get(change_url(activity))), "cap")
     page = response.content.decode()
     assert 'class="finding finding-warning"' in page and "I have read the warnings" in page
@@ -546,13 +660,27 @@ def test_the_checks_stay_on_the_page_after_a_palette_button(admin_client):
 
 def test_steps_whose_parents_point_at_each_other_are_kept_at_the_end_not_dropped(admin_client):
     data = new_page(admin_client)
-    data.update({"name": ["Loop"], "trigger-event": ["x"], "step": ["1", "2"],
-                 "step-1-type": ["branch"], "step-1-parent": ["2"], "step-1-arm": ["then"],
-                 "step-1-if-row": ["0"], "step-1-if-0-field": ["country"], "step-1-if-0-op": ["eq"],
-                 "step-1-if-0-value": ["IT"],
-                 "step-2-type": ["branch"], "step-2-parent": ["1"], "step-2-arm": ["then"],
-                 "step-2-if-row": ["0"], "step-2-if-0-field": ["country"], "step-2-if-0-op": ["eq"],
-                 "step-2-if-0-value": ["FR"]})
+    data.update(
+        {
+            "name": ["Loop"],
+            "trigger-event": ["x"],
+            "step": ["1", "2"],
+            "step-1-type": ["branch"],
+            "step-1-parent": ["2"],
+            "step-1-arm": ["then"],
+            "step-1-if-row": ["0"],
+            "step-1-if-0-field": ["country"],
+            "step-1-if-0-op": ["eq"],
+            "step-1-if-0-value": ["IT"],
+            "step-2-type": ["branch"],
+            "step-2-parent": ["1"],
+            "step-2-arm": ["then"],
+            "step-2-if-row": ["0"],
+            "step-2-if-0-field": ["country"],
+            "step-2-if-0-op": ["eq"],
+            "step-2-if-0-value": ["FR"],
+        }
+    )
     _, after = press(admin_client, ADD_URL, data, "noop")
     assert set(after["step"]) == {"1", "2"}
 
@@ -570,8 +698,13 @@ def test_a_nul_in_an_event_name_is_refused_in_words(admin_client):
 def test_the_advanced_view_refuses_what_the_builder_refuses(admin_client):
     factories.email_template("coupon-mail", html_body="Your code {{ coupon.code }}")
     factories.email_template("hello")
-    activity = spec.load({"name": "Adv", "trigger": {"type": "event", "event": "x"},
-                          "steps": [{"type": "send", "channel": "email", "template": "hello"}]})
+    activity = spec.load(
+        {
+            "name": "Adv",
+            "trigger": {"type": "event", "event": "x"},
+            "steps": [{"type": "send", "channel": "email", "template": "hello"}],
+        }
+    )
     url = f"/admin/activities/activity/{activity.pk}/advanced/"
     data = posted(admin_client.get(url))
     data["steps"] = [json.dumps([{"type": "send", "channel": "email", "template": "coupon-mail"}])]
@@ -585,10 +718,16 @@ def test_importing_a_file_the_builder_would_refuse_is_refused_with_the_reason(ad
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     factories.email_template("coupon-mail", html_body="Your code {{ coupon.code }}")
-    upload = SimpleUploadedFile("a.json", json.dumps({
-        "name": "Coupon-less", "trigger": {"type": "event", "event": "x"},
-        "steps": [{"type": "send", "channel": "email", "template": "coupon-mail"}],
-    }).encode())
+    upload = SimpleUploadedFile(
+        "a.json",
+        json.dumps(
+            {
+                "name": "Coupon-less",
+                "trigger": {"type": "event", "event": "x"},
+                "steps": [{"type": "send", "channel": "email", "template": "coupon-mail"}],
+            }
+        ).encode(),
+    )
     response = admin_client.post("/admin/activities/activity/import/", {"file": upload})
     assert response.status_code == 200 and "coupon.code" in response.content.decode()
     assert not Activity.objects.filter(name="Coupon-less").exists()

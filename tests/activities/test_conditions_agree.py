@@ -20,12 +20,14 @@ amounts summed have at most six decimals.
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given, note
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from activities.conditions import NUMBER_TEXT, age_on, filter_customers, matches, problems_in
 from customers.models import Channel, ConsentAction, ConsentRecord, ConsentSource, Customer, Event, Segment
@@ -47,13 +49,34 @@ ZONE_VALUES = ["Asia", "Europe", "America", "Australia", "Asia/Tokyo", "Europe/R
 SEGMENTS = {"vip": "VIP", "news": "News letter"}
 EVENT_NAMES = ["order_placed", "cart_updated"]
 WINDOWS = [None, 1, 7, 30]
-TEXTS = ["gold", "Gold", "gold yearly", "59.90", "5", "-3", "0", "0.50", "007", "1e5", "5.", ".5", "-0", " 5",
-         "12345678901234567", "2024-05-01", "2024-05-01T10:00:00+02:00", "2024-13-45", "2024-05", "Zoë", "東京"]
+TEXTS = [
+    "gold",
+    "Gold",
+    "gold yearly",
+    "59.90",
+    "5",
+    "-3",
+    "0",
+    "0.50",
+    "007",
+    "1e5",
+    "5.",
+    ".5",
+    "-0",
+    " 5",
+    "12345678901234567",
+    "2024-05-01",
+    "2024-05-01T10:00:00+02:00",
+    "2024-13-45",
+    "2024-05",
+    "Zoë",
+    "東京",
+]
 MOMENTS = [
-    datetime(2027, 2, 28, 12, tzinfo=dt_timezone.utc),
-    datetime(2027, 3, 1, 9, tzinfo=dt_timezone.utc),
-    datetime(2028, 2, 29, 12, tzinfo=dt_timezone.utc),
-    datetime(2027, 12, 31, 23, 30, tzinfo=dt_timezone.utc),
+    datetime(2027, 2, 28, 12, tzinfo=UTC),
+    datetime(2027, 3, 1, 9, tzinfo=UTC),
+    datetime(2028, 2, 29, 12, tzinfo=UTC),
+    datetime(2027, 12, 31, 23, 30, tzinfo=UTC),
 ]
 MOMENT_ZONES = ["UTC", "Australia/Sydney", "America/Los_Angeles"]
 
@@ -72,10 +95,13 @@ texts = st.one_of(
 )
 scalars = st.one_of(st.none(), st.booleans(), numbers, texts, st.lists(st.integers(0, 2), max_size=2))
 money = st.one_of(
-    st.none(), st.booleans(), st.sampled_from(["free", "", "007", "1e3", "5."]),
-    st.integers(-10**6, 10**6).map(lambda cents: cents / 100),
-    st.integers(-10**6, 10**6).map(lambda cents: f"{cents / 100:.2f}"),
-    st.integers(-1000, 1000), st.sampled_from([10**9, 2 * 10**9, -10**10]),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["free", "", "007", "1e3", "5."]),
+    st.integers(-(10**6), 10**6).map(lambda cents: cents / 100),
+    st.integers(-(10**6), 10**6).map(lambda cents: f"{cents / 100:.2f}"),
+    st.integers(-1000, 1000),
+    st.sampled_from([10**9, 2 * 10**9, -(10**10)]),
 )
 #: Hours before the moment: around it, and on the edges of the 1, 7 and 30 day windows.
 event_hours = st.one_of(st.integers(-72, 60 * 24), st.sampled_from([0, 1, -1, 24, 25, 168, 167, 720, 721]))
@@ -101,8 +127,8 @@ def birth_dates(draw, at):
         return date(draw(st.sampled_from([1960, 1996, 2000, 2004, 2028])), 2, 29)
     years = draw(st.integers(-1, 90))
     day = at.date()
-    anniversary = date(day.year - years, 2, 28) if (day.month, day.day) == (2, 29) else day.replace(
-        year=day.year - years
+    anniversary = (
+        date(day.year - years, 2, 28) if (day.month, day.day) == (2, 29) else day.replace(year=day.year - years)
     )
     return anniversary + timedelta(days=draw(st.integers(-2, 2)))
 
@@ -110,9 +136,9 @@ def birth_dates(draw, at):
 @st.composite
 def creation_moments(draw, at):
     """Some near midnight in UTC, where the UTC date and the moment's local date part."""
-    day = at.astimezone(dt_timezone.utc).date() - timedelta(days=draw(st.integers(-1, 400)))
+    day = at.astimezone(UTC).date() - timedelta(days=draw(st.integers(-1, 400)))
     clock = draw(st.one_of(st.sampled_from([time(0, 0), time(0, 30), time(23, 59)]), st.times()))
-    return datetime.combine(day, clock, tzinfo=dt_timezone.utc)
+    return datetime.combine(day, clock, tzinfo=UTC)
 
 
 @st.composite
@@ -120,49 +146,74 @@ def worlds(draw):
     at = draw(st.sampled_from(MOMENTS)).astimezone(ZoneInfo(draw(st.sampled_from(MOMENT_ZONES))))
     people = []
     for index in range(draw(st.integers(1, 8))):
-        people.append({
-            "first_name": draw(st.sampled_from(["", *FIRST_NAMES])),
-            "email": draw(st.sampled_from(["", *EMAILS])),
-            "external_id": draw(st.sampled_from([None, f"shop-{index}"])),
-            "country": draw(st.sampled_from(["", *COUNTRIES])),
-            "timezone": draw(st.sampled_from(["", "", *TIMEZONES])),
-            "phone": draw(st.sampled_from(["", *PHONES])),
-            "language": draw(st.sampled_from(["", *LANGUAGES])),
-            "date_of_birth": draw(birth_dates(at)),
-            "created_at": draw(creation_moments(at)),
-            "attributes": draw(attributes()),
-            "consent": draw(st.lists(
-                st.tuples(st.sampled_from(list(Channel)), st.sampled_from(list(ConsentAction)), st.integers(0, 3)),
-                max_size=4,
-            )),
-            "segments": draw(st.lists(st.sampled_from(list(SEGMENTS)), unique=True)),
-            "events": draw(st.lists(st.tuples(st.sampled_from(EVENT_NAMES), event_hours, money), max_size=6)),
-        })
+        people.append(
+            {
+                "first_name": draw(st.sampled_from(["", *FIRST_NAMES])),
+                "email": draw(st.sampled_from(["", *EMAILS])),
+                "external_id": draw(st.sampled_from([None, f"shop-{index}"])),
+                "country": draw(st.sampled_from(["", *COUNTRIES])),
+                "timezone": draw(st.sampled_from(["", "", *TIMEZONES])),
+                "phone": draw(st.sampled_from(["", *PHONES])),
+                "language": draw(st.sampled_from(["", *LANGUAGES])),
+                "date_of_birth": draw(birth_dates(at)),
+                "created_at": draw(creation_moments(at)),
+                "attributes": draw(attributes()),
+                "consent": draw(
+                    st.lists(
+                        st.tuples(
+                            st.sampled_from(list(Channel)), st.sampled_from(list(ConsentAction)), st.integers(0, 3)
+                        ),
+                        max_size=4,
+                    )
+                ),
+                "segments": draw(st.lists(st.sampled_from(list(SEGMENTS)), unique=True)),
+                "events": draw(st.lists(st.tuples(st.sampled_from(EVENT_NAMES), event_hours, money), max_size=6)),
+            }
+        )
     return at, people
 
 
 def build(at, people) -> None:
     segments = {slug: Segment.objects.create(slug=slug, name=name) for slug, name in SEGMENTS.items()}
     for person in people:
-        customer = Customer.objects.create(**{
-            key: person[key] for key in (
-                "first_name", "email", "external_id", "country", "timezone", "phone", "language", "date_of_birth",
-                "attributes",
-            )
-        })
+        customer = Customer.objects.create(
+            **{
+                key: person[key]
+                for key in (
+                    "first_name",
+                    "email",
+                    "external_id",
+                    "country",
+                    "timezone",
+                    "phone",
+                    "language",
+                    "date_of_birth",
+                    "attributes",
+                )
+            }
+        )
         Customer.objects.filter(pk=customer.pk).update(created_at=person["created_at"])
         for channel, action, minutes in person["consent"]:
             ConsentRecord.objects.create(
-                customer=customer, channel=channel, action=action, source=ConsentSource.FORM,
+                customer=customer,
+                channel=channel,
+                action=action,
+                source=ConsentSource.FORM,
                 recorded_at=at - timedelta(minutes=minutes),
             )
         for slug in person["segments"]:
             add_to_segment(segments[slug], [customer])
-        Event.objects.bulk_create([
-            Event(customer=customer, name=name, occurred_at=at - timedelta(hours=hours),
-                  properties={} if total is None else {"total": total})
-            for name, hours, total in person["events"]
-        ])
+        Event.objects.bulk_create(
+            [
+                Event(
+                    customer=customer,
+                    name=name,
+                    occurred_at=at - timedelta(hours=hours),
+                    properties={} if total is None else {"total": total},
+                )
+                for name, hours, total in person["events"]
+            ]
+        )
 
 
 # Values from the world, for conditions that fall on its boundaries --------------------
@@ -182,9 +233,15 @@ class Pools:
     @classmethod
     def of(cls, at, people):
         pools = cls(
-            texts={"first_name": set(FIRST_NAMES), "email": set(EMAILS), "country": set(COUNTRIES),
-                   "timezone": set(TIMEZONES), "language": set(LANGUAGES), "phone": set(PHONES),
-                   "external_id": {"shop-0", "shop-1"}},
+            texts={
+                "first_name": set(FIRST_NAMES),
+                "email": set(EMAILS),
+                "country": set(COUNTRIES),
+                "timezone": set(TIMEZONES),
+                "language": set(LANGUAGES),
+                "phone": set(PHONES),
+                "external_id": {"shop-0", "shop-1"},
+            },
             dates={"1999-12-31", "2000-02-29", "2024-05-01", "2027-02-28", "2027-03-01"},
             ages={0, 18, 27, 31},
             numbers={0, 5, -3, 0.5, 59.9, 1000, 10**20, -0.0},
@@ -208,8 +265,11 @@ class Pools:
                 pools.add_attribute_value(value)
             for name in EVENT_NAMES:
                 for days in WINDOWS:
-                    counted = [total for event, hours, total in person["events"]
-                               if event == name and 0 <= hours and (days is None or hours <= days * 24)]
+                    counted = [
+                        total
+                        for event, hours, total in person["events"]
+                        if event == name and 0 <= hours and (days is None or hours <= days * 24)
+                    ]
                     pools.counts.update({len(counted), len(counted) + 1})
                     total = sum(_money(one) for one in counted)
                     pools.sums.update(float(total + step) for step in (Decimal("-0.01"), 0, Decimal("0.01")))
@@ -288,9 +348,11 @@ def text_conditions(draw, pools):
     if op == "exists":
         return leaf(name, op, draw(st.booleans()))
     if op == "contains":
-        return leaf(name, op, draw(st.one_of(
-            st.sampled_from(["a", "A", "GMAIL", "@gmail.", "ë", "京", "shop", "/", "+1"]), values
-        )))
+        return leaf(
+            name,
+            op,
+            draw(st.one_of(st.sampled_from(["a", "A", "GMAIL", "@gmail.", "ë", "京", "shop", "/", "+1"]), values)),
+        )
     if op in ("in", "not_in"):
         return leaf(name, op, draw(st.lists(values, min_size=1, max_size=3)))
     return leaf(name, op, draw(values))
@@ -308,8 +370,9 @@ def attribute_conditions(draw, pools):
     if kind == "text":
         op = draw(st.sampled_from(["eq", "ne", "in", "not_in", "contains"]))
         if op in ("in", "not_in"):
-            return leaf(name, op, draw(st.lists(st.one_of(words, numbers, from_pool(pools.dates)), min_size=1,
-                                                max_size=3)))
+            return leaf(
+                name, op, draw(st.lists(st.one_of(words, numbers, from_pool(pools.dates)), min_size=1, max_size=3))
+            )
         return leaf(name, op, draw(words))
     values = numbers if kind == "number" else from_pool(pools.dates)
     return draw(ordered_conditions(name, values).filter(lambda c: c["op"] != "exists"))
@@ -342,12 +405,13 @@ def condition_lists(pools):
         st.tuples(st.sampled_from(["consent.email", "consent.sms"]), st.booleans()).map(
             lambda c: leaf(c[0], "is", c[1])
         ),
-        st.tuples(st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from([*SEGMENTS, *SEGMENTS.values()]),
-                                                              min_size=1, max_size=2)).map(
-            lambda c: leaf("segment", *c)
-        ),
-        st.tuples(st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from(ZONE_VALUES), min_size=1,
-                                                              max_size=3)).map(lambda c: leaf("zone", *c)),
+        st.tuples(
+            st.sampled_from(["in", "not_in"]),
+            st.lists(st.sampled_from([*SEGMENTS, *SEGMENTS.values()]), min_size=1, max_size=2),
+        ).map(lambda c: leaf("segment", *c)),
+        st.tuples(
+            st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from(ZONE_VALUES), min_size=1, max_size=3)
+        ).map(lambda c: leaf("zone", *c)),
         event_conditions(pools),
         event_conditions(pools),
     )
@@ -366,13 +430,15 @@ def condition_lists(pools):
 
 @given(data=st.data())
 @hypothesis_settings(
-    max_examples=100, deadline=None,
+    max_examples=100,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 def test_matches_and_the_bulk_query_select_the_same_customers(data):
     at, people = data.draw(worlds(), label="world")
-    condition_sets = data.draw(st.lists(condition_lists(Pools.of(at, people)), min_size=20, max_size=40),
-                               label="conditions")
+    condition_sets = data.draw(
+        st.lists(condition_lists(Pools.of(at, people)), min_size=20, max_size=40), label="conditions"
+    )
     with rolled_back():
         build(at, people)
         customers = list(Customer.objects.all())

@@ -13,10 +13,10 @@ from activities import dates, spec, tasks
 from activities.models import Activity, ActivityStatus, Enrollment, EnrollmentState, Reentry
 from customers import consent
 from customers.models import Channel, ConsentSource
+from examples.storefront import demo
 from messaging.backends.sms import locmem
 from messaging.delivery import deliver
 from messaging.models import Category, Message, Status
-from examples.storefront import demo
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,9 @@ def reachable_customer(**fields):
 def date_activity(name, text, *, trigger, steps_before=(), **fields):
     content = factories.sms_content(slug=name.lower().replace(" ", "-"), text=text)
     defaults = {
-        "status": ActivityStatus.ACTIVE, "category": Category.MARKETING, "reentry": Reentry.ALWAYS,
+        "status": ActivityStatus.ACTIVE,
+        "category": Category.MARKETING,
+        "reentry": Reentry.ALWAYS,
         "trigger": {"type": "date", "at": "10:00", **trigger},
         "steps": [*steps_before, {"type": "send", "channel": "sms", "content": content.slug}],
     }
@@ -67,7 +69,8 @@ def date_activity(name, text, *, trigger, steps_before=(), **fields):
 
 def birthday_activity(**fields):
     return date_activity(
-        "Birthday", "Happy birthday week, {{ customer.first_name }}! 20% off: {{ coupon.code }}",
+        "Birthday",
+        "Happy birthday week, {{ customer.first_name }}! 20% off: {{ coupon.code }}",
         trigger={"field": "date_of_birth", "offset_days": -7, "recurrence": "yearly"},
         steps_before=[{"type": "issue_coupon", "percent_off": 20, "prefix": "BDAY", "valid_days": 30}],
         **fields,
@@ -79,10 +82,16 @@ def birthday_activity(**fields):
 
 def test_a_birthday_sms_with_a_unique_code_arrives_a_week_before_at_10_in_each_customers_own_zone():
     birthday_activity()
-    by_hand = reachable_customer(first_name="Mia", phone="+61412345678", timezone="Australia/Sydney",
-                                 country="AU", date_of_birth=date(1990, 6, 10))
-    by_number = reachable_customer(first_name="Jack", phone="+61291234567", country="AU",
-                                   date_of_birth=date(1985, 6, 10))
+    by_hand = reachable_customer(
+        first_name="Mia",
+        phone="+61412345678",
+        timezone="Australia/Sydney",
+        country="AU",
+        date_of_birth=date(1990, 6, 10),
+    )
+    by_number = reachable_customer(
+        first_name="Jack", phone="+61291234567", country="AU", date_of_birth=date(1985, 6, 10)
+    )
     angeleno = reachable_customer(first_name="Ana", phone="+13105550100", date_of_birth=date(1992, 6, 10))
 
     beat(datetime(2027, 6, 3, 9, 59, tzinfo=SYDNEY))
@@ -136,8 +145,11 @@ def test_running_the_daily_job_twice_sends_once():
 
 
 def test_a_29_february_birthday_fires_on_28_february_2027():
-    date_activity("Birthday today", "Happy birthday {{ customer.first_name }}!",
-                  trigger={"field": "date_of_birth", "recurrence": "yearly"})
+    date_activity(
+        "Birthday today",
+        "Happy birthday {{ customer.first_name }}!",
+        trigger={"field": "date_of_birth", "recurrence": "yearly"},
+    )
     leapling = reachable_customer(first_name="Leo", phone="+13105550100", date_of_birth=date(2000, 2, 29))
 
     beat(datetime(2027, 2, 27, 10, 0, tzinfo=LOS_ANGELES))
@@ -149,8 +161,11 @@ def test_a_29_february_birthday_fires_on_28_february_2027():
 
 
 def test_in_a_leap_year_a_29_february_birthday_waits_for_29_february():
-    date_activity("Birthday today", "Happy birthday {{ customer.first_name }}!",
-                  trigger={"field": "date_of_birth", "recurrence": "yearly"})
+    date_activity(
+        "Birthday today",
+        "Happy birthday {{ customer.first_name }}!",
+        trigger={"field": "date_of_birth", "recurrence": "yearly"},
+    )
     leapling = reachable_customer(phone="+13105550100", date_of_birth=date(2000, 2, 29))
     born_28th = reachable_customer(phone="+13105550101", date_of_birth=date(2000, 2, 28))
 
@@ -172,8 +187,12 @@ def test_customers_outside_the_target_are_not_enrolled():
 
 
 def test_an_age_target_counts_on_the_local_date_of_sending():
-    date_activity("Eighteen", "You are 18!", trigger={"field": "date_of_birth", "recurrence": "yearly"},
-                  target=[{"field": "age", "op": "eq", "value": 18}])
+    date_activity(
+        "Eighteen",
+        "You are 18!",
+        trigger={"field": "date_of_birth", "recurrence": "yearly"},
+        target=[{"field": "age", "op": "eq", "value": 18}],
+    )
     turning_18 = reachable_customer(phone="+13105550100", date_of_birth=date(2009, 6, 10))
     turning_19 = reachable_customer(phone="+13105550101", date_of_birth=date(2008, 6, 10))
 
@@ -204,13 +223,15 @@ def test_reentry_always_sends_every_birthday():
 
     assert len(sent_to(customer.phone)) == 2
     assert set(Enrollment.objects.values_list("occurrence_key", flat=True)) == {
-        "date_of_birth:2027", "date_of_birth:2028",
+        "date_of_birth:2027",
+        "date_of_birth:2028",
     }
 
 
 def test_a_half_birthday_comes_round_every_six_months_from_the_date_of_birth():
-    date_activity("Half birthday", "Half way there!",
-                  trigger={"field": "date_of_birth", "recurrence": {"every_months": 6}})
+    date_activity(
+        "Half birthday", "Half way there!", trigger={"field": "date_of_birth", "recurrence": {"every_months": 6}}
+    )
     customer = reachable_customer(phone="+13105550100", date_of_birth=date(1992, 6, 10))
 
     beat(datetime(2027, 6, 10, 10, 0, tzinfo=LOS_ANGELES))
@@ -219,20 +240,27 @@ def test_a_half_birthday_comes_round_every_six_months_from_the_date_of_birth():
 
     assert len(sent_to(customer.phone)) == 2
     assert sorted(Enrollment.objects.values_list("occurrence_key", flat=True)) == [
-        "date_of_birth:2027-06", "date_of_birth:2027-12",
+        "date_of_birth:2027-06",
+        "date_of_birth:2027-12",
     ]
 
 
 def test_reentry_after_days_skips_the_occurrences_that_come_too_soon():
-    date_activity("Service", "Service time", reentry=Reentry.AFTER_DAYS, reentry_days=200,
-                  trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}})
+    date_activity(
+        "Service",
+        "Service time",
+        reentry=Reentry.AFTER_DAYS,
+        reentry_days=200,
+        trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}},
+    )
     reachable_customer(phone="+13105550100", attributes={"delivery_date": "2027-03-15"})
 
     for day in (date(2027, 9, 15), date(2028, 3, 15), date(2028, 9, 15)):
         beat(datetime.combine(day, datetime.min.time(), tzinfo=LOS_ANGELES) - timedelta(hours=4))
 
     assert sorted(Enrollment.objects.values_list("occurrence_key", flat=True)) == [
-        "attributes.delivery_date:2027-09", "attributes.delivery_date:2028-09",
+        "attributes.delivery_date:2027-09",
+        "attributes.delivery_date:2028-09",
     ]
 
 
@@ -253,8 +281,9 @@ def test_an_activity_that_ends_before_the_moment_does_not_enroll_for_it():
 
 def test_an_activity_saved_with_a_broken_trigger_is_skipped_and_the_others_run():
     birthday_activity()
-    Activity.objects.create(name="Broken", status=ActivityStatus.ACTIVE, trigger={"type": "date", "field": "dob"},
-                            steps=[{"type": "exit"}])
+    Activity.objects.create(
+        name="Broken", status=ActivityStatus.ACTIVE, trigger={"type": "date", "field": "dob"}, steps=[{"type": "exit"}]
+    )
     reachable_customer(phone="+13105550100", date_of_birth=date(1992, 6, 10))
 
     with time_machine.travel(datetime(2027, 6, 3, 9, 0, tzinfo=LOS_ANGELES), tick=False):
@@ -284,8 +313,12 @@ def test_a_moment_long_past_is_not_sent_late():
 
 def test_a_customer_of_whom_no_zone_is_known_gets_it_at_10_in_the_site_default_zone(settings):
     settings.TRIGGERHUB_DEFAULT_TIMEZONE = "Europe/Rome"
-    date_activity("Birthday today", "Happy birthday!", trigger={"field": "date_of_birth", "recurrence": "yearly"},
-                  category=Category.TRANSACTIONAL)
+    date_activity(
+        "Birthday today",
+        "Happy birthday!",
+        trigger={"field": "date_of_birth", "recurrence": "yearly"},
+        category=Category.TRANSACTIONAL,
+    )
     customer = factories.customer(country="", email="nowhere@example.com", date_of_birth=date(1990, 6, 10))
     assert customer.local_zone == ""
 
@@ -296,15 +329,22 @@ def test_a_customer_of_whom_no_zone_is_known_gets_it_at_10_in_the_site_default_z
 
 
 def test_the_number_of_queries_does_not_grow_with_the_customers_enrolled():
-    birthday_activity(target=[{"field": "country", "op": "in", "value": ["US"]},
-                              {"field": "age", "op": "gte", "value": 18}])
-    date_activity("Service", "Service due for your {{ customer.attributes.car_model }}",
-                  trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}})
+    birthday_activity(
+        target=[{"field": "country", "op": "in", "value": ["US"]}, {"field": "age", "op": "gte", "value": 18}]
+    )
+    date_activity(
+        "Service",
+        "Service due for your {{ customer.attributes.car_model }}",
+        trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}},
+    )
 
     def queries_to_enroll(customers, year):
         for n in range(customers):
-            factories.customer(phone=f"+1310555{n:04d}", date_of_birth=date(1990, 6, 10),
-                               attributes={"delivery_date": "2026-12-03", "car_model": "Golf"})
+            factories.customer(
+                phone=f"+1310555{n:04d}",
+                date_of_birth=date(1990, 6, 10),
+                attributes={"delivery_date": "2026-12-03", "car_model": "Golf"},
+            )
         with time_machine.travel(datetime(2027 + year, 6, 2, 12, 0, tzinfo=LOS_ANGELES), tick=False):
             with CaptureQueriesContext(connection) as queries:
                 result = dates.run_date_triggers()
@@ -322,8 +362,7 @@ def test_the_number_of_queries_does_not_grow_with_the_customers_enrolled():
 def test_the_shipped_birthday_example_sends_its_code_a_week_before():
     demo.create_example_content()
     spec.load(json.loads((demo.EXAMPLES_DIR / "birthday.json").read_text()))
-    customer = reachable_customer(first_name="Mia", phone="+61291234567", country="AU",
-                                  date_of_birth=date(1990, 6, 10))
+    customer = reachable_customer(first_name="Mia", phone="+61291234567", country="AU", date_of_birth=date(1990, 6, 10))
 
     beat(datetime(2027, 6, 3, 9, 59, tzinfo=SYDNEY))
     assert sent_to(customer.phone) == []
@@ -338,14 +377,23 @@ def test_the_shipped_birthday_example_sends_its_code_a_week_before():
 @pytest.fixture
 def car_activities(settings):
     settings.TRIGGERHUB_FREQUENCY_CAPS = ""  # the 36th month brings a service and the prompt on one day
-    date_activity("Welcome to your car", "Enjoy your new {{ customer.attributes.car_model }}!",
-                  trigger={"field": "attributes.delivery_date", "offset_days": 1, "recurrence": "once"})
-    date_activity("Service reminder", "Time for your {{ customer.attributes.car_model }}'s service.",
-                  trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}})
+    date_activity(
+        "Welcome to your car",
+        "Enjoy your new {{ customer.attributes.car_model }}!",
+        trigger={"field": "attributes.delivery_date", "offset_days": 1, "recurrence": "once"},
+    )
+    date_activity(
+        "Service reminder",
+        "Time for your {{ customer.attributes.car_model }}'s service.",
+        trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 6}},
+    )
     # Three years on, once: 36 months keep the day of delivery, where 3 * 365 days would drift by the leap day.
-    date_activity("New car", "Your {{ customer.attributes.car_model }} is 3 years old: see what's new.",
-                  trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 36}},
-                  reentry=Reentry.ONCE)
+    date_activity(
+        "New car",
+        "Your {{ customer.attributes.car_model }} is 3 years old: see what's new.",
+        trigger={"field": "attributes.delivery_date", "recurrence": {"every_months": 36}},
+        reentry=Reentry.ONCE,
+    )
 
 
 def sent_on(day, phone) -> list[str]:
@@ -358,28 +406,28 @@ def sent_on(day, phone) -> list[str]:
 
 
 def test_a_car_owner_gets_the_welcome_the_services_and_the_new_car_prompt_on_their_days(car_activities):
-    owner = reachable_customer(phone="+13105550100",
-                               attributes={"delivery_date": "2027-03-15", "car_model": "Model Y"})
+    owner = reachable_customer(phone="+13105550100", attributes={"delivery_date": "2027-03-15", "car_model": "Model Y"})
 
     assert sent_on(date(2027, 3, 16), owner.phone) == ["Enjoy your new Model Y!"]
     assert sent_on(date(2027, 9, 15), owner.phone) == ["Time for your Model Y's service."]
     assert sent_on(date(2028, 3, 15), owner.phone) == ["Time for your Model Y's service."]
     assert sorted(sent_on(date(2030, 3, 15), owner.phone)) == [
-        "Time for your Model Y's service.", "Your Model Y is 3 years old: see what's new.",
+        "Time for your Model Y's service.",
+        "Your Model Y is 3 years old: see what's new.",
     ]
     assert sent_on(date(2033, 3, 15), owner.phone) == ["Time for your Model Y's service."]
 
 
 def test_nothing_is_sent_between_the_service_dates(car_activities):
-    owner = reachable_customer(phone="+13105550100",
-                               attributes={"delivery_date": "2027-03-15", "car_model": "Model Y"})
+    owner = reachable_customer(phone="+13105550100", attributes={"delivery_date": "2027-03-15", "car_model": "Model Y"})
     for day in (date(2027, 3, 15), date(2027, 6, 15), date(2027, 12, 15), date(2028, 3, 14)):
         assert sent_on(day, owner.phone) == []
 
 
 def test_a_delivery_on_the_31st_is_serviced_on_the_last_day_of_shorter_months(car_activities):
-    owner = reachable_customer(phone="+13105550100",
-                               attributes={"delivery_date": "2026-08-31T15:20:00Z", "car_model": "Golf"})
+    owner = reachable_customer(
+        phone="+13105550100", attributes={"delivery_date": "2026-08-31T15:20:00Z", "car_model": "Golf"}
+    )
     beat(datetime(2027, 2, 28, 10, 0, tzinfo=LOS_ANGELES))
     assert sent_to(owner.phone) == ["Time for your Golf's service."]
 

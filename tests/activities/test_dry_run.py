@@ -1,6 +1,6 @@
 """Trying an activity on one customer: the timeline of the real engine, templates and policy, and no trace left."""
 
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
 
@@ -19,14 +19,17 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 SYDNEY = ZoneInfo("Australia/Sydney")
-UTC = dt_timezone.utc
+UTC = UTC
 #: A January morning: the next birthday of a customer born 15 March is in March.
 JANUARY = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 
 
 def sydney_customer(**fields):
     defaults = {
-        "first_name": "Mia", "country": "AU", "phone": "+61412345678", "timezone": "Australia/Sydney",
+        "first_name": "Mia",
+        "country": "AU",
+        "phone": "+61412345678",
+        "timezone": "Australia/Sydney",
         "date_of_birth": date(1990, 3, 15),
     }
     customer = factories.customer(**{**defaults, **fields})
@@ -40,10 +43,13 @@ def with_sms_consent(customer):
 
 def birthday_sms_activity(**fields) -> Activity:
     content = SmsContent.objects.filter(slug="birthday-sms").first() or factories.sms_content(
-        slug="birthday-sms", text="Happy birthday week, {{ customer.first_name }}! 10% off with {{ coupon.code }}",
+        slug="birthday-sms",
+        text="Happy birthday week, {{ customer.first_name }}! 10% off with {{ coupon.code }}",
     )
     defaults = {
-        "name": "Birthday SMS", "status": ActivityStatus.ACTIVE, "category": Category.MARKETING,
+        "name": "Birthday SMS",
+        "status": ActivityStatus.ACTIVE,
+        "category": Category.MARKETING,
         "reentry": Reentry.ALWAYS,
         "trigger": {"type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00"},
         "steps": [
@@ -56,8 +62,12 @@ def birthday_sms_activity(**fields) -> Activity:
 
 def event_activity(steps, **fields) -> Activity:
     defaults = {
-        "name": "After an order", "status": ActivityStatus.ACTIVE, "category": Category.TRANSACTIONAL,
-        "reentry": Reentry.ALWAYS, "trigger": {"type": "event", "event": "order_placed"}, "steps": steps,
+        "name": "After an order",
+        "status": ActivityStatus.ACTIVE,
+        "category": Category.TRANSACTIONAL,
+        "reentry": Reentry.ALWAYS,
+        "trigger": {"type": "event", "event": "order_placed"},
+        "steps": steps,
     }
     return Activity.objects.create(**{**defaults, **fields})
 
@@ -163,11 +173,13 @@ def test_a_customer_outside_the_target_would_not_start_and_the_target_is_named()
 def test_a_wait_moves_the_clock_to_its_end_for_the_next_step():
     factories.email_template("thanks")
     factories.email_template("review", subject="How was it, {{ customer.first_name }}?")
-    activity = event_activity([
-        {"type": "send", "channel": "email", "template": "thanks"},
-        {"type": "wait", "days": 3, "hours": 2},
-        {"type": "send", "channel": "email", "template": "review"},
-    ])
+    activity = event_activity(
+        [
+            {"type": "send", "channel": "email", "template": "thanks"},
+            {"type": "wait", "days": 3, "hours": 2},
+            {"type": "send", "channel": "email", "template": "review"},
+        ]
+    )
     customer = factories.customer(first_name="Ann", timezone="Europe/Rome")
 
     timeline = dry_run.try_on(activity, customer, JANUARY)
@@ -184,10 +196,12 @@ def test_an_event_trigger_uses_the_customers_latest_event_of_that_name_as_the_sa
     factories.email_template("thanks", subject="Thanks for order {{ event.order_id }}")
     activity = event_activity([{"type": "send", "channel": "email", "template": "thanks"}])
     customer = factories.customer()
-    Event.objects.create(customer=customer, name="order_placed", occurred_at=JANUARY - timedelta(days=9),
-                         properties={"order_id": "A-1"})
-    Event.objects.create(customer=customer, name="order_placed", occurred_at=JANUARY - timedelta(days=2),
-                         properties={"order_id": "A-2"})
+    Event.objects.create(
+        customer=customer, name="order_placed", occurred_at=JANUARY - timedelta(days=9), properties={"order_id": "A-1"}
+    )
+    Event.objects.create(
+        customer=customer, name="order_placed", occurred_at=JANUARY - timedelta(days=2), properties={"order_id": "A-2"}
+    )
 
     timeline = dry_run.try_on(activity, customer, JANUARY)
 
@@ -207,10 +221,12 @@ def test_without_such_an_event_the_sample_is_empty_and_says_so():
 
 def test_a_wait_for_an_event_takes_the_timeout_path_and_says_so():
     factories.email_template("reminder")
-    activity = event_activity([
-        {"type": "wait_for_event", "event": "order_paid", "timeout_days": 2, "on_timeout": "exit"},
-        {"type": "send", "channel": "email", "template": "reminder"},
-    ])
+    activity = event_activity(
+        [
+            {"type": "wait_for_event", "event": "order_paid", "timeout_days": 2, "on_timeout": "exit"},
+            {"type": "send", "channel": "email", "template": "reminder"},
+        ]
+    )
 
     timeline = dry_run.try_on(activity, factories.customer(timezone="UTC"), JANUARY)
 
@@ -224,11 +240,16 @@ def test_a_wait_for_an_event_takes_the_timeout_path_and_says_so():
 def test_a_branch_is_decided_by_its_conditions_at_that_moment():
     factories.email_template("for-italy")
     factories.email_template("for-others")
-    activity = event_activity([{
-        "type": "branch", "if": [{"field": "country", "op": "eq", "value": "IT"}],
-        "then": [{"type": "send", "channel": "email", "template": "for-italy"}],
-        "else": [{"type": "send", "channel": "email", "template": "for-others"}],
-    }])
+    activity = event_activity(
+        [
+            {
+                "type": "branch",
+                "if": [{"field": "country", "op": "eq", "value": "IT"}],
+                "then": [{"type": "send", "channel": "email", "template": "for-italy"}],
+                "else": [{"type": "send", "channel": "email", "template": "for-others"}],
+            }
+        ]
+    )
 
     italian = dry_run.try_on(activity, factories.customer(country="IT"), JANUARY)
     american = dry_run.try_on(activity, factories.customer(country="US"), JANUARY)
@@ -242,9 +263,11 @@ def test_a_frequency_cap_counts_the_walks_earlier_messages():
     factories.email_template("first")
     factories.email_template("second")
     activity = event_activity(
-        [{"type": "send", "channel": "email", "template": "first"},
-         {"type": "wait", "hours": 1},
-         {"type": "send", "channel": "email", "template": "second"}],
+        [
+            {"type": "send", "channel": "email", "template": "first"},
+            {"type": "wait", "hours": 1},
+            {"type": "send", "channel": "email", "template": "second"},
+        ],
         category=Category.MARKETING,
         send_rules={"caps": [{"channel": "email", "category": "marketing", "count": 1, "days": 1}]},
     )
@@ -260,10 +283,12 @@ def test_a_frequency_cap_counts_the_walks_earlier_messages():
 
 def test_a_message_followed_at_once_by_an_exit_is_shown_cancelled():
     factories.email_template("last-word")
-    activity = event_activity([
-        {"type": "send", "channel": "email", "template": "last-word"},
-        {"type": "exit", "note": "done here"},
-    ])
+    activity = event_activity(
+        [
+            {"type": "send", "channel": "email", "template": "last-word"},
+            {"type": "exit", "note": "done here"},
+        ]
+    )
 
     timeline = dry_run.try_on(activity, factories.customer(), JANUARY)
 
@@ -304,9 +329,13 @@ def test_the_walk_stops_after_fifty_steps():
 def test_a_definition_not_saved_yet_is_tried_instead_of_the_saved_one():
     activity = birthday_sms_activity()
     factories.sms_content(slug="other", text="Other text {{ coupon.code }}")
-    edited = {**activity.definition(), "steps": [
-        {"type": "issue_coupon", "percent_off": 10}, {"type": "send", "channel": "sms", "content": "other"},
-    ]}
+    edited = {
+        **activity.definition(),
+        "steps": [
+            {"type": "issue_coupon", "percent_off": 10},
+            {"type": "send", "channel": "sms", "content": "other"},
+        ],
+    }
     versions = ActivityVersion.objects.count()
 
     timeline = dry_run.try_on(activity, with_sms_consent(sydney_customer()), JANUARY, definition=edited)
@@ -318,9 +347,14 @@ def test_a_definition_not_saved_yet_is_tried_instead_of_the_saved_one():
 def test_an_unsaved_activity_can_be_tried():
     factories.sms_content(slug="birthday-sms", text="Hi {{ coupon.code }}")
     unsaved = Activity(
-        name="Not saved", category=Category.MARKETING, reentry=Reentry.ALWAYS,
+        name="Not saved",
+        category=Category.MARKETING,
+        reentry=Reentry.ALWAYS,
         trigger={"type": "date", "field": "date_of_birth", "offset_days": -7, "at": "10:00"},
-        steps=[{"type": "issue_coupon", "percent_off": 10}, {"type": "send", "channel": "sms", "content": "birthday-sms"}],
+        steps=[
+            {"type": "issue_coupon", "percent_off": 10},
+            {"type": "send", "channel": "sms", "content": "birthday-sms"},
+        ],
     )
 
     timeline = dry_run.try_on(unsaved, with_sms_consent(sydney_customer()), JANUARY)
@@ -346,8 +380,13 @@ def test_a_naive_start_is_refused():
 def test_a_customer_who_went_through_a_once_activity_is_tried_with_a_note_that_the_engine_would_not_start_it():
     customer = with_sms_consent(sydney_customer())
     activity = birthday_sms_activity(reentry=Reentry.ONCE)
-    Enrollment.objects.create(activity=activity, version=activity.current_version(), customer=customer,
-                              occurrence_key="once", state="completed")
+    Enrollment.objects.create(
+        activity=activity,
+        version=activity.current_version(),
+        customer=customer,
+        occurrence_key="once",
+        state="completed",
+    )
 
     timeline = dry_run.try_on(activity, customer, JANUARY)
 
@@ -369,13 +408,15 @@ def test_a_dry_run_leaves_no_row_behind():
     customer = with_sms_consent(sydney_customer())
     Segment.objects.create(slug="birthday-club", name="Birthday club")
     Event.objects.create(customer=customer, name="order_placed", occurred_at=JANUARY, properties={})
-    activity = birthday_sms_activity(steps=[
-        {"type": "issue_coupon", "percent_off": 10, "prefix": "BDAY"},
-        {"type": "add_to_segment", "segment": "birthday-club"},
-        {"type": "send", "channel": "sms", "content": factories.sms_content("birthday-sms").slug},
-        {"type": "wait", "days": 1},
-        {"type": "send", "channel": "sms", "content": "birthday-sms"},
-    ])
+    activity = birthday_sms_activity(
+        steps=[
+            {"type": "issue_coupon", "percent_off": 10, "prefix": "BDAY"},
+            {"type": "add_to_segment", "segment": "birthday-club"},
+            {"type": "send", "channel": "sms", "content": factories.sms_content("birthday-sms").slug},
+            {"type": "wait", "days": 1},
+            {"type": "send", "channel": "sms", "content": "birthday-sms"},
+        ]
+    )
     before = counts()
 
     timeline = dry_run.try_on(activity, customer, JANUARY)
@@ -392,14 +433,19 @@ def test_a_dry_run_publishes_nothing_to_the_broker(settings):
     activity = birthday_sms_activity()
     email_activity = event_activity([{"type": "send", "channel": "email", "template": "welcome"}], name="Mail")
 
-    with mock.patch("triggerhub.queueing.publish") as published, \
-            mock.patch("messaging.outbox.publish") as drains:
+    with mock.patch("triggerhub.queueing.publish") as published, mock.patch("messaging.outbox.publish") as drains:
         dry_run.try_on(activity, customer, JANUARY)
         dry_run.try_on(email_activity, customer, JANUARY)
         nothing = (published.call_count, drains.call_count)
         with transaction.atomic():  # the observer sees a real enqueue that commits
-            outbox.enqueue(customer=customer, channel=Channel.SMS, content=SmsContent.objects.get(slug="birthday-sms"),
-                           category=Category.TRANSACTIONAL, source="test", dedupe_key="control")
+            outbox.enqueue(
+                customer=customer,
+                channel=Channel.SMS,
+                content=SmsContent.objects.get(slug="birthday-sms"),
+                category=Category.TRANSACTIONAL,
+                source="test",
+                dedupe_key="control",
+            )
 
     assert nothing == (0, 0)
     assert published.call_count == 1
@@ -455,7 +501,11 @@ def test_a_sample_event_that_misses_the_triggers_conditions_is_tried_with_a_note
     factories.email_template("big-order")
     activity = event_activity(
         [{"type": "send", "channel": "email", "template": "big-order"}],
-        trigger={"type": "event", "event": "order_placed", "where": [{"field": "properties.total", "op": "gte", "value": 100}]},
+        trigger={
+            "type": "event",
+            "event": "order_placed",
+            "where": [{"field": "properties.total", "op": "gte", "value": 100}],
+        },
     )
 
     timeline = dry_run.try_on(activity, factories.customer(), JANUARY)

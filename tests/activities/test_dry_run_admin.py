@@ -18,20 +18,32 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def birthday():
-    factories.sms_content(slug="birthday-sms", text="Happy birthday week, {{ customer.first_name }}! Code {{ coupon.code }}")
+    factories.sms_content(
+        slug="birthday-sms", text="Happy birthday week, {{ customer.first_name }}! Code {{ coupon.code }}"
+    )
     return Activity.objects.create(
-        name="Birthday SMS", status=ActivityStatus.ACTIVE, category=Category.MARKETING, reentry=Reentry.ALWAYS,
+        name="Birthday SMS",
+        status=ActivityStatus.ACTIVE,
+        category=Category.MARKETING,
+        reentry=Reentry.ALWAYS,
         trigger={"type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00"},
-        steps=[{"type": "issue_coupon", "percent_off": 10, "prefix": "BDAY"},
-               {"type": "send", "channel": "sms", "content": "birthday-sms"}],
+        steps=[
+            {"type": "issue_coupon", "percent_off": 10, "prefix": "BDAY"},
+            {"type": "send", "channel": "sms", "content": "birthday-sms"},
+        ],
     )
 
 
 @pytest.fixture
 def mia():
     customer = factories.customer(
-        email="mia@example.com", external_id="shop-42", first_name="Mia", country="AU", phone="+61412345678",
-        timezone="Australia/Sydney", date_of_birth=date(1990, 3, 15),
+        email="mia@example.com",
+        external_id="shop-42",
+        first_name="Mia",
+        country="AU",
+        phone="+61412345678",
+        timezone="Australia/Sydney",
+        date_of_birth=date(1990, 3, 15),
     )
     consent.grant(customer, Channel.SMS, ConsentSource.FORM, evidence="signup form")
     return customer
@@ -57,10 +69,18 @@ def test_the_page_shows_the_form_and_no_timeline_before_a_customer_is_picked(adm
     assert response.context["timeline"] is None
 
 
-def test_the_birthday_sms_timeline_shows_the_coupon_and_the_sms_at_10_sydney_time_with_its_code(admin_client, birthday, mia):
-    response = admin_client.get(try_url(birthday), {
-        "customer": "mia@example.com", "start_date": "2027-01-10", "start_time": "09:00", "zone": "customer",
-    })
+def test_the_birthday_sms_timeline_shows_the_coupon_and_the_sms_at_10_sydney_time_with_its_code(
+    admin_client, birthday, mia
+):
+    response = admin_client.get(
+        try_url(birthday),
+        {
+            "customer": "mia@example.com",
+            "start_date": "2027-01-10",
+            "start_time": "09:00",
+            "zone": "customer",
+        },
+    )
 
     page = response.content.decode()
     assert rows(response) == [
@@ -84,9 +104,15 @@ def test_a_customer_is_found_by_external_id_or_phone(admin_client, birthday, mia
 
 def test_the_start_may_be_given_in_utc(admin_client, birthday, mia):
     # 23:30 UTC on 7 March is 10:30 on 8 March in Sydney, past that day's 10:00: next year's birthday.
-    response = admin_client.get(try_url(birthday), {
-        "customer": "shop-42", "start_date": "2027-03-07", "start_time": "23:30", "zone": "utc",
-    })
+    response = admin_client.get(
+        try_url(birthday),
+        {
+            "customer": "shop-42",
+            "start_date": "2027-03-07",
+            "start_time": "23:30",
+            "zone": "utc",
+        },
+    )
 
     assert "Wed 8 Mar 2028, 10:00 AEDT" in response.content.decode()
 
@@ -106,7 +132,10 @@ def test_a_customer_with_no_date_of_birth_is_told_it_would_never_start(admin_cli
 
     page = admin_client.get(try_url(birthday), {"customer": "nobirthday@example.com"}).content.decode()
 
-    assert '<p class="dry-run-verdict errornote" id="dry-run-does-not-start">Would never start: no date_of_birth.</p>' in page
+    assert (
+        '<p class="dry-run-verdict errornote" id="dry-run-does-not-start">Would never start: no date_of_birth.</p>'
+        in page
+    )
 
 
 def test_trying_leaves_no_row_behind(admin_client, birthday, mia):
@@ -130,16 +159,21 @@ def errors_for(client, activity, **params):
 def test_an_unknown_customer_is_a_form_error(admin_client, birthday):
     errors = errors_for(admin_client, birthday, customer="nobody@example.com")
 
-    assert errors["customer"] == ["No customer has the e-mail address, external id or phone number 'nobody@example.com'."]
+    assert errors["customer"] == [
+        "No customer has the e-mail address, external id or phone number 'nobody@example.com'."
+    ]
 
 
-@pytest.mark.parametrize("start_date, message", [
-    ("99999-01-01", "Enter a date such as 2027-03-01."),
-    ("2027-02-30", "Enter a date such as 2027-03-01."),
-    ("tomorrow", "Enter a date such as 2027-03-01."),
-    ("9999-12-31", "Pick a date between the years 1900 and 2500."),
-    ("0001-01-01", "Pick a date between the years 1900 and 2500."),
-])
+@pytest.mark.parametrize(
+    "start_date, message",
+    [
+        ("99999-01-01", "Enter a date such as 2027-03-01."),
+        ("2027-02-30", "Enter a date such as 2027-03-01."),
+        ("tomorrow", "Enter a date such as 2027-03-01."),
+        ("9999-12-31", "Pick a date between the years 1900 and 2500."),
+        ("0001-01-01", "Pick a date between the years 1900 and 2500."),
+    ],
+)
 def test_an_impossible_start_date_is_a_form_error(admin_client, birthday, mia, start_date, message):
     assert errors_for(admin_client, birthday, start_date=start_date)["start_date"] == [message]
 
@@ -156,10 +190,16 @@ def test_an_unparseable_time_is_a_form_error(admin_client, birthday, mia):
     ]
 
 
-@pytest.mark.parametrize("query", [
-    "", "x" * 300, "nul%00byte", "%ED%A0%80",  # a lone surrogate, as UTF-8 bytes no browser should send
-    "%3Cscript%3Ealert(1)%3C/script%3E",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "x" * 300,
+        "nul%00byte",
+        "%ED%A0%80",  # a lone surrogate, as UTF-8 bytes no browser should send
+        "%3Cscript%3Ealert(1)%3C/script%3E",
+    ],
+)
 def test_worst_customer_input_is_a_form_error_never_a_500(admin_client, birthday, query):
     response = admin_client.get(f"{try_url(birthday)}?customer={query}")
 

@@ -64,10 +64,13 @@ def test_other_events_do_not_trigger_the_activity():
 
 def test_an_activity_with_unknown_templates_and_steps_lists_every_problem():
     activity = Activity(
-        name="Broken", trigger_event="customer_registered",
-        steps=[{"type": "send", "channel": "email", "template": "nope"},
-               {"type": "teleport"},
-               {"type": "send", "channel": "fax"}],
+        name="Broken",
+        trigger_event="customer_registered",
+        steps=[
+            {"type": "send", "channel": "email", "template": "nope"},
+            {"type": "teleport"},
+            {"type": "send", "channel": "fax"},
+        ],
     )
     with pytest.raises(ValidationError) as error:
         activity.full_clean()
@@ -93,7 +96,8 @@ def test_an_activitys_send_window_override_travels_with_its_messages():
     content = factories.sms_content(slug="promo")
     rules = {"send_window": {"start": "10:00", "end": "19:00"}}
     factories.welcome_activity(
-        category="marketing", send_rules=rules,
+        category="marketing",
+        send_rules=rules,
         steps=[{"type": "send", "channel": "sms", "content": content.slug}],
     )
     customer = factories.customer(phone="+12125550100")
@@ -120,11 +124,16 @@ def test_keys_a_step_or_trigger_does_not_read_are_refused_not_ignored():
     from activities import spec
 
     factories.email_template()
-    problems = spec.problems_in({
-        "name": "Typos",
-        "trigger": {"type": "date", "field": "date_of_birth", "offset": -7},
-        "steps": [{"type": "wait", "hour": 1}, {"type": "send", "channel": "email", "template": "welcome", "tempalte": "x"}],
-    })
+    problems = spec.problems_in(
+        {
+            "name": "Typos",
+            "trigger": {"type": "date", "field": "date_of_birth", "offset": -7},
+            "steps": [
+                {"type": "wait", "hour": 1},
+                {"type": "send", "channel": "email", "template": "welcome", "tempalte": "x"},
+            ],
+        }
+    )
     assert "trigger: a date trigger does not take 'offset'; it takes at, field, offset_days, recurrence" in problems
     assert "steps[0]: wait does not take 'hour'; it takes days, hours, minutes" in problems
     assert any(problem.startswith("steps[1]: send does not take 'tempalte'") for problem in problems)
@@ -145,8 +154,12 @@ def test_a_goal_reached_before_a_date_enrollment_starts_does_not_end_it():
     activity = factories.welcome_activity(goal={"event": "order_placed"}, reentry=Reentry.ALWAYS)
     customer = factories.customer()
     waiting = Enrollment.objects.create(
-        activity=activity, version=activity.current_version(), customer=customer,
-        occurrence_key="date_of_birth:2027", state=EnrollmentState.WAITING, position=[0],
+        activity=activity,
+        version=activity.current_version(),
+        customer=customer,
+        occurrence_key="date_of_birth:2027",
+        state=EnrollmentState.WAITING,
+        position=[0],
         next_run_at=timezone.now() + timedelta(hours=5),
     )
     evaluate_event(emit(customer, "order_placed"))

@@ -7,9 +7,9 @@ import pytest
 
 from activities import spec
 from activities.models import Activity
+from examples.storefront import demo
 from messaging import rendering, sms
 from messaging.models import EmailTemplate, SmsContent
-from examples.storefront import demo
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +22,15 @@ def read(path):
 
 def test_the_examples_include_every_program_of_the_activities_issue():
     assert {path.stem for path in EXAMPLES} >= {
-        "welcome", "welcome-series", "cart-abandonment", "birthday", "car-delivery-welcome",
-        "car-service-reminder", "car-new-car-prompt", "loyalty-reward", "webinar-reminder",
+        "welcome",
+        "welcome-series",
+        "cart-abandonment",
+        "birthday",
+        "car-delivery-welcome",
+        "car-service-reminder",
+        "car-new-car-prompt",
+        "loyalty-reward",
+        "webinar-reminder",
     }
 
 
@@ -67,8 +74,11 @@ def test_each_example_sms_uses_only_known_variables_and_fits_one_part(slug):
     assert rendering.template_problems(text) == []
     with_long_values = rendering.render_sms(
         SmsContent(text=text),
-        {"customer": {"first_name": "Maximiliane"}, "coupon": {"code": "BDAY-ABCDEFGH"},
-         "event": {"title": "Espresso at home", "join_url": "https://example.com/w/8f3k2"}},
+        {
+            "customer": {"first_name": "Maximiliane"},
+            "coupon": {"code": "BDAY-ABCDEFGH"},
+            "event": {"title": "Espresso at home", "join_url": "https://example.com/w/8f3k2"},
+        },
     )
     assert sms.segment(with_long_values).segments == 1
 

@@ -22,10 +22,10 @@ from activities.models import Coupon, Enrollment, EnrollmentState
 from customers import consent
 from customers.events import emit
 from customers.models import Channel, ConsentSource
+from examples.storefront import demo
 from messaging import tasks as messaging_tasks
 from messaging.backends.sms import locmem
 from messaging.models import Message, Reason, Status
-from examples.storefront import demo
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -188,16 +188,15 @@ def test_a_customer_who_opts_out_on_day_3_gets_nothing_more_of_the_series(broker
     assert len(mailoutbox) == 2
     later = Message.objects.filter(customer=customer, status=Status.BLOCKED)
     assert [(m.email_template.slug, m.reason) for m in later.order_by("pk")] == [
-        ("welcome-series-range", Reason.OPTED_OUT), ("welcome-series-survey", Reason.OPTED_OUT),
+        ("welcome-series-range", Reason.OPTED_OUT),
+        ("welcome-series-survey", Reason.OPTED_OUT),
     ]
 
 
 # --- 3. Cart abandonment ---------------------------------------------------------------
 
 
-def test_an_abandoned_cart_gets_a_reminder_after_an_hour_and_a_10_percent_coupon_a_day_later(
-    broker, clock, mailoutbox
-):
+def test_an_abandoned_cart_gets_a_reminder_after_an_hour_and_a_10_percent_coupon_a_day_later(broker, clock, mailoutbox):
     load_example("cart-abandonment")
     customer = opted_in(Channel.EMAIL)
     happen(broker, customer, "cart_updated", total=35.0)
@@ -300,8 +299,12 @@ def test_two_cart_updates_a_minute_apart_start_one_enrollment(broker, clock, mai
 
 def webinar_registration(broker, customer, starts_at, title="Espresso at home"):
     return happen(
-        broker, customer, "webinar_registered",
-        title=title, starts_at=starts_at.isoformat(), join_url="https://example.com/w/8f3k2",
+        broker,
+        customer,
+        "webinar_registered",
+        title=title,
+        starts_at=starts_at.isoformat(),
+        join_url="https://example.com/w/8f3k2",
     )
 
 
@@ -319,10 +322,13 @@ def test_a_webinar_registration_sends_an_sms_one_hour_before_it_starts(broker, c
     assert sms.body == "Reminder: Espresso at home starts in one hour. https://example.com/w/8f3k2"
 
 
-@pytest.mark.parametrize("zone, phone, country", [
-    ("Asia/Tokyo", "+819012345678", "JP"),
-    ("Australia/Sydney", "+61412345678", "AU"),
-])
+@pytest.mark.parametrize(
+    "zone, phone, country",
+    [
+        ("Asia/Tokyo", "+819012345678", "JP"),
+        ("Australia/Sydney", "+61412345678", "AU"),
+    ],
+)
 def test_customers_who_may_be_in_asia_or_australia_get_no_webinar_reminder(broker, clock, zone, phone, country):
     load_example("webinar-reminder")
     customer = factories.customer(phone=phone, timezone=zone, country=country)
@@ -345,7 +351,8 @@ def test_registering_for_two_webinars_reminds_of_each(broker, clock):
     at(clock, broker, START + timedelta(days=4, hours=7))
 
     assert [sms.body.split(" starts")[0] for sms in locmem.outbox] == [
-        "Reminder: Espresso at home", "Reminder: Milk foam",
+        "Reminder: Espresso at home",
+        "Reminder: Milk foam",
     ]
 
 
@@ -359,8 +366,11 @@ def test_editing_an_active_cart_activity_leaves_waiting_enrollments_on_their_ver
 
     clock.move_to(START + timedelta(minutes=30))
     factories.email_template(slug="cart-reminder-v2", subject="Your cart misses you")
-    edited = [{"type": "wait", "hours": 3}, {"type": "send", "channel": "email", "template": "cart-reminder-v2"},
-              *activity.steps[2:]]
+    edited = [
+        {"type": "wait", "hours": 3},
+        {"type": "send", "channel": "email", "template": "cart-reminder-v2"},
+        *activity.steps[2:],
+    ]
     assert load_example("cart-abandonment", steps=edited).version == 2
     second = opted_in(Channel.EMAIL, email="second@example.com")
     happen(broker, second, "cart_updated", total=35)

@@ -35,7 +35,14 @@ def definition(**changes) -> dict:
 
 
 def birthday(**trigger) -> dict:
-    return {"type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00", **trigger}
+    return {
+        "type": "date",
+        "field": "date_of_birth",
+        "offset_days": -7,
+        "recurrence": "yearly",
+        "at": "10:00",
+        **trigger,
+    }
 
 
 def send(content="thanks", channel="sms") -> dict:
@@ -57,8 +64,10 @@ def coupon_sms(customer):
 
 def found(findings, where=None, level=None, containing=""):
     return [
-        finding for finding in findings
-        if (where is None or finding.where == where) and (level is None or finding.level == level)
+        finding
+        for finding in findings
+        if (where is None or finding.where == where)
+        and (level is None or finding.level == level)
         and containing in finding.text
     ]
 
@@ -78,15 +87,18 @@ def test_coupon_code_without_a_coupon_step_is_an_error_on_the_send(coupon_sms):
 
 
 def test_a_coupon_issued_in_the_other_branch_lane_does_not_reach_the_send(coupon_sms):
-    steps = [{"type": "branch", "if": [{"field": "country", "op": "eq", "value": "US"}],
-              "then": [COUPON], "else": [send()]}]
+    steps = [
+        {"type": "branch", "if": [{"field": "country", "op": "eq", "value": "US"}], "then": [COUPON], "else": [send()]}
+    ]
     [error] = found(review(definition(steps=steps), now=NOW), level=Level.ERROR)
     assert error.where == "steps.0.else.0" and "coupon" in error.text
 
 
 def test_a_coupon_issued_before_the_branch_reaches_both_lanes(coupon_sms):
-    steps = [COUPON, {"type": "branch", "if": [{"field": "country", "op": "eq", "value": "US"}],
-                      "then": [send()], "else": [send()]}]
+    steps = [
+        COUPON,
+        {"type": "branch", "if": [{"field": "country", "op": "eq", "value": "US"}], "then": [send()], "else": [send()]},
+    ]
     assert not found(review(definition(steps=steps), now=NOW), level=Level.ERROR)
 
 
@@ -97,8 +109,15 @@ def test_a_coupon_from_one_lane_does_not_reach_a_send_after_the_branch(coupon_sm
 
 
 def test_a_coupon_from_one_lane_reaches_after_the_branch_when_the_other_lane_exits(coupon_sms):
-    steps = [{"type": "branch", "if": [{"field": "country", "op": "eq", "value": "US"}],
-              "then": [COUPON], "else": [{"type": "exit"}]}, send()]
+    steps = [
+        {
+            "type": "branch",
+            "if": [{"field": "country", "op": "eq", "value": "US"}],
+            "then": [COUPON],
+            "else": [{"type": "exit"}],
+        },
+        send(),
+    ]
     assert not found(review(definition(steps=steps), now=NOW), level=Level.ERROR)
 
 
@@ -162,13 +181,20 @@ def test_variables_used_reads_tags_filters_and_loops_not_the_names_they_define()
         "{{ customer.first_name|default:customer.email }}{% now 'Y' as year %}{{ year }}"
     )
     assert variables_used(source) == {
-        "coupon.code", "event.items", "event.total", "customer.first_name", "customer.email",
+        "coupon.code",
+        "event.items",
+        "event.total",
+        "customer.first_name",
+        "customer.email",
     }
 
 
 def test_variables_used_covers_every_part_and_variant_of_an_email_template():
     template = factories.email_template(
-        "order", subject="{{ event.order_id }}", html_body="<p>{{ customer.first_name }}</p>", text_body="{{ site.url }}"
+        "order",
+        subject="{{ event.order_id }}",
+        html_body="<p>{{ customer.first_name }}</p>",
+        text_body="{{ site.url }}",
     )
     template.variants.create(language="it", subject="Ordine", html_body="{{ coupon.code }}")
     assert variables_used(template) == {"event.order_id", "customer.first_name", "site.url", "coupon.code"}
@@ -182,21 +208,26 @@ def test_variables_used_of_a_template_that_does_not_compile_is_empty():
 
 
 def test_once_on_a_yearly_date_trigger_warns(customer, coupon_sms):
-    [warning] = found(review(definition(trigger=birthday(), reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW),
-                      where="reentry")
+    [warning] = found(
+        review(definition(trigger=birthday(), reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW), where="reentry"
+    )
     assert warning.level == Level.WARNING and "only the first time" in warning.text and "every year" in warning.text
 
 
 def test_once_every_six_months_warns(customer, coupon_sms):
     trigger = birthday(recurrence={"every_months": 6})
-    assert found(review(definition(trigger=trigger, reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW),
-                 where="reentry", containing="every 6 months")
+    assert found(
+        review(definition(trigger=trigger, reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW),
+        where="reentry",
+        containing="every 6 months",
+    )
 
 
 def test_once_on_a_date_that_comes_once_does_not_warn(customer, coupon_sms):
     trigger = birthday(recurrence="once")
-    assert not found(review(definition(trigger=trigger, reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW),
-                     where="reentry")
+    assert not found(
+        review(definition(trigger=trigger, reentry=Reentry.ONCE, steps=[COUPON, send()]), now=NOW), where="reentry"
+    )
 
 
 def test_always_on_a_yearly_date_trigger_does_not_warn(customer, coupon_sms):
@@ -263,8 +294,12 @@ def other_activity(name="Order thanks", status=ActivityStatus.ACTIVE, channel="s
     factories.email_template("thanks-mail")
     content = "thanks" if channel == "sms" else "thanks-mail"
     return Activity.objects.create(
-        name=name, status=status, trigger={"type": "event", "event": event}, target=list(target),
-        reentry=Reentry.ALWAYS, steps=[send(content, channel)],
+        name=name,
+        status=status,
+        trigger={"type": "event", "event": event},
+        target=list(target),
+        reentry=Reentry.ALWAYS,
+        steps=[send(content, channel)],
     )
 
 
@@ -296,8 +331,9 @@ def test_an_activity_on_another_event_does_not_warn(plain_sms):
 
 def test_an_activity_whose_audience_is_apart_does_not_warn(plain_sms):
     other_activity(target=[{"field": "country", "op": "eq", "value": "IT"}])
-    assert not found(review(definition(target=[{"field": "country", "op": "eq", "value": "US"}]), now=NOW),
-                     containing="Order thanks")
+    assert not found(
+        review(definition(target=[{"field": "country", "op": "eq", "value": "US"}]), now=NOW), containing="Order thanks"
+    )
 
 
 def test_the_activity_itself_is_not_its_own_overlap(plain_sms):
@@ -306,8 +342,13 @@ def test_the_activity_itself_is_not_its_own_overlap(plain_sms):
 
 
 def test_date_triggers_on_the_same_field_overlap(plain_sms):
-    Activity.objects.create(name="Birthday SMS", status=ActivityStatus.ACTIVE, trigger=birthday(offset_days=0),
-                            reentry=Reentry.ALWAYS, steps=[send()])
+    Activity.objects.create(
+        name="Birthday SMS",
+        status=ActivityStatus.ACTIVE,
+        trigger=birthday(offset_days=0),
+        reentry=Reentry.ALWAYS,
+        steps=[send()],
+    )
     assert found(review(definition(trigger=birthday()), now=NOW), where="trigger", containing="Birthday SMS")
 
 
@@ -315,14 +356,16 @@ def test_date_triggers_on_the_same_field_overlap(plain_sms):
 
 
 def test_a_target_that_matches_no_customer_warns(plain_sms):
-    [warning] = found(review(definition(target=[{"field": "country", "op": "eq", "value": "JP"}]), now=NOW),
-                      where="target")
+    [warning] = found(
+        review(definition(target=[{"field": "country", "op": "eq", "value": "JP"}]), now=NOW), where="target"
+    )
     assert warning.level == Level.WARNING and "No customer matches" in warning.text
 
 
 def test_a_target_that_matches_one_customer_does_not_warn(plain_sms):
-    assert not found(review(definition(target=[{"field": "country", "op": "eq", "value": "US"}]), now=NOW),
-                     where="target")
+    assert not found(
+        review(definition(target=[{"field": "country", "op": "eq", "value": "US"}]), now=NOW), where="target"
+    )
 
 
 def test_a_consent_target_with_one_granted_customer_does_not_warn(plain_sms, customer):
@@ -356,8 +399,7 @@ def test_an_event_never_seen_warns_with_the_closest_names_and_the_date_trigger(p
 
 def test_an_event_stored_before_does_not_warn(plain_sms, customer):
     emit(customer, "webinar_booked", {})
-    assert not found(review(definition(trigger={"type": "event", "event": "webinar_booked"}), now=NOW),
-                     where="trigger")
+    assert not found(review(definition(trigger={"type": "event", "event": "webinar_booked"}), now=NOW), where="trigger")
 
 
 def test_a_storefront_signal_never_sent_yet_does_not_warn(plain_sms):
@@ -371,8 +413,7 @@ def test_an_event_with_no_close_name_lists_the_most_frequent_ones(plain_sms, cus
 
 
 def test_a_goal_nobody_sends_warns(plain_sms):
-    assert found(review(definition(goal={"event": "order_placd"}), now=NOW), where="goal",
-                 containing='"order_placed"')
+    assert found(review(definition(goal={"event": "order_placd"}), now=NOW), where="goal", containing='"order_placed"')
 
 
 def test_a_wait_for_an_event_nobody_sends_warns_on_its_step(plain_sms):
@@ -390,11 +431,18 @@ def test_an_event_name_with_a_lone_surrogate_is_a_warning_it_can_show(plain_sms)
 # --- Worst inputs -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("odd", [
-    None, [], "steps", {"trigger": "event", "steps": "send"}, {"trigger": {"type": "date", "field": 5}},
-    {"steps": [None, 3, {"type": "branch", "then": "x", "else": [None]}, {"type": "send", "channel": ["sms"]}]},
-    {"target": "everyone", "goal": ["x"], "trigger": {"type": "event", "event": ["a"]}},
-])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,
+        [],
+        "steps",
+        {"trigger": "event", "steps": "send"},
+        {"trigger": {"type": "date", "field": 5}},
+        {"steps": [None, 3, {"type": "branch", "then": "x", "else": [None]}, {"type": "send", "channel": ["sms"]}]},
+        {"target": "everyone", "goal": ["x"], "trigger": {"type": "event", "event": ["a"]}},
+    ],
+)
 def test_odd_definitions_never_raise(odd, customer):
     assert isinstance(review(odd, now=NOW), list)
 

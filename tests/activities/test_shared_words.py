@@ -43,9 +43,11 @@ def test_pausing_an_activity_holds_the_message_written_under_its_enrollments_pre
 
 
 def test_a_wait_for_event_stores_its_endings_as_their_words():
-    factories.welcome_activity(steps=[
-        {"type": "wait_for_event", "event": "order_placed", "timeout_days": 2, "on_event": "exit"},
-    ])
+    factories.welcome_activity(
+        steps=[
+            {"type": "wait_for_event", "event": "order_placed", "timeout_days": 2, "on_event": "exit"},
+        ]
+    )
     [enrollment] = evaluate_event(emit(factories.customer(), "customer_registered"))
 
     enrollment = Enrollment.objects.get(pk=enrollment.pk)
@@ -68,7 +70,8 @@ def test_a_wait_until_with_an_unknown_ending_is_a_problem_naming_both_endings():
 
 def test_no_module_of_activities_but_conditions_writes_the_date_pattern():
     written = [
-        path.name for path in ACTIVITIES.glob("*.py")
+        path.name
+        for path in ACTIVITIES.glob("*.py")
         if path.name != "conditions.py" and re.search(r"\{4\}-\[0-9\]\{2\}-", path.read_text())
     ]
     assert written == []
@@ -85,9 +88,11 @@ def test_every_list_of_problems_answers_to_its_new_name_and_its_old_one():
     assert conditions.validate_event_conditions is conditions.event_condition_problems
     assert steps.step_list_problems is steps.problems_in
     assert SendRules.errors_in is SendRules.problems_in
-    assert conditions.problems_in([{"field": "country", "op": "eq"}]) == conditions.validate(
-        [{"field": "country", "op": "eq"}]
-    ) != []
+    assert (
+        conditions.problems_in([{"field": "country", "op": "eq"}])
+        == conditions.validate([{"field": "country", "op": "eq"}])
+        != []
+    )
     assert SendRules.problems_in({"send_window": {"start": "20:00", "end": "09:00"}}) == [
         "send_window.start must be before send_window.end"
     ]

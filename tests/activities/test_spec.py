@@ -31,8 +31,11 @@ def cart_file(**changes) -> dict:
     data = {
         "name": "Cart reminder",
         "category": "marketing",
-        "trigger": {"type": "event", "event": "cart_updated",
-                    "where": [{"field": "properties.total", "op": "gte", "value": 20}]},
+        "trigger": {
+            "type": "event",
+            "event": "cart_updated",
+            "where": [{"field": "properties.total", "op": "gte", "value": 20}],
+        },
         "target": [{"field": "country", "op": "in", "value": ["US", "IT"]}],
         "reentry": {"policy": "after_days", "days": 30},
         "goal": {"event": "order_placed"},
@@ -91,19 +94,32 @@ def test_a_long_sms_is_a_problem_only_when_the_site_refuses_long_sms(contents, s
     assert len(spec.problems_in(data)) == 1
 
 
-@pytest.mark.parametrize("trigger, problem", [
-    ({"type": "webhook"}, "trigger.type must be event, date or threshold, not 'webhook'"),
-    ({"type": "date", "field": "birthday"},
-     "trigger.field must be date_of_birth or attributes.<name>, e.g. attributes.delivery_date"),
-    ({"type": "date", "field": "date_of_birth", "at": "25:00"},
-     "trigger.at must be a local time such as 10:00, not '25:00'"),
-    ({"type": "date", "field": "date_of_birth", "recurrence": "weekly"},
-     'trigger.recurrence must be "yearly", "once" or {"every_months": N} with N from 1 to 120'),
-    ({"type": "threshold", "field": "attributes.loyalty_points", "value": "1000"},
-     "trigger.value must be a number (the line to cross)"),
-    ({"type": "threshold", "field": "attributes.loyalty_points", "value": 1000, "direction": "sideways"},
-     "trigger.direction must be up or down"),
-])
+@pytest.mark.parametrize(
+    "trigger, problem",
+    [
+        ({"type": "webhook"}, "trigger.type must be event, date or threshold, not 'webhook'"),
+        (
+            {"type": "date", "field": "birthday"},
+            "trigger.field must be date_of_birth or attributes.<name>, e.g. attributes.delivery_date",
+        ),
+        (
+            {"type": "date", "field": "date_of_birth", "at": "25:00"},
+            "trigger.at must be a local time such as 10:00, not '25:00'",
+        ),
+        (
+            {"type": "date", "field": "date_of_birth", "recurrence": "weekly"},
+            'trigger.recurrence must be "yearly", "once" or {"every_months": N} with N from 1 to 120',
+        ),
+        (
+            {"type": "threshold", "field": "attributes.loyalty_points", "value": "1000"},
+            "trigger.value must be a number (the line to cross)",
+        ),
+        (
+            {"type": "threshold", "field": "attributes.loyalty_points", "value": 1000, "direction": "sideways"},
+            "trigger.direction must be up or down",
+        ),
+    ],
+)
 def test_a_bad_trigger_is_named(contents, trigger, problem):
     assert spec.problems_in(cart_file(trigger=trigger)) == [problem]
 
@@ -115,10 +131,16 @@ def test_after_days_reentry_without_days_is_a_problem(contents):
 
 
 def test_problems_inside_branches_name_their_place(contents):
-    data = cart_file(steps=[{
-        "type": "branch", "if": [{"field": "country", "op": "eq", "value": "IT"}],
-        "then": [{"type": "wait", "minutes": 0}], "else": [{"type": "add_to_segment", "segment": "nope"}],
-    }])
+    data = cart_file(
+        steps=[
+            {
+                "type": "branch",
+                "if": [{"field": "country", "op": "eq", "value": "IT"}],
+                "then": [{"type": "wait", "minutes": 0}],
+                "else": [{"type": "add_to_segment", "segment": "nope"}],
+            }
+        ]
+    )
     assert spec.problems_in(data) == [
         "steps[0].then[0]: the duration must be more than zero",
         "steps[0].else[0]: there is no segment 'nope'",
@@ -132,7 +154,9 @@ def test_a_start_or_end_that_is_not_a_moment_with_offset_is_a_problem(contents, 
 
 
 def test_a_priority_that_is_not_a_whole_number_is_a_problem(contents):
-    assert spec.problems_in(cart_file(priority="high")) == ["priority must be a whole number (higher runs first), not 'high'"]
+    assert spec.problems_in(cart_file(priority="high")) == [
+        "priority must be a whole number (higher runs first), not 'high'"
+    ]
 
 
 # --- load: create, versions -------------------------------------------------------------
@@ -211,30 +235,45 @@ def everything(contents):
     """An activity that uses every step type and most keys."""
     CouponPool.objects.create(slug="spring", name="Spring codes")
     Segment.objects.create(slug="cart-leavers", name="Cart leavers")
-    return spec.load(cart_file(
-        description="Every step there is",
-        status="draft",
-        priority=5,
-        starts_at="2026-05-01T10:00:00+02:00",
-        ends_at="2026-09-01T00:00:00+00:00",
-        send_rules={"send_window": {"start": "10:00", "end": "19:00", "no_weekends": True}},
-        steps=[
-            {"type": "send", "channel": "email", "template": "cart-reminder", "category": "transactional",
-             "expires_after_hours": 12},
-            {"type": "wait", "days": 1, "hours": 2, "minutes": 3},
-            {"type": "wait_until", "field": "properties.starts_at", "offset_hours": -1, "if_past": "exit"},
-            {"type": "wait_for_event", "event": "order_placed",
-             "where": [{"field": "properties.total", "op": "gt", "value": 0}],
-             "timeout_days": 2, "on_event": "exit", "on_timeout": "continue"},
-            {"type": "branch", "if": [{"field": "country", "op": "eq", "value": "IT"}],
-             "then": [{"type": "issue_coupon", "pool": "spring", "valid_days": 14}],
-             "else": [{"type": "issue_coupon", "prefix": "CART", "amount_off": 5, "valid_days": 7}]},
-            {"type": "add_to_segment", "segment": "cart-leavers"},
-            {"type": "remove_from_segment", "segment": "cart-leavers"},
-            {"type": "send", "channel": "sms", "content": "cart-discount"},
-            {"type": "exit", "note": "done"},
-        ],
-    ))
+    return spec.load(
+        cart_file(
+            description="Every step there is",
+            status="draft",
+            priority=5,
+            starts_at="2026-05-01T10:00:00+02:00",
+            ends_at="2026-09-01T00:00:00+00:00",
+            send_rules={"send_window": {"start": "10:00", "end": "19:00", "no_weekends": True}},
+            steps=[
+                {
+                    "type": "send",
+                    "channel": "email",
+                    "template": "cart-reminder",
+                    "category": "transactional",
+                    "expires_after_hours": 12,
+                },
+                {"type": "wait", "days": 1, "hours": 2, "minutes": 3},
+                {"type": "wait_until", "field": "properties.starts_at", "offset_hours": -1, "if_past": "exit"},
+                {
+                    "type": "wait_for_event",
+                    "event": "order_placed",
+                    "where": [{"field": "properties.total", "op": "gt", "value": 0}],
+                    "timeout_days": 2,
+                    "on_event": "exit",
+                    "on_timeout": "continue",
+                },
+                {
+                    "type": "branch",
+                    "if": [{"field": "country", "op": "eq", "value": "IT"}],
+                    "then": [{"type": "issue_coupon", "pool": "spring", "valid_days": 14}],
+                    "else": [{"type": "issue_coupon", "prefix": "CART", "amount_off": 5, "valid_days": 7}],
+                },
+                {"type": "add_to_segment", "segment": "cart-leavers"},
+                {"type": "remove_from_segment", "segment": "cart-leavers"},
+                {"type": "send", "channel": "sms", "content": "cart-discount"},
+                {"type": "exit", "note": "done"},
+            ],
+        )
+    )
 
 
 def test_dump_loads_back_as_the_same_activity_without_a_new_version(everything):
@@ -261,11 +300,15 @@ def test_rendered_files_parse_back_to_the_dump(everything, file_format):
 
 
 def test_dump_leaves_out_empty_keys_but_keeps_steps(contents):
-    activity = spec.load({"name": "Bare", "trigger": {"type": "event", "event": "x"},
-                          "steps": [{"type": "exit"}]})
+    activity = spec.load({"name": "Bare", "trigger": {"type": "event", "event": "x"}, "steps": [{"type": "exit"}]})
     assert spec.dump(Activity.objects.get(pk=activity.pk)) == {
-        "name": "Bare", "status": "active", "category": "marketing", "priority": 0,
-        "trigger": {"type": "event", "event": "x"}, "reentry": {"policy": "once"}, "steps": [{"type": "exit"}],
+        "name": "Bare",
+        "status": "active",
+        "category": "marketing",
+        "priority": 0,
+        "trigger": {"type": "event", "event": "x"},
+        "reentry": {"policy": "once"},
+        "steps": [{"type": "exit"}],
     }
 
 
@@ -317,10 +360,21 @@ def test_a_json_syntax_error_names_its_line_and_column():
     assert error.value.problems == ["line 2, column 12: JSON syntax error: Expecting value"]
 
 
-@pytest.mark.parametrize("file_format, text, problem", [
-    (files.FileFormat.JSON, '{"steps": [], "steps": []}', "JSON: the key 'steps' appears twice in one object; keep one"),
-    (files.FileFormat.YAML, "steps: []\nname: x\nsteps: []\n", "line 3: the key 'steps' appears twice in one mapping; keep one"),
-])
+@pytest.mark.parametrize(
+    "file_format, text, problem",
+    [
+        (
+            files.FileFormat.JSON,
+            '{"steps": [], "steps": []}',
+            "JSON: the key 'steps' appears twice in one object; keep one",
+        ),
+        (
+            files.FileFormat.YAML,
+            "steps: []\nname: x\nsteps: []\n",
+            "line 3: the key 'steps' appears twice in one mapping; keep one",
+        ),
+    ],
+)
 def test_a_key_given_twice_is_refused_rather_than_one_silently_dropped(file_format, text, problem):
     with pytest.raises(spec.SpecError) as error:
         files.parse(text, file_format=file_format)
@@ -405,10 +459,13 @@ def test_import_activity_names_the_line_of_a_syntax_error(tmp_path):
     assert re.match(rf"{re.escape(str(path))}: line 3, column 1: YAML syntax error", err.getvalue())
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("missing.json", "there is no such file"),
-    ("cart.txt", "name the file .json, .yaml or .yml so its format is known"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("missing.json", "there is no such file"),
+        ("cart.txt", "name the file .json, .yaml or .yml so its format is known"),
+    ],
+)
 def test_import_activity_refuses_a_file_it_cannot_read(tmp_path, name, problem):
     path = str(tmp_path / name)
     if name.endswith(".txt"):
@@ -452,7 +509,7 @@ def readme_section() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("\n## Activity files\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 @pytest.mark.parametrize("step_type", list(STEPS))
@@ -470,13 +527,47 @@ def test_the_readme_documents_every_top_level_key(key):
     assert f"`{key}`" in readme_section()
 
 
-@pytest.mark.parametrize("key", [
-    "where", "field", "offset_days", "recurrence", "every_months", "at", "value", "direction", "days",
-    "channel", "template", "content", "category", "expires_after_hours", "hours", "minutes", "offset_hours",
-    "offset_minutes", "if_past", "event", "timeout_days", "timeout_hours", "timeout_minutes", "on_event",
-    "on_timeout", "if", "then", "else", "prefix", "percent_off", "amount_off", "valid_days", "pool", "segment",
-    "note", "policy",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "where",
+        "field",
+        "offset_days",
+        "recurrence",
+        "every_months",
+        "at",
+        "value",
+        "direction",
+        "days",
+        "channel",
+        "template",
+        "content",
+        "category",
+        "expires_after_hours",
+        "hours",
+        "minutes",
+        "offset_hours",
+        "offset_minutes",
+        "if_past",
+        "event",
+        "timeout_days",
+        "timeout_hours",
+        "timeout_minutes",
+        "on_event",
+        "on_timeout",
+        "if",
+        "then",
+        "else",
+        "prefix",
+        "percent_off",
+        "amount_off",
+        "valid_days",
+        "pool",
+        "segment",
+        "note",
+        "policy",
+    ],
+)
 def test_the_readme_documents_every_key_the_code_reads(key):
     assert f"`{key}`" in readme_section() or f'"{key}":' in readme_section()
 

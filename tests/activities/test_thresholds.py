@@ -43,15 +43,27 @@ def clock():
         yield traveller
 
 
-def threshold_activity(*, name="Loyalty reward", field="attributes.loyalty_points", value=1000, direction="up",
-                       days=None, text="You reached {{ event.value }} points, {{ customer.first_name }}!", **fields):
+def threshold_activity(
+    *,
+    name="Loyalty reward",
+    field="attributes.loyalty_points",
+    value=1000,
+    direction="up",
+    days=None,
+    text="You reached {{ event.value }} points, {{ customer.first_name }}!",
+    **fields,
+):
     content = factories.sms_content(slug=name.lower().replace(" ", "-"), text=text)
     trigger = {"type": "threshold", "field": field, "value": value, "direction": direction}
     if days:
         trigger["days"] = days
     defaults = {
-        "name": name, "status": ActivityStatus.ACTIVE, "category": Category.MARKETING, "trigger": trigger,
-        "reentry": Reentry.ONCE, "steps": [{"type": "send", "channel": "sms", "content": content.slug}],
+        "name": name,
+        "status": ActivityStatus.ACTIVE,
+        "category": Category.MARKETING,
+        "trigger": trigger,
+        "reentry": Reentry.ONCE,
+        "steps": [{"type": "send", "channel": "sms", "content": content.slug}],
     }
     return Activity.objects.create(**{**defaults, **fields})
 
@@ -306,7 +318,7 @@ def test_a_crossing_seen_by_its_event_and_the_scan_at_once_enrolls_once():
         customer.save()
         event = Event.objects.filter(customer=customer, name="profile_updated").get()
 
-        at_once(lambda: process_event(event.pk), scan_thresholds)
+        at_once(lambda event=event: process_event(event.pk), scan_thresholds)
 
         assert Enrollment.objects.filter(customer=customer).count() == 1
 
@@ -316,7 +328,10 @@ def test_a_crossing_seen_by_its_event_and_the_scan_at_once_enrolls_once():
 
 def test_an_account_balance_falling_below_10_sends_the_low_balance_sms(clock):
     threshold_activity(
-        name="Low balance", field="attributes.account_balance", value=10, direction="down",
+        name="Low balance",
+        field="attributes.account_balance",
+        value=10,
+        direction="down",
         text="Your balance is {{ event.value }}. Top up?",
     )
     customer = sms_customer(account_balance=50)
@@ -341,8 +356,13 @@ def test_a_balance_dropped_in_bulk_is_caught_by_the_scan(clock):
 
 
 def test_a_third_order_in_30_days_crosses_the_order_count_line(clock):
-    threshold_activity(name="Third order", field="events.order_placed.count", value=3, days=30,
-                       text="{{ event.value }} orders this month, thank you!")
+    threshold_activity(
+        name="Third order",
+        field="events.order_placed.count",
+        value=3,
+        days=30,
+        text="{{ event.value }} orders this month, thank you!",
+    )
     customer = sms_customer()
     emit(customer, "order_placed", {"order_id": "1"}, occurred_at=MIDDAY - timedelta(days=45))
     for order_id in ("2", "3"):
@@ -358,7 +378,9 @@ def test_a_third_order_in_30_days_crosses_the_order_count_line(clock):
 def test_failed_sends_crossing_the_line_are_found_by_the_scan(clock):
     template = factories.email_template(slug="check-your-number", subject="Is your number right?")
     activity = Activity.objects.create(
-        name="Failing number", status=ActivityStatus.ACTIVE, category=Category.TRANSACTIONAL,
+        name="Failing number",
+        status=ActivityStatus.ACTIVE,
+        category=Category.TRANSACTIONAL,
         trigger={"type": "threshold", "field": "messages.failed.count", "value": 2, "direction": "up", "days": 7},
         steps=[{"type": "send", "channel": "email", "template": template.slug}],
     )
@@ -366,8 +388,14 @@ def test_failed_sends_crossing_the_line_are_found_by_the_scan(clock):
     content = factories.sms_content(slug="notice")
     for n, (who, age) in enumerate([(customer, 1), (customer, 3), (other, 2), (other, 20)]):
         with time_machine.travel(MIDDAY - timedelta(days=age), tick=False):
-            message = outbox.enqueue(customer=who, channel=Channel.SMS, content=content,
-                                     category=Category.TRANSACTIONAL, source="test", dedupe_key=f"failed:{n}")
+            message = outbox.enqueue(
+                customer=who,
+                channel=Channel.SMS,
+                content=content,
+                category=Category.TRANSACTIONAL,
+                source="test",
+                dedupe_key=f"failed:{n}",
+            )
         Message.objects.filter(pk=message.pk).update(status=Status.FAILED)
 
     assert scan_thresholds()["enrolled"] == 1
@@ -380,8 +408,11 @@ def test_failed_sends_crossing_the_line_are_found_by_the_scan(clock):
 
 def test_activity_files_accept_failed_sends_and_refuse_unknown_figures():
     steps = [{"type": "send", "channel": "email", "template": factories.email_template().slug}]
-    good = {"name": "x", "trigger": {"type": "threshold", "field": "messages.failed.count", "value": 3, "days": 7},
-            "steps": steps}
+    good = {
+        "name": "x",
+        "trigger": {"type": "threshold", "field": "messages.failed.count", "value": 3, "days": 7},
+        "steps": steps,
+    }
     bad = {**good, "trigger": {"type": "threshold", "field": "messages.opened.count", "value": 3}}
     assert spec.problems_in(good) == []
     assert spec.problems_in(bad) == [

@@ -100,7 +100,7 @@ def test_attributes_of_customers_outside_the_sample_are_not_read(monkeypatch):
 
 def test_condition_fields_cover_every_field_of_the_condition_language():
     offered = [field.field for field in vocabulary.condition_fields()]
-    assert offered[:len(conditions.FIELDS)] == list(conditions.FIELDS)
+    assert offered[: len(conditions.FIELDS)] == list(conditions.FIELDS)
 
 
 def test_condition_fields_have_the_kind_their_values_compare_as():

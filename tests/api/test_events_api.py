@@ -20,7 +20,9 @@ def key():
 def api(client, key):
     def post(path, body, *, auth=f"Bearer {key}", raw=False):
         return client.post(
-            f"/api/v1/{path}", body if raw else json.dumps(body), content_type="application/json",
+            f"/api/v1/{path}",
+            body if raw else json.dumps(body),
+            content_type="application/json",
             HTTP_AUTHORIZATION=auth,
         )
 
@@ -49,7 +51,10 @@ def test_a_valid_event_is_accepted_with_its_id_and_creates_the_customer(api):
     assert event.occurred_at.isoformat() == "2026-05-01T10:00:00+00:00"
     customer = event.customer
     assert (customer.external_id, customer.email, customer.phone, customer.country) == (
-        "u-1", "ann@example.com", "+12125550100", "US",
+        "u-1",
+        "ann@example.com",
+        "+12125550100",
+        "US",
     )
 
 
@@ -92,12 +97,15 @@ def test_a_revoked_key_is_refused(api, key):
 
 
 def test_every_invalid_field_is_named_in_one_answer(api):
-    response = api("events", {
-        "name": "order placed",
-        "customer": {"email": "not-an-address", "phone": "12", "country": "XX"},
-        "occurred_at": "2026-05-01T12:00:00",
-        "propertes": {},
-    })
+    response = api(
+        "events",
+        {
+            "name": "order placed",
+            "customer": {"email": "not-an-address", "phone": "12", "country": "XX"},
+            "occurred_at": "2026-05-01T12:00:00",
+            "propertes": {},
+        },
+    )
 
     assert response.status_code == 422
     errors = errors_of(response)
@@ -134,12 +142,17 @@ def test_an_oversized_body_gets_413(api, settings):
 
 
 def test_a_batch_accepts_the_valid_events_and_reports_the_bad_one_by_index(api):
-    response = api("events/batch", {"events": [
-        {"name": "a", "customer": {"email": "one@example.com"}},
-        {"name": "b", "customer": {"email": "two@example.com", "phone": "call me", "country": "US"}},
-        {"name": "c", "customer": {"email": "three@example.com"}, "idempotency_key": "k"},
-        {"name": "c", "customer": {"email": "three@example.com"}, "idempotency_key": "k"},
-    ]})
+    response = api(
+        "events/batch",
+        {
+            "events": [
+                {"name": "a", "customer": {"email": "one@example.com"}},
+                {"name": "b", "customer": {"email": "two@example.com", "phone": "call me", "country": "US"}},
+                {"name": "c", "customer": {"email": "three@example.com"}, "idempotency_key": "k"},
+                {"name": "c", "customer": {"email": "three@example.com"}, "idempotency_key": "k"},
+            ]
+        },
+    )
 
     assert response.status_code == 202
     body = response.json()
@@ -153,7 +166,9 @@ def test_a_batch_accepts_the_valid_events_and_reports_the_bad_one_by_index(api):
 
 
 def test_a_repeated_batch_returns_200_with_the_same_ids(api):
-    batch = {"events": [{"name": "a", "customer": {"external_id": f"c{i}"}, "idempotency_key": f"k{i}"} for i in range(3)]}
+    batch = {
+        "events": [{"name": "a", "customer": {"external_id": f"c{i}"}, "idempotency_key": f"k{i}"} for i in range(3)]
+    }
     first = api("events/batch", batch)
     again = api("events/batch", batch)
     assert again.status_code == 200
@@ -164,7 +179,9 @@ def test_a_repeated_batch_returns_200_with_the_same_ids(api):
 def test_a_batch_of_only_bad_events_is_422(api):
     response = api("events/batch", {"events": [5, {"name": "x"}]})
     assert response.status_code == 422
-    assert response.json()["results"][0]["errors"] == [{"field": "events[0]", "message": "Each event must be a JSON object."}]
+    assert response.json()["results"][0]["errors"] == [
+        {"field": "events[0]", "message": "Each event must be a JSON object."}
+    ]
 
 
 def test_a_batch_over_1000_events_is_refused_as_a_whole(api):
@@ -175,9 +192,10 @@ def test_a_batch_over_1000_events_is_refused_as_a_whole(api):
 
 
 def test_a_batch_of_1000_events_for_many_customers_is_accepted(api):
-    response = api("events/batch", {"events": [
-        {"name": "page_viewed", "customer": {"external_id": f"c{i % 300}"}} for i in range(1000)
-    ]})
+    response = api(
+        "events/batch",
+        {"events": [{"name": "page_viewed", "customer": {"external_id": f"c{i % 300}"}} for i in range(1000)]},
+    )
     assert response.json()["accepted"] == 1000
     assert Customer.objects.count() == 300
 
@@ -185,8 +203,10 @@ def test_a_batch_of_1000_events_for_many_customers_is_accepted(api):
 def test_past_the_rate_limit_the_answer_is_429_with_retry_after(client):
     _, key = api_keys.create("slow-shop", rate_limit_per_minute=2)
     post = lambda: client.post(  # noqa: E731
-        "/api/v1/events", json.dumps({"name": "a", "customer": {"external_id": "1"}}),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}",
+        "/api/v1/events",
+        json.dumps({"name": "a", "customer": {"external_id": "1"}}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert [post().status_code for _ in range(2)] == [202, 202]
     limited = post()
@@ -202,16 +222,23 @@ def test_the_openapi_document_is_served(client):
 
 
 def test_a_nul_character_anywhere_is_refused_by_field_not_with_a_500(api):
-    response = api("events", {
-        "name": "a", "customer": {"external_id": "x\u0000y"},
-        "properties": {"items": [{"sku": "moka\u0000"}]}, "idempotency_key": "k\u0000",
-    })
+    response = api(
+        "events",
+        {
+            "name": "a",
+            "customer": {"external_id": "x\u0000y"},
+            "properties": {"items": [{"sku": "moka\u0000"}]},
+            "idempotency_key": "k\u0000",
+        },
+    )
     assert response.status_code == 422
     assert set(errors_of(response)) == {"customer.external_id", "properties.items[0].sku", "idempotency_key"}
     assert Event.objects.count() == 0
 
 
 def test_an_offset_no_time_zone_has_is_refused_by_field(api):
-    response = api("events", {"name": "a", "customer": {"external_id": "x"}, "occurred_at": "2026-01-14T00:59:28-17:55"})
+    response = api(
+        "events", {"name": "a", "customer": {"external_id": "x"}, "occurred_at": "2026-01-14T00:59:28-17:55"}
+    )
     assert response.status_code == 422
     assert "is not a real time zone offset" in errors_of(response)["occurred_at"]

@@ -2,10 +2,9 @@
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
 
 from customers import api_keys
 from triggerhub.wsgi import application

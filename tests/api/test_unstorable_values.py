@@ -21,7 +21,9 @@ def post(client, settings):
 
     def post(path, body: str):
         return client.post(
-            f"/api/v1/{path}", body.encode("utf-8"), content_type="application/json",
+            f"/api/v1/{path}",
+            body.encode("utf-8"),
+            content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {key}",
         )
 
@@ -36,24 +38,40 @@ def errors_of(response) -> dict:
     return {error["field"]: error["message"] for error in response.json()["errors"]}
 
 
-@pytest.mark.parametrize(("properties", "field", "message"), [
-    ('{"price": NaN}', "properties.price",
-     "NaN is not a JSON number; send a finite number or a string."),
-    ('{"price": Infinity}', "properties.price",
-     "Infinity is not a JSON number; send a finite number or a string."),
-    ('{"items": [{"price": -Infinity}]}', "properties.items[0].price",
-     "-Infinity is not a JSON number; send a finite number or a string."),
-    ('{"price": 1e400}', "properties.price",
-     "1e400 is beyond the largest number that can be stored (about 1.8e308); send it as a string."),
-    ('{"order": {"id": %s}}' % HUGE_INTEGER, "properties.order.id",
-     "A number of more than 4,300 digits cannot be stored; send it as a string."),
-    ('{"note": "caf\\ud800"}', "properties.note",
-     "Contains \\ud800, half of a UTF-16 surrogate pair without its other half: "
-     "it is not a character and cannot be stored."),
-    ('{"tags": {"\\udc00x": 1}}', "properties.tags.\\udc00x",
-     "The name of this field contains \\udc00, half of a UTF-16 surrogate pair without its other half: "
-     "it is not a character and cannot be stored."),
-])
+@pytest.mark.parametrize(
+    ("properties", "field", "message"),
+    [
+        ('{"price": NaN}', "properties.price", "NaN is not a JSON number; send a finite number or a string."),
+        ('{"price": Infinity}', "properties.price", "Infinity is not a JSON number; send a finite number or a string."),
+        (
+            '{"items": [{"price": -Infinity}]}',
+            "properties.items[0].price",
+            "-Infinity is not a JSON number; send a finite number or a string.",
+        ),
+        (
+            '{"price": 1e400}',
+            "properties.price",
+            "1e400 is beyond the largest number that can be stored (about 1.8e308); send it as a string.",
+        ),
+        (
+            '{"order": {"id": %s}}' % HUGE_INTEGER,
+            "properties.order.id",
+            "A number of more than 4,300 digits cannot be stored; send it as a string.",
+        ),
+        (
+            '{"note": "caf\\ud800"}',
+            "properties.note",
+            "Contains \\ud800, half of a UTF-16 surrogate pair without its other half: "
+            "it is not a character and cannot be stored.",
+        ),
+        (
+            '{"tags": {"\\udc00x": 1}}',
+            "properties.tags.\\udc00x",
+            "The name of this field contains \\udc00, half of a UTF-16 surrogate pair without its other half: "
+            "it is not a character and cannot be stored.",
+        ),
+    ],
+)
 def test_a_value_no_json_column_stores_is_422_naming_its_field(post, properties, field, message):
     response = post("events", event_with(properties))
 
@@ -64,28 +82,43 @@ def test_a_value_no_json_column_stores_is_422_naming_its_field(post, properties,
 
 def test_a_batch_accepts_its_valid_events_and_names_the_bad_one_by_index(post):
     good = event_with('{"price": 12.5}')
-    response = post("events/batch", '{"events": [%s, %s, %s, %s]}' % (
-        good, good, event_with('{"price": NaN}'), event_with('{"\\ud800": 1, "n": 1e400}'),
-    ))
+    response = post(
+        "events/batch",
+        '{"events": [%s, %s, %s, %s]}'
+        % (
+            good,
+            good,
+            event_with('{"price": NaN}'),
+            event_with('{"\\ud800": 1, "n": 1e400}'),
+        ),
+    )
 
     assert response.status_code == 202
     body = response.json()
     assert (body["accepted"], body["rejected"]) == (2, 2)
-    assert body["results"][2] == {"index": 2, "status": "rejected", "id": None, "errors": [{
-        "field": "events[2].properties.price",
-        "message": "NaN is not a JSON number; send a finite number or a string.",
-    }]}
+    assert body["results"][2] == {
+        "index": 2,
+        "status": "rejected",
+        "id": None,
+        "errors": [
+            {
+                "field": "events[2].properties.price",
+                "message": "NaN is not a JSON number; send a finite number or a string.",
+            }
+        ],
+    }
     assert [error["field"] for error in body["results"][3]["errors"]] == [
-        "events[3].properties.\\ud800", "events[3].properties.n",
+        "events[3].properties.\\ud800",
+        "events[3].properties.n",
     ]
     assert Event.objects.count() == 2
 
 
 def test_a_lone_surrogate_outside_properties_is_named_once_by_its_field(post):
-    response = post("events", (
-        '{"name": "a\\ud800", "customer": {"external_id": "u\\udfff"}, "idempotency_key": "k\\ud800", '
-        '"\\ud800": 1}'
-    ))
+    response = post(
+        "events",
+        ('{"name": "a\\ud800", "customer": {"external_id": "u\\udfff"}, "idempotency_key": "k\\ud800", "\\ud800": 1}'),
+    )
 
     assert response.status_code == 422
     assert set(errors_of(response)) == {"name", "customer.external_id", "idempotency_key", "\\ud800"}
@@ -93,9 +126,10 @@ def test_a_lone_surrogate_outside_properties_is_named_once_by_its_field(post):
 
 
 def test_other_bad_fields_are_named_beside_an_unstorable_value(post):
-    response = post("events", (
-        '{"name": "order placed", "customer": {"external_id": NaN, "email": "nope"}, "properties": {"p": NaN}}'
-    ))
+    response = post(
+        "events",
+        ('{"name": "order placed", "customer": {"external_id": NaN, "email": "nope"}, "properties": {"p": NaN}}'),
+    )
 
     assert errors_of(response) == {
         "customer.external_id": "NaN is not a JSON number; send a finite number or a string.",
@@ -116,9 +150,10 @@ def test_properties_nested_past_100_levels_are_refused_not_a_500(post):
 
 
 def test_a_well_formed_date_that_does_not_exist_beside_another_error_is_422(post):
-    response = post("events", (
-        '{"name": "a", "customer": {"external_id": "u-1"}, "occurred_at": "2026-13-01T00:00:00Z", "propertes": {}}'
-    ))
+    response = post(
+        "events",
+        ('{"name": "a", "customer": {"external_id": "u-1"}, "occurred_at": "2026-13-01T00:00:00Z", "propertes": {}}'),
+    )
 
     assert response.status_code == 422
     assert set(errors_of(response)) == {"occurred_at", "propertes"}

@@ -21,8 +21,14 @@ from playwright import sync_api
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium calls home, and a closed network refuses it.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = pytest.StashKey[Path]()
 PHASE_REPORTS = pytest.StashKey[dict]()

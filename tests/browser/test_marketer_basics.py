@@ -15,17 +15,30 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 #: What a marketer's role allows for these pages (the Marketer group gives these and more).
 MARKETER_PERMISSIONS = (
-    "view_customer", "view_consentrecord", "add_consentrecord",
-    "view_couponpool", "change_couponpool", "view_coupon",
-    "view_smscontent", "add_smscontent", "change_smscontent",
-    "view_smscontentvariant", "add_smscontentvariant", "change_smscontentvariant", "delete_smscontentvariant",
+    "view_customer",
+    "view_consentrecord",
+    "add_consentrecord",
+    "view_couponpool",
+    "change_couponpool",
+    "view_coupon",
+    "view_smscontent",
+    "add_smscontent",
+    "change_smscontent",
+    "view_smscontentvariant",
+    "add_smscontentvariant",
+    "change_smscontentvariant",
+    "delete_smscontentvariant",
 )
 
 
 def test_a_marketer_records_sms_consent_adds_coupon_codes_and_sees_a_placeholder_warning(page, screenshot):
     staff_user("marketer", *MARKETER_PERMISSIONS)
     customer = Customer.objects.create(
-        email="zoe@example.com", first_name="Zoë", phone="+61412345678", country="AU", timezone="Australia/Sydney",
+        email="zoe@example.com",
+        first_name="Zoë",
+        phone="+61412345678",
+        country="AU",
+        timezone="Australia/Sydney",
     )
     pool = CouponPool.objects.create(slug="birthday-10", name="Birthday 10%", percent_off=10)
     log_in(page, "marketer")
@@ -63,7 +76,9 @@ def test_a_marketer_records_sms_consent_adds_coupon_codes_and_sees_a_placeholder
     expect(page.locator(".field-free_codes")).to_contain_text("3")
     screenshot("codes-added")
     assert sorted(Coupon.objects.filter(pool=pool).values_list("code", flat=True)) == [
-        "BDAY-7Q2K", "BDAY-M4XR", "BDAY-ZP9D",
+        "BDAY-7Q2K",
+        "BDAY-M4XR",
+        "BDAY-ZP9D",
     ]
     # A second list with one code already there and one that cannot be a code: the report says which.
     page.get_by_role("link", name="Add codes").click()

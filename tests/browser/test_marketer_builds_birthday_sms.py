@@ -42,6 +42,7 @@ def doc_shot(screenshot):
             DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, DOCS_IMAGES / f"birthday-sms-{step}.png")
         return path
+
     return take
 
 
@@ -59,28 +60,34 @@ def marketer():
 @pytest.fixture
 def sydney():
     """Sam in Sydney, born 20 March, who agreed to marketing SMS; and one customer who did not."""
-    sam = factories.customer(email="sam@example.com", first_name="Sam", country="AU", timezone="Australia/Sydney",
-                             phone="+61412345678", date_of_birth=date(1990, 3, 20))
+    sam = factories.customer(
+        email="sam@example.com",
+        first_name="Sam",
+        country="AU",
+        timezone="Australia/Sydney",
+        phone="+61412345678",
+        date_of_birth=date(1990, 3, 20),
+    )
     consent.grant(sam, "sms", ConsentSource.FORM, evidence="signed up at the till")
-    factories.customer(email="ola@example.com", first_name="Ola", country="NO", phone="+4791234567",
-                       date_of_birth=date(1985, 6, 1))
+    factories.customer(
+        email="ola@example.com", first_name="Ola", country="NO", phone="+4791234567", date_of_birth=date(1985, 6, 1)
+    )
     return sam
 
 
 def rows():
-    return {model.__name__: model.objects.count()
-            for model in (Enrollment, Message, MessageEvent, Coupon, Event, ConsentRecord)}
+    return {
+        model.__name__: model.objects.count()
+        for model in (Enrollment, Message, MessageEvent, Coupon, Event, ConsentRecord)
+    }
 
 
 def swapped(page, act):
     """Do ``act``, which makes the builder post the page and swap itself in again (htmx), and wait
     until the new builder is in place."""
-    with page.expect_response(lambda response: response.request.method == "POST"
-                              and "/estimate/" not in response.url):
+    with page.expect_response(lambda response: response.request.method == "POST" and "/estimate/" not in response.url):
         act()
-    page.wait_for_function(
-        "document.querySelectorAll('.htmx-request, .htmx-swapping, .htmx-settling').length === 0"
-    )
+    page.wait_for_function("document.querySelectorAll('.htmx-request, .htmx-swapping, .htmx-settling').length === 0")
 
 
 def choose(page, select, value):
@@ -165,7 +172,10 @@ def test_a_marketer_builds_tries_and_activates_the_birthday_sms(page, live_serve
     # Mistake 3: re-entry "once" on a yearly date.
     warnings = page.locator(".finding-warning").all_inner_texts()
     assert any("only the first time" in text for text in warnings), warnings
-    assert "7 days before the customer's date of birth, every year, at 10:00" in page.locator("#block-when summary").inner_text()
+    assert (
+        "7 days before the customer's date of birth, every year, at 10:00"
+        in page.locator("#block-when summary").inner_text()
+    )
 
     page.locator("select[name=reentry]").select_option("always")
     doc_shot("04-built")
@@ -174,7 +184,11 @@ def test_a_marketer_builds_tries_and_activates_the_birthday_sms(page, live_serve
     activity.refresh_from_db()
     assert activity.status == ActivityStatus.ACTIVE, page.locator(".errornote, .errorlist").all_inner_texts()
     assert activity.definition()["trigger"] == {
-        "type": "date", "field": "date_of_birth", "offset_days": -7, "recurrence": "yearly", "at": "10:00",
+        "type": "date",
+        "field": "date_of_birth",
+        "offset_days": -7,
+        "recurrence": "yearly",
+        "at": "10:00",
     }
     assert [step["type"] for step in activity.steps] == ["issue_coupon", "send"]
     assert activity.reentry == "always"

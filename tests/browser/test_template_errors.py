@@ -9,9 +9,7 @@ from tests.browser.admin_login import log_in, staff_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_marketer_saving_an_email_template_with_an_include_sees_its_line_refused_and_keeps_the_text(
-    page, screenshot
-):
+def test_a_marketer_saving_an_email_template_with_an_include_sees_its_line_refused_and_keeps_the_text(page, screenshot):
     staff_user("marketer", "view_emailtemplate", "add_emailtemplate", "change_emailtemplate")
     body = '<p>Hi {{ customer.first_name }},</p>\n{% include "x.html" %}\n<p>See you soon.</p>'
     log_in(page, "marketer")
@@ -27,7 +25,7 @@ def test_a_marketer_saving_an_email_template_with_an_include_sees_its_line_refus
 
     expect(page.locator(".errornote")).to_contain_text("Please correct the error below.")
     expect(page.locator(".field-html_body .errorlist")).to_contain_text(
-        'line 2: {% include %} is not allowed in a message template; paste the text in'
+        "line 2: {% include %} is not allowed in a message template; paste the text in"
     )
     expect(page.locator("#id_html_body")).to_have_value(body)
     screenshot("refused")

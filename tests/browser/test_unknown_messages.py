@@ -30,9 +30,16 @@ def unknown_sms() -> Message:
     consent.grant(customer, Channel.SMS, ConsentSource.ADMIN, evidence="agreed on the phone")
     content = factories.sms_content(slug="order-shipped", text="Hi {{ customer.first_name }}, your order shipped.")
     sms_to_ann = {
-        "customer": customer, "channel": Channel.SMS, "category": Category.MARKETING, "sms_content": content,
-        "source": "test", "send_after": timezone.now(), "attempts": 1, "to_address": PHONE,
-        "body_text": "Hi Ann, your order shipped.", "parts": 1,
+        "customer": customer,
+        "channel": Channel.SMS,
+        "category": Category.MARKETING,
+        "sms_content": content,
+        "source": "test",
+        "send_after": timezone.now(),
+        "attempts": 1,
+        "to_address": PHONE,
+        "body_text": "Hi Ann, your order shipped.",
+        "parts": 1,
     }
     Message.objects.create(**sms_to_ann, dedupe_key="browser:earlier", status=Status.SENT, sent_at=timezone.now())
     return Message.objects.create(

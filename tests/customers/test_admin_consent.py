@@ -46,7 +46,10 @@ def test_recording_sms_consent_appends_a_granted_admin_record_with_its_evidence(
     assert response.status_code == 302 and response.url == change_url(customer)
     [stored] = ConsentRecord.objects.filter(customer=customer)
     assert (stored.channel, stored.action, stored.source, stored.evidence) == (
-        Channel.SMS, ConsentAction.GRANTED, ConsentSource.ADMIN, "Phoned 2 Dec, asked for SMS offers; call ref 4411",
+        Channel.SMS,
+        ConsentAction.GRANTED,
+        ConsentSource.ADMIN,
+        "Phoned 2 Dec, asked for SMS offers; call ref 4411",
     )
     assert customer.has_consent(Channel.SMS)
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Recorded SMS consent granted (source admin)."]
@@ -109,7 +112,8 @@ def test_a_lone_surrogate_posted_as_invalid_utf8_is_stored_as_a_replacement_char
 
     # The bytes a careless client sends for "\ud800"; Django decodes them with replacement.
     response = marketer_client.post(
-        consent_url(customer), b"channel=sms&action=granted&evidence=ok+%ED%A0%80",
+        consent_url(customer),
+        b"channel=sms&action=granted&evidence=ok+%ED%A0%80",
         content_type="application/x-www-form-urlencoded",
     )
 
@@ -124,8 +128,10 @@ def test_evidence_of_10000_characters_is_stored_whole_and_one_more_is_refused(ma
     assert ConsentRecord.objects.get().evidence == "é" * 10_000
 
     response = record(marketer_client, customer, evidence="x" * 10_001)
-    assert response.context["form"].errors["evidence"][0].startswith(
-        "Evidence is 10,001 characters; keep it within 10,000"
+    assert (
+        response.context["form"]
+        .errors["evidence"][0]
+        .startswith("Evidence is 10,001 characters; keep it within 10,000")
     )
     assert ConsentRecord.objects.count() == 1
 
@@ -167,10 +173,13 @@ def test_a_user_who_cannot_see_customers_cannot_record_consent(client):
 
 
 def test_an_unknown_customer_is_404(marketer_client):
-    assert marketer_client.post(
-        reverse("admin:customers_customer_record_consent", args=[999999]),
-        {"channel": "sms", "action": "granted", "evidence": "x"},
-    ).status_code == 404
+    assert (
+        marketer_client.post(
+            reverse("admin:customers_customer_record_consent", args=[999999]),
+            {"channel": "sms", "action": "granted", "evidence": "x"},
+        ).status_code
+        == 404
+    )
 
 
 def test_the_ledger_cannot_be_added_to_changed_or_deleted_through_its_own_admin(admin_client):
@@ -180,8 +189,12 @@ def test_the_ledger_cannot_be_added_to_changed_or_deleted_through_its_own_admin(
     assert admin_client.get(reverse("admin:customers_consentrecord_add")).status_code == 403
     change = reverse("admin:customers_consentrecord_change", args=[stored.pk])
     admin_client.post(change, {"evidence": "rewritten", "action": "revoked"})
-    assert admin_client.post(reverse("admin:customers_consentrecord_delete", args=[stored.pk]), {"post": "yes"}
-                             ).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:customers_consentrecord_delete", args=[stored.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     stored.refresh_from_db()
     assert (stored.evidence, stored.action) == ("Ticked the box", ConsentAction.GRANTED)
     # The customer's page shows the ledger with no field to edit and no box to delete a record.
@@ -192,9 +205,20 @@ def test_the_ledger_cannot_be_added_to_changed_or_deleted_through_its_own_admin(
 
 def test_the_customer_page_shows_the_ledger_latest_first_with_utc_and_the_customers_local_time(marketer_client):
     customer = factories.customer(phone="+61412345678", country="AU", timezone="Australia/Sydney")
-    consent.grant(customer, Channel.SMS, ConsentSource.FORM, "Ticked the box in March", recorded_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
-    consent.revoke(customer, Channel.SMS, ConsentSource.KEYWORD, "Texted STOP in June", recorded_at=datetime(2026, 6, 1, 23, 30,
-                                                                                                    tzinfo=UTC))
+    consent.grant(
+        customer,
+        Channel.SMS,
+        ConsentSource.FORM,
+        "Ticked the box in March",
+        recorded_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
+    )
+    consent.revoke(
+        customer,
+        Channel.SMS,
+        ConsentSource.KEYWORD,
+        "Texted STOP in June",
+        recorded_at=datetime(2026, 6, 1, 23, 30, tzinfo=UTC),
+    )
 
     page = marketer_client.get(change_url(customer)).content.decode()
 
@@ -225,7 +249,9 @@ def test_a_customer_of_whom_no_zone_is_known_is_shown_in_the_site_default_zone(m
 
 def test_the_consent_ledger_list_shows_each_record_in_its_customers_local_time(admin_client):
     customer = factories.customer(timezone="America/New_York")
-    consent.grant(customer, Channel.EMAIL, ConsentSource.FORM, "yes", recorded_at=datetime(2026, 1, 15, 3, 0, tzinfo=UTC))
+    consent.grant(
+        customer, Channel.EMAIL, ConsentSource.FORM, "yes", recorded_at=datetime(2026, 1, 15, 3, 0, tzinfo=UTC)
+    )
 
     page = admin_client.get(reverse("admin:customers_consentrecord_changelist")).content.decode()
 

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.django_db
 
 def granted_record(customer=None):
     return consent.grant(
-        customer or factories.customer(), Channel.EMAIL, ConsentSource.FORM, "Yes, send me offers",
-        ip_address="203.0.113.7", user_agent="Firefox",
+        customer or factories.customer(),
+        Channel.EMAIL,
+        ConsentSource.FORM,
+        "Yes, send me offers",
+        ip_address="203.0.113.7",
+        user_agent="Firefox",
     )
 
 
@@ -25,7 +29,10 @@ def test_grant_records_who_what_how_and_when():
 
     stored = ConsentRecord.objects.get(pk=record.pk)
     assert (stored.customer, stored.channel, stored.action, stored.source) == (
-        customer, Channel.EMAIL, ConsentAction.GRANTED, ConsentSource.FORM,
+        customer,
+        Channel.EMAIL,
+        ConsentAction.GRANTED,
+        ConsentSource.FORM,
     )
     assert (stored.evidence, stored.ip_address, stored.user_agent) == ("Yes, send me offers", "203.0.113.7", "Firefox")
     assert stored.recorded_at is not None
@@ -172,8 +179,15 @@ def test_posting_the_admin_change_form_does_not_change_a_consent_record(admin_cl
     record = granted_record()
     response = admin_client.post(
         f"/admin/customers/consentrecord/{record.pk}/change/",
-        {"customer": record.customer_id, "channel": "email", "action": "revoked", "source": "admin",
-         "recorded_at_0": "2026-01-01", "recorded_at_1": "12:00:00", "_save": "Save"},
+        {
+            "customer": record.customer_id,
+            "channel": "email",
+            "action": "revoked",
+            "source": "admin",
+            "recorded_at_0": "2026-01-01",
+            "recorded_at_1": "12:00:00",
+            "_save": "Save",
+        },
     )
     assert response.status_code == 403
     assert ConsentRecord.objects.get(pk=record.pk).action == ConsentAction.GRANTED
@@ -195,8 +209,7 @@ def test_the_customer_page_shows_consent_history_read_only(admin_client):
 
     assert response.status_code == 200
     [history] = [
-        inline for inline in response.context["inline_admin_formsets"]
-        if inline.formset.model is ConsentRecord
+        inline for inline in response.context["inline_admin_formsets"] if inline.formset.model is ConsentRecord
     ]
     assert (history.has_add_permission, history.has_change_permission) == (False, False)
     assert history.formset.can_delete is False
@@ -211,16 +224,27 @@ def test_a_forged_delete_in_the_customer_form_leaves_the_consent_history(admin_c
     response = admin_client.post(
         f"/admin/customers/customer/{customer.pk}/change/",
         {
-            "email": "ann@example.com", "first_name": customer.first_name, "country": "US", "attributes": "{}",
-            "consent_records-TOTAL_FORMS": "1", "consent_records-INITIAL_FORMS": "1",
-            "consent_records-MIN_NUM_FORMS": "0", "consent_records-MAX_NUM_FORMS": "0",
-            "consent_records-0-id": str(record.pk), "consent_records-0-customer": str(customer.pk),
+            "email": "ann@example.com",
+            "first_name": customer.first_name,
+            "country": "US",
+            "attributes": "{}",
+            "consent_records-TOTAL_FORMS": "1",
+            "consent_records-INITIAL_FORMS": "1",
+            "consent_records-MIN_NUM_FORMS": "0",
+            "consent_records-MAX_NUM_FORMS": "0",
+            "consent_records-0-id": str(record.pk),
+            "consent_records-0-customer": str(customer.pk),
             "consent_records-0-DELETE": "on",
-            "events-TOTAL_FORMS": str(customer_events), "events-INITIAL_FORMS": str(customer_events),
-            "events-MIN_NUM_FORMS": "0", "events-MAX_NUM_FORMS": "0",
-            **{f"events-{index}-id": str(pk) for index, pk in enumerate(
-                Event.objects.filter(customer=customer).order_by("-occurred_at").values_list("pk", flat=True)
-            )},
+            "events-TOTAL_FORMS": str(customer_events),
+            "events-INITIAL_FORMS": str(customer_events),
+            "events-MIN_NUM_FORMS": "0",
+            "events-MAX_NUM_FORMS": "0",
+            **{
+                f"events-{index}-id": str(pk)
+                for index, pk in enumerate(
+                    Event.objects.filter(customer=customer).order_by("-occurred_at").values_list("pk", flat=True)
+                )
+            },
             **{f"events-{index}-customer": str(customer.pk) for index in range(customer_events)},
             "_save": "Save",
         },

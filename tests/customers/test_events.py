@@ -1,4 +1,4 @@
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,13 +13,16 @@ pytestmark = pytest.mark.django_db
 
 def test_emit_stores_the_event_with_its_properties():
     customer = factories.customer()
-    at = datetime(2026, 5, 1, 12, 0, tzinfo=dt_timezone.utc)
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
     event = emit(customer, "order_placed", {"total": "59.90"}, occurred_at=at)
 
     stored = Event.objects.get(pk=event.pk)
     assert (stored.customer, stored.name, stored.properties, stored.occurred_at) == (
-        customer, "order_placed", {"total": "59.90"}, at,
+        customer,
+        "order_placed",
+        {"total": "59.90"},
+        at,
     )
     assert stored.processed_at is None
 
@@ -59,13 +62,20 @@ def test_order_placed_signal_stores_its_arguments_as_properties():
     customer = factories.customer()
 
     signals.order_placed.send(
-        sender=None, customer=customer, order_id="1042", total="59.90", currency="EUR",
-        items=[{"sku": "moka-pot", "quantity": 1}], idempotency_key="order:1042",
+        sender=None,
+        customer=customer,
+        order_id="1042",
+        total="59.90",
+        currency="EUR",
+        items=[{"sku": "moka-pot", "quantity": 1}],
+        idempotency_key="order:1042",
     )
 
     event = Event.objects.get(name="order_placed")
     assert event.properties == {
-        "order_id": "1042", "total": "59.90", "currency": "EUR",
+        "order_id": "1042",
+        "total": "59.90",
+        "currency": "EUR",
         "items": [{"sku": "moka-pot", "quantity": 1}],
     }
     assert event.idempotency_key == "order:1042"
@@ -78,13 +88,16 @@ def test_processing_an_event_marks_it_processed_and_tolerates_a_deleted_event():
     process_event(event.pk + 1000)  # gone: nothing to do, no error
 
 
-@pytest.mark.parametrize(("properties", "named"), [
-    ({"total": float("nan")}, "properties.total: NaN is not a JSON number"),
-    ({"items": [{"price": float("inf")}]}, "properties.items[0].price: Infinity is not a JSON number"),
-    ({"order": {"id": 10**5_000}}, "properties.order.id: A number of more than 4,300 digits cannot be stored"),
-    ({"note": "moka\x00"}, "properties.note: Contains the NUL character (\\u0000)"),
-    ({"note": "caf\udce9"}, "properties.note: Contains \\udce9, half of a UTF-16 surrogate pair"),
-])
+@pytest.mark.parametrize(
+    ("properties", "named"),
+    [
+        ({"total": float("nan")}, "properties.total: NaN is not a JSON number"),
+        ({"items": [{"price": float("inf")}]}, "properties.items[0].price: Infinity is not a JSON number"),
+        ({"order": {"id": 10**5_000}}, "properties.order.id: A number of more than 4,300 digits cannot be stored"),
+        ({"note": "moka\x00"}, "properties.note: Contains the NUL character (\\u0000)"),
+        ({"note": "caf\udce9"}, "properties.note: Contains \\udce9, half of a UTF-16 surrogate pair"),
+    ],
+)
 def test_emit_refuses_what_a_json_column_cannot_store_by_its_path_and_stores_nothing(properties, named):
     customer = factories.customer()
 

@@ -1,6 +1,6 @@
 import csv
 import io
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from django.core.management import call_command
@@ -15,9 +15,9 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-JAN = datetime(2026, 1, 15, 9, 0, tzinfo=dt_timezone.utc)
-FEB = datetime(2026, 2, 1, 8, 0, tzinfo=dt_timezone.utc)
-MAR = datetime(2026, 3, 1, 12, 0, tzinfo=dt_timezone.utc)
+JAN = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+FEB = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+MAR = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def exported(queryset=None) -> list[dict]:
@@ -28,16 +28,41 @@ def exported(queryset=None) -> list[dict]:
 
 def test_export_writes_the_profile_columns():
     factories.customer(
-        external_id="A1", email="ann@example.com", phone="+12125550100", first_name="Ann", last_name="Lee",
-        country="US", language="en-US", timezone="America/New_York", date_of_birth=date(1990, 4, 25),
+        external_id="A1",
+        email="ann@example.com",
+        phone="+12125550100",
+        first_name="Ann",
+        last_name="Lee",
+        country="US",
+        language="en-US",
+        timezone="America/New_York",
+        date_of_birth=date(1990, 4, 25),
     )
 
     [row] = exported()
 
-    assert {key: row[key] for key in ("external_id", "email", "phone", "first_name", "last_name", "country",
-                                      "language", "timezone", "date_of_birth")} == {
-        "external_id": "A1", "email": "ann@example.com", "phone": "+12125550100", "first_name": "Ann",
-        "last_name": "Lee", "country": "US", "language": "en-US", "timezone": "America/New_York",
+    assert {
+        key: row[key]
+        for key in (
+            "external_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "country",
+            "language",
+            "timezone",
+            "date_of_birth",
+        )
+    } == {
+        "external_id": "A1",
+        "email": "ann@example.com",
+        "phone": "+12125550100",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "country": "US",
+        "language": "en-US",
+        "timezone": "America/New_York",
         "date_of_birth": "1990-04-25",
     }
 
@@ -60,10 +85,14 @@ def test_consent_columns_come_from_the_latest_record_of_each_channel():
     [row] = exported()
 
     assert (row["email_consent"], row["email_consent_source"], row["email_consent_at"]) == (
-        "no", "complaint", "2026-03-01T12:00:00+00:00",
+        "no",
+        "complaint",
+        "2026-03-01T12:00:00+00:00",
     )
     assert (row["sms_consent"], row["sms_consent_source"], row["sms_consent_at"]) == (
-        "yes", "keyword", "2026-02-01T08:00:00+00:00",
+        "yes",
+        "keyword",
+        "2026-02-01T08:00:00+00:00",
     )
 
 
@@ -90,22 +119,41 @@ def snapshot() -> list[tuple]:
     for customer in Customer.objects.order_by("external_id", "email"):
         latest = {
             channel: customer.consent_records.filter(channel=channel)
-            .values_list("action", "source", "recorded_at").first()
+            .values_list("action", "source", "recorded_at")
+            .first()
             for channel in Channel
         }
-        customers.append((
-            customer.external_id, customer.email, customer.phone, customer.first_name, customer.last_name,
-            customer.country, customer.language, customer.timezone, customer.date_of_birth, customer.attributes,
-            latest[Channel.EMAIL], latest[Channel.SMS],
-        ))
+        customers.append(
+            (
+                customer.external_id,
+                customer.email,
+                customer.phone,
+                customer.first_name,
+                customer.last_name,
+                customer.country,
+                customer.language,
+                customer.timezone,
+                customer.date_of_birth,
+                customer.attributes,
+                latest[Channel.EMAIL],
+                latest[Channel.SMS],
+            )
+        )
     return customers
 
 
 def test_export_then_import_into_an_empty_database_gives_the_same_customers():
     with transaction.atomic():
         ann = factories.customer(
-            external_id="A1", email="Ann@Example.com", phone="+12125550100", first_name="Ann", last_name="Lee",
-            country="US", language="en", timezone="America/New_York", date_of_birth=date(1990, 4, 25),
+            external_id="A1",
+            email="Ann@Example.com",
+            phone="+12125550100",
+            first_name="Ann",
+            last_name="Lee",
+            country="US",
+            language="en",
+            timezone="America/New_York",
+            date_of_birth=date(1990, 4, 25),
             attributes={"tier": "gold", "orders": 12, "spent": 59.9, "zip": "02134"},
         )
         consent.grant(ann, Channel.EMAIL, ConsentSource.FORM, recorded_at=JAN)
@@ -173,7 +221,7 @@ def test_an_admin_export_imports_back_byte_order_mark_and_all(admin_client):
 
 # Cells a spreadsheet would run as formulas ------------------------------------------------
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tlead", "\rlead"]
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tlead", "\rlead"]
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
@@ -191,7 +239,10 @@ def test_numbers_and_e164_phones_are_written_as_they_are():
     [row] = exported()
 
     assert (row["phone"], row["attr_balance"], row["attr_rate"], row["attr_tiny"]) == (
-        "+12125550100", "-12", "-0.5", "1e-05",
+        "+12125550100",
+        "-12",
+        "-0.5",
+        "1e-05",
     )
 
 
@@ -230,7 +281,8 @@ def test_admin_exports_protected_by_default_and_as_stored_with_the_other_action(
 
     def first_name(action):
         response = admin_client.post(
-            reverse("admin:customers_customer_changelist"), {"action": action, "_selected_action": [customer.pk]},
+            reverse("admin:customers_customer_changelist"),
+            {"action": action, "_selected_action": [customer.pk]},
         )
         [row] = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
         return row["first_name"]
@@ -253,9 +305,12 @@ def test_protected_cells_and_phones_import_back_as_they_were():
     with transaction.atomic():
         for index, value in enumerate(values):
             factories.customer(
-                external_id=f"C{index}", email=f"c{index}@example.com", phone=f"+1212555{index:04d}",
+                external_id=f"C{index}",
+                email=f"c{index}@example.com",
+                phone=f"+1212555{index:04d}",
                 # The importer refuses a line break in a profile field (a quote left open), not in an attribute.
-                last_name=value.replace("\r", "\t"), attributes={"note": value, "balance": -index},
+                last_name=value.replace("\r", "\t"),
+                attributes={"note": value, "balance": -index},
             )
         factories.customer(external_id="IT", email="", phone="+393331234567", country="IT")
         before = snapshot()
@@ -283,4 +338,3 @@ def test_an_export_for_another_program_imports_back_without_the_quote_a_stored_v
 
     customer = Customer.objects.get(external_id="A1")
     assert (customer.first_name, customer.attributes) == ("=x", {"note": -5, "plain": "'hello"})
-

@@ -1,7 +1,7 @@
 import csv
 import io
 import time
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -30,16 +30,24 @@ def reasons_by_line(report) -> dict:
 
 
 def test_valid_rows_are_imported_with_their_profile():
-    report = import_customers(csv_text(
-        "external_id,email,phone,first_name,last_name,country,language,timezone,date_of_birth",
-        "A1,ann@example.com,(212) 555-0100,Ann,Lee,us,en-US,America/New_York,1990-04-25",
-        "A2,bob@example.com,+39 333 123 4567,Bob,,IT,it,,",
-    ))
+    report = import_customers(
+        csv_text(
+            "external_id,email,phone,first_name,last_name,country,language,timezone,date_of_birth",
+            "A1,ann@example.com,(212) 555-0100,Ann,Lee,us,en-US,America/New_York,1990-04-25",
+            "A2,bob@example.com,+39 333 123 4567,Bob,,IT,it,,",
+        )
+    )
 
     assert (report.created, report.updated, report.rejected) == (2, 0, 0)
     ann = Customer.objects.get(external_id="A1")
     assert (ann.email, ann.phone, ann.first_name, ann.last_name, ann.country, ann.language, ann.timezone) == (
-        "ann@example.com", "+12125550100", "Ann", "Lee", "US", "en-US", "America/New_York",
+        "ann@example.com",
+        "+12125550100",
+        "Ann",
+        "Lee",
+        "US",
+        "en-US",
+        "America/New_York",
     )
     assert ann.date_of_birth == date(1990, 4, 25)
     assert Customer.objects.get(external_id="A2").phone == "+393331234567"
@@ -60,24 +68,37 @@ def test_semicolon_separated_files_are_read():
 
 
 def test_attributes_are_parsed_numbers_become_numbers_and_leading_zeros_stay_text():
-    import_customers(csv_text(
-        "email,attr_tier,attr_orders,attr_spent,attr_zip,attr_code",
-        "ann@example.com,gold,12,59.90,02134,-7",
-    ))
+    import_customers(
+        csv_text(
+            "email,attr_tier,attr_orders,attr_spent,attr_zip,attr_code",
+            "ann@example.com,gold,12,59.90,02134,-7",
+        )
+    )
 
     assert Customer.objects.get().attributes == {
-        "tier": "gold", "orders": 12, "spent": 59.9, "zip": "02134", "code": -7,
+        "tier": "gold",
+        "orders": 12,
+        "spent": 59.9,
+        "zip": "02134",
+        "code": -7,
     }
 
 
 def test_existing_external_id_updates_that_customer_and_empty_cells_change_nothing():
     customer = factories.customer(
-        external_id="A1", email="ann@example.com", first_name="Ann", last_name="Lee", attributes={"tier": "gold"},
+        external_id="A1",
+        email="ann@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        attributes={"tier": "gold"},
     )
 
-    report = import_customers(csv_text(
-        "external_id,email,first_name,last_name,attr_orders", "A1,ann.lee@example.com,Annie,,3",
-    ))
+    report = import_customers(
+        csv_text(
+            "external_id,email,first_name,last_name,attr_orders",
+            "A1,ann.lee@example.com,Annie,,3",
+        )
+    )
 
     assert (report.created, report.updated) == (0, 1)
     customer.refresh_from_db()
@@ -105,21 +126,28 @@ def test_imports_send_no_profile_updated_events():
 
 
 def test_malformed_phone_numbers_are_rejected_with_line_and_reason_and_neighbours_are_imported():
-    report = import_customers(csv_text(
-        "email,phone,country",
-        "ann@example.com,212 555 0100,US",
-        "bob@example.com,12,US",
-        "cid@example.com,+39 333 123 4567,IT",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,phone,country",
+            "ann@example.com,212 555 0100,US",
+            "bob@example.com,12,US",
+            "cid@example.com,+39 333 123 4567,IT",
+        )
+    )
 
     assert reasons_by_line(report) == {3: ["phone: '12' is too short for a US number."]}
     assert sorted(Customer.objects.values_list("email", flat=True)) == ["ann@example.com", "cid@example.com"]
 
 
 def test_unknown_country_is_rejected_with_line_and_reason_and_neighbours_are_imported():
-    report = import_customers(csv_text(
-        "email,country", "ann@example.com,US", "bob@example.com,XX", "cid@example.com,IT",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,country",
+            "ann@example.com,US",
+            "bob@example.com,XX",
+            "cid@example.com,IT",
+        )
+    )
 
     assert reasons_by_line(report) == {
         3: ["country: 'XX' is not a country code (ISO 3166-1 alpha-2, e.g. US or IT)."],
@@ -128,10 +156,12 @@ def test_unknown_country_is_rejected_with_line_and_reason_and_neighbours_are_imp
 
 
 def test_every_problem_of_a_row_is_reported_not_just_the_first():
-    report = import_customers(csv_text(
-        "email,country,date_of_birth,language,timezone",
-        "not-an-address,XX,25/04/1990,english!,Mars/Olympus",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,country,date_of_birth,language,timezone",
+            "not-an-address,XX,25/04/1990,english!,Mars/Olympus",
+        )
+    )
 
     assert reasons_by_line(report)[2] == [
         "email: 'not-an-address' is not an e-mail address.",
@@ -149,9 +179,14 @@ def test_a_row_without_external_id_email_or_phone_is_rejected():
 
 
 def test_duplicate_email_within_the_file_is_rejected_naming_the_earlier_line():
-    report = import_customers(csv_text(
-        "email,first_name", "ann@example.com,Ann", "bob@example.com,Bob", "ANN@example.com,Annie",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,first_name",
+            "ann@example.com,Ann",
+            "bob@example.com,Bob",
+            "ANN@example.com,Annie",
+        )
+    )
 
     assert reasons_by_line(report) == {4: ["email: 'ANN@example.com' is also on line 2."]}
     assert Customer.objects.count() == 2
@@ -160,9 +195,13 @@ def test_duplicate_email_within_the_file_is_rejected_naming_the_earlier_line():
 def test_duplicate_email_of_an_existing_customer_is_rejected_naming_that_customer():
     existing = factories.customer(external_id="S-9", email="ann@example.com")
 
-    report = import_customers(csv_text(
-        "external_id,email", "N-1,Ann@Example.com", "N-2,bob@example.com",
-    ))
+    report = import_customers(
+        csv_text(
+            "external_id,email",
+            "N-1,Ann@Example.com",
+            "N-2,bob@example.com",
+        )
+    )
 
     assert reasons_by_line(report) == {
         2: [f"email: 'Ann@Example.com' is already the e-mail of customer #{existing.pk} (external_id 'S-9')."],
@@ -209,10 +248,12 @@ def test_an_external_id_created_meanwhile_rejects_only_that_row(monkeypatch):
 
     report = import_customers(csv_text("external_id,first_name", "A1,Ann", "A2,Bob"))
 
-    assert reasons_by_line(report) == {2: [
-        "external_id: 'A1' was created by someone else during the import; import this row again to update "
-        "that customer.",
-    ]}
+    assert reasons_by_line(report) == {
+        2: [
+            "external_id: 'A1' was created by someone else during the import; import this row again to update "
+            "that customer.",
+        ]
+    }
     assert Customer.objects.filter(external_id="A2").exists()
 
 
@@ -224,8 +265,11 @@ def test_rejections_are_written_as_csv_with_line_and_reasons():
 
     assert list(csv.reader(io.StringIO(out.getvalue()))) == [
         ["line", "reasons"],
-        ["2", "email: 'bad' is not an e-mail address.; country: 'XX' is not a country code (ISO 3166-1 alpha-2, "
-              "e.g. US or IT)."],
+        [
+            "2",
+            "email: 'bad' is not an e-mail address.; country: 'XX' is not a country code (ISO 3166-1 alpha-2, "
+            "e.g. US or IT).",
+        ],
     ]
 
 
@@ -259,7 +303,8 @@ def test_progress_is_reported_after_each_chunk():
 
     import_customers(
         csv_text("email", *(f"c{i}@example.com" for i in range(5))),
-        chunk_size=2, progress=lambda report: lines_seen.append(report.last_line),
+        chunk_size=2,
+        progress=lambda report: lines_seen.append(report.last_line),
     )
 
     assert lines_seen == [3, 5, 6]
@@ -271,31 +316,40 @@ def test_progress_is_reported_after_each_chunk():
 def test_consent_without_source_and_timestamp_is_rejected():
     report = import_customers(csv_text("email,email_consent", "ann@example.com,yes"))
 
-    assert reasons_by_line(report) == {2: [
-        "email_consent: given without consent_source and consent_at. Consent without its source and time is "
-        "not consent: add them, or leave the column empty to record nothing.",
-    ]}
+    assert reasons_by_line(report) == {
+        2: [
+            "email_consent: given without consent_source and consent_at. Consent without its source and time is "
+            "not consent: add them, or leave the column empty to record nothing.",
+        ]
+    }
     assert not Customer.objects.exists()
 
 
 def test_consent_with_a_naive_or_future_timestamp_is_rejected():
-    report = import_customers(csv_text(
-        "email,email_consent,consent_source,consent_at",
-        "ann@example.com,yes,form,2026-01-15 10:00",
-        "bob@example.com,yes,form,2999-01-01T00:00:00+00:00",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,email_consent,consent_source,consent_at",
+            "ann@example.com,yes,form,2026-01-15 10:00",
+            "bob@example.com,yes,form,2999-01-01T00:00:00+00:00",
+        )
+    )
 
     assert reasons_by_line(report) == {
-        2: ["consent_at: '2026-01-15 10:00' is not an ISO 8601 date and time with its offset, e.g. "
-            "2026-05-01T12:00:00+02:00."],
+        2: [
+            "consent_at: '2026-01-15 10:00' is not an ISO 8601 date and time with its offset, e.g. "
+            "2026-05-01T12:00:00+02:00."
+        ],
         3: ["consent_at: '2999-01-01T00:00:00+00:00' is in the future."],
     }
 
 
 def test_consent_with_an_unknown_source_is_rejected():
-    report = import_customers(csv_text(
-        "email,sms_consent,consent_source,consent_at", f"ann@example.com,yes,newsletter,{CONSENT_AT}",
-    ))
+    report = import_customers(
+        csv_text(
+            "email,sms_consent,consent_source,consent_at",
+            f"ann@example.com,yes,newsletter,{CONSENT_AT}",
+        )
+    )
 
     assert reasons_by_line(report)[2][0].startswith("consent_source: 'newsletter' is not a consent source; use one of")
 
@@ -313,36 +367,46 @@ def test_consent_with_source_and_timestamp_appends_ledger_records_and_grants_con
     assert customer.has_consent(Channel.EMAIL) and customer.has_consent(Channel.SMS)
     record = customer.consent_records.get(channel=Channel.EMAIL)
     assert (record.action, record.source, record.recorded_at, record.evidence) == (
-        ConsentAction.GRANTED, ConsentSource.FORM, datetime(2026, 1, 15, 9, 0, tzinfo=dt_timezone.utc),
+        ConsentAction.GRANTED,
+        ConsentSource.FORM,
+        datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
         "imported from fair-2026.csv, line 2",
     )
 
 
 def test_consent_no_records_a_revocation():
     customer = factories.customer(external_id="A1")
-    import_customers(csv_text(
-        "external_id,email_consent,consent_source,consent_at", f"A1,no,admin,{CONSENT_AT}",
-    ))
+    import_customers(
+        csv_text(
+            "external_id,email_consent,consent_source,consent_at",
+            f"A1,no,admin,{CONSENT_AT}",
+        )
+    )
 
     assert customer.consent_state(Channel.EMAIL) == ConsentAction.REVOKED
 
 
 def test_each_channel_can_have_its_own_consent_source_and_time():
-    import_customers(csv_text(
-        "email,email_consent,sms_consent,consent_source,consent_at,sms_consent_source,sms_consent_at",
-        f"ann@example.com,yes,yes,form,{CONSENT_AT},keyword,2026-02-01T08:00:00+00:00",
-    ))
+    import_customers(
+        csv_text(
+            "email,email_consent,sms_consent,consent_source,consent_at,sms_consent_source,sms_consent_at",
+            f"ann@example.com,yes,yes,form,{CONSENT_AT},keyword,2026-02-01T08:00:00+00:00",
+        )
+    )
 
     sms = ConsentRecord.objects.get(channel=Channel.SMS)
-    assert (sms.source, sms.recorded_at) == (ConsentSource.KEYWORD, datetime(2026, 2, 1, 8, 0, tzinfo=dt_timezone.utc))
+    assert (sms.source, sms.recorded_at) == (ConsentSource.KEYWORD, datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
     assert ConsentRecord.objects.get(channel=Channel.EMAIL).source == ConsentSource.FORM
 
 
 def test_an_imported_grant_older_than_a_revocation_does_not_restore_consent():
     customer = factories.customer(external_id="A1")
     ConsentRecord.objects.create(
-        customer=customer, channel=Channel.EMAIL, action=ConsentAction.REVOKED, source=ConsentSource.FORM,
-        recorded_at=datetime(2026, 3, 1, tzinfo=dt_timezone.utc),
+        customer=customer,
+        channel=Channel.EMAIL,
+        action=ConsentAction.REVOKED,
+        source=ConsentSource.FORM,
+        recorded_at=datetime(2026, 3, 1, tzinfo=UTC),
     )
 
     import_customers(csv_text("external_id,email_consent,consent_source,consent_at", f"A1,yes,import,{CONSENT_AT}"))
@@ -368,8 +432,17 @@ def generated_csv(rows: int, *, bad_every: int = 20) -> tuple[str, int]:
     lines = ["external_id,email,phone,country,first_name,email_consent,consent_source,consent_at,attr_orders"]
     bad = 0
     for i in range(rows):
-        row = [f"X{i}", f"c{i}@example.com", f"+1212{2_000_000 + i}", "US", f"Name{i}", "yes", "form", CONSENT_AT,
-               str(i % 7)]
+        row = [
+            f"X{i}",
+            f"c{i}@example.com",
+            f"+1212{2_000_000 + i}",
+            "US",
+            f"Name{i}",
+            "yes",
+            "form",
+            CONSENT_AT,
+            str(i % 7),
+        ]
         if i % bad_every == bad_every - 1:
             kind = (i // bad_every) % 4
             if kind == 0:
@@ -487,7 +560,8 @@ def test_admin_upload_shows_counts_and_rejected_rows_with_reasons(admin_client):
 
 def test_admin_upload_of_a_file_that_is_not_utf8_shows_a_form_error(admin_client):
     response = admin_client.post(
-        reverse("admin:customers_customer_import"), {"file": upload(b"PK\x03\x04\xff\xfe binary", name="x.xlsx")},
+        reverse("admin:customers_customer_import"),
+        {"file": upload(b"PK\x03\x04\xff\xfe binary", name="x.xlsx")},
     )
 
     assert response.status_code == 200
@@ -505,7 +579,8 @@ def test_admin_upload_kept_on_disk_is_imported(admin_client, settings):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # Django then writes the upload to a temporary file
 
     response = admin_client.post(
-        reverse("admin:customers_customer_import"), {"file": upload(b"email\nann@example.com\n")},
+        reverse("admin:customers_customer_import"),
+        {"file": upload(b"email\nann@example.com\n")},
     )
 
     assert response.context["report"].created == 1
@@ -516,17 +591,21 @@ def test_admin_upload_kept_on_disk_is_imported(admin_client, settings):
 TOO_LONG = "9" * 5_000
 
 
-@pytest.mark.parametrize(("cell", "reason"), [
-    ("1e400", "attr_score: 1e400 is beyond the largest number that can be stored (about 1.8e308)."),
-    ("-1e400", "attr_score: -1e400 is beyond the largest number that can be stored (about 1.8e308)."),
-    (TOO_LONG, "attr_score: a number of more than 4,300 digits cannot be stored."),
-])
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("1e400", "attr_score: 1e400 is beyond the largest number that can be stored (about 1.8e308)."),
+        ("-1e400", "attr_score: -1e400 is beyond the largest number that can be stored (about 1.8e308)."),
+        (TOO_LONG, "attr_score: a number of more than 4,300 digits cannot be stored."),
+    ],
+)
 def test_a_number_no_json_column_holds_rejects_its_row_and_its_chunk_is_imported(cell, reason):
     report = import_customers(csv_text("external_id,attr_score", "A1,1", f"A2,{cell}", "A3,2.5e-3"))
 
     assert (report.created, reasons_by_line(report)) == (2, {3: [reason]})
     assert dict(Customer.objects.values_list("external_id", "attributes")) == {
-        "A1": {"score": 1}, "A3": {"score": 0.0025},
+        "A1": {"score": 1},
+        "A3": {"score": 0.0025},
     }
 
 
@@ -562,13 +641,16 @@ def test_a_nul_in_the_header_refuses_the_file_before_an_attribute_gets_that_name
         import_customers(csv_text("external_id,attr_a\x00b", "A1,1"))
 
 
-@pytest.mark.parametrize(("cell", "stored"), [
-    ("'=HYPERLINK(\"http://x\")", "=HYPERLINK(\"http://x\")"),
-    ("'@SUM(1)", "@SUM(1)"),
-    ("'-Lee", "-Lee"),
-    ("''=x", "'=x"),  # a stored "'=x" is exported with a second quote
-    ("'O'Brien", "'O'Brien"),  # a quote before anything else is the value's own
-])
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        ('\'=HYPERLINK("http://x")', '=HYPERLINK("http://x")'),
+        ("'@SUM(1)", "@SUM(1)"),
+        ("'-Lee", "-Lee"),
+        ("''=x", "'=x"),  # a stored "'=x" is exported with a second quote
+        ("'O'Brien", "'O'Brien"),  # a quote before anything else is the value's own
+    ],
+)
 def test_the_quote_an_export_puts_before_a_formula_is_taken_away(cell, stored):
     import_customers(csv_text("external_id,last_name,attr_note", f"A1,{cell},{cell}"))
 

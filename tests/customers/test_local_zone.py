@@ -14,13 +14,16 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("fields", "zone"), [
-    ({"timezone": "Asia/Tokyo", "phone": "+61291234567", "country": "AU"}, "Asia/Tokyo"),
-    ({"phone": "+61291234567", "country": "AU"}, "Australia/Sydney"),
-    ({"phone": "+13105550100", "country": "US"}, "America/Los_Angeles"),
-    ({"phone": "", "country": "IT"}, "Europe/Rome"),
-    ({"phone": "", "country": ""}, ""),
-])
+@pytest.mark.parametrize(
+    ("fields", "zone"),
+    [
+        ({"timezone": "Asia/Tokyo", "phone": "+61291234567", "country": "AU"}, "Asia/Tokyo"),
+        ({"phone": "+61291234567", "country": "AU"}, "Australia/Sydney"),
+        ({"phone": "+13105550100", "country": "US"}, "America/Los_Angeles"),
+        ({"phone": "", "country": "IT"}, "Europe/Rome"),
+        ({"phone": "", "country": ""}, ""),
+    ],
+)
 def test_the_local_zone_is_the_zone_set_by_hand_else_the_numbers_else_the_countrys(fields, zone):
     assert factories.customer(**fields).local_zone == zone
 
@@ -46,12 +49,9 @@ def test_a_changed_phone_number_moves_the_local_zone():
 
 
 def test_imported_customers_get_their_local_zone():
-    import_customers(io.StringIO(
-        "external_id,phone,country,timezone\n"
-        "A1,+61 2 9123 4567,AU,\n"
-        "A2,,IT,\n"
-        "A3,,US,Asia/Tokyo\n"
-    ))
+    import_customers(
+        io.StringIO("external_id,phone,country,timezone\nA1,+61 2 9123 4567,AU,\nA2,,IT,\nA3,,US,Asia/Tokyo\n")
+    )
     zones = dict(Customer.objects.values_list("external_id", "local_zone"))
     assert zones == {"A1": "Australia/Sydney", "A2": "Europe/Rome", "A3": "Asia/Tokyo"}
 
@@ -66,9 +66,18 @@ def test_customers_created_by_the_events_api_get_their_local_zone(client):
     _, key = api_keys.create("shop-api")
     response = client.post(
         "/api/v1/events/batch",
-        json.dumps({"events": [{"name": "customer_registered",
-                                "customer": {"external_id": "u-1", "phone": "+61 2 9123 4567", "country": "AU"}}]}),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}",
+        json.dumps(
+            {
+                "events": [
+                    {
+                        "name": "customer_registered",
+                        "customer": {"external_id": "u-1", "phone": "+61 2 9123 4567", "country": "AU"},
+                    }
+                ]
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert response.status_code in (200, 202), response.content
     assert Customer.objects.get(external_id="u-1").local_zone == "Australia/Sydney"
@@ -87,5 +96,9 @@ def test_the_migration_fills_the_local_zone_of_existing_customers():
     fill_local_zones(apps, None)
 
     zones = dict(Customer.objects.values_list("pk", "local_zone"))
-    assert zones == {by_hand.pk: "Asia/Tokyo", by_number.pk: "Australia/Sydney",
-                     by_country.pk: "Europe/Rome", unknown.pk: ""}
+    assert zones == {
+        by_hand.pk: "Asia/Tokyo",
+        by_number.pk: "Australia/Sydney",
+        by_country.pk: "Europe/Rome",
+        unknown.pk: "",
+    }

@@ -97,10 +97,14 @@ def test_saving_the_admin_change_form_stores_a_profile_updated_event(admin_clien
     response = admin_client.post(
         f"/admin/customers/customer/{customer.pk}/change/",
         {
-            "email": "new@example.com", "first_name": "Ann", "country": "US",
+            "email": "new@example.com",
+            "first_name": "Ann",
+            "country": "US",
             "attributes": '{"loyalty_points": 25}',
-            "consent_records-TOTAL_FORMS": "0", "consent_records-INITIAL_FORMS": "0",
-            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+            "consent_records-TOTAL_FORMS": "0",
+            "consent_records-INITIAL_FORMS": "0",
+            "events-TOTAL_FORMS": "0",
+            "events-INITIAL_FORMS": "0",
             "_save": "Save",
         },
     )
@@ -119,9 +123,14 @@ def test_saving_the_admin_change_form_unchanged_stores_no_event(admin_client):
     response = admin_client.post(
         f"/admin/customers/customer/{customer.pk}/change/",
         {
-            "email": "ann@example.com", "first_name": "Ann", "country": "US", "attributes": "{}",
-            "consent_records-TOTAL_FORMS": "0", "consent_records-INITIAL_FORMS": "0",
-            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0",
+            "email": "ann@example.com",
+            "first_name": "Ann",
+            "country": "US",
+            "attributes": "{}",
+            "consent_records-TOTAL_FORMS": "0",
+            "consent_records-INITIAL_FORMS": "0",
+            "events-TOTAL_FORMS": "0",
+            "events-INITIAL_FORMS": "0",
             "_save": "Save",
         },
     )
@@ -135,6 +144,4 @@ def test_a_change_to_a_field_not_loaded_is_reported():
     customer.first_name = "Anna"
     customer.save()
 
-    assert [event.properties["changes"] for event in profile_updates(customer)] == [
-        {"first_name": ["Ann", "Anna"]}
-    ]
+    assert [event.properties["changes"] for event in profile_updates(customer)] == [{"first_name": ["Ann", "Anna"]}]

@@ -7,7 +7,15 @@ from django.urls import reverse
 
 from messaging import credits, outbox
 from messaging.models import (
-    Category, Channel, CreditEntry, CreditEntryKind, Reason, SmsRate, Status, Suppression, SuppressionReason,
+    Category,
+    Channel,
+    CreditEntry,
+    CreditEntryKind,
+    Reason,
+    SmsRate,
+    Status,
+    Suppression,
+    SuppressionReason,
 )
 from tests import factories
 
@@ -20,15 +28,20 @@ def test_adding_credits_in_the_admin_writes_the_ledger_and_releases_held_sms(
     settings.TRIGGERHUB_SMS_CREDITS_ENFORCED = True
     SmsRate.objects.create(country="", credits_per_part=Decimal("1"))
     held = outbox.enqueue(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
-        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="t", dedupe_key="held",
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="t",
+        dedupe_key="held",
     )
     assert held.reason == Reason.NO_CREDITS
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:messaging_creditentry_add"),
-            {"kind": CreditEntryKind.PURCHASE, "amount": "25", "note": "invoice 7"}, follow=True,
+            {"kind": CreditEntryKind.PURCHASE, "amount": "25", "note": "invoice 7"},
+            follow=True,
         )
 
     assert response.status_code == 200
@@ -54,13 +67,22 @@ def test_ledger_lines_cannot_be_edited_or_deleted(admin_client):
 def test_a_manual_suppression_is_stored_lower_case_and_blocks_email(admin_client):
     response = admin_client.post(
         reverse("admin:messaging_suppression_add"),
-        {"channel": Channel.EMAIL, "address": "Ann@Example.COM", "reason": SuppressionReason.MANUAL, "detail": "asked by phone"},
+        {
+            "channel": Channel.EMAIL,
+            "address": "Ann@Example.COM",
+            "reason": SuppressionReason.MANUAL,
+            "detail": "asked by phone",
+        },
     )
     assert response.status_code == 302
     assert Suppression.objects.get().address == "ann@example.com"
     message = outbox.enqueue(
-        customer=factories.customer(email="ann@example.com"), channel=Channel.EMAIL,
-        content=factories.email_template(), category=Category.TRANSACTIONAL, source="t", dedupe_key="s",
+        customer=factories.customer(email="ann@example.com"),
+        channel=Channel.EMAIL,
+        content=factories.email_template(),
+        category=Category.TRANSACTIONAL,
+        source="t",
+        dedupe_key="s",
     )
     assert (message.status, message.reason) == (Status.BLOCKED, Reason.SUPPRESSED)
 

@@ -32,9 +32,7 @@ def counted_for(client, wanted, text=SOURCE):
     return response.json()
 
 
-def test_the_counter_renders_the_typed_text_for_a_customer_found_by_email_and_names_what_forced_ucs2(
-    marketer_client
-):
+def test_the_counter_renders_the_typed_text_for_a_customer_found_by_email_and_names_what_forced_ucs2(marketer_client):
     factories.customer(email="zoe@example.com", first_name="Zoë")
 
     report = counted_for(marketer_client, "ZOE@example.com")
@@ -90,7 +88,9 @@ def test_a_nul_character_huge_text_or_huge_number_as_the_customer_is_an_answer_n
 def test_a_lone_surrogate_in_the_text_is_counted_not_a_500(marketer_client):
     customer = factories.customer(first_name="Ann")
 
-    response = marketer_client.get(f"{SEGMENTS_URL}?text=Hi+%ED%A0%80+{{{{+customer.first_name+}}}}&customer={customer.pk}")
+    response = marketer_client.get(
+        f"{SEGMENTS_URL}?text=Hi+%ED%A0%80+{{{{+customer.first_name+}}}}&customer={customer.pk}"
+    )
 
     assert response.status_code == 200
     assert response.json()["for_customer"]["text"] == "Hi \ufffd\ufffd\ufffd Ann"
@@ -119,8 +119,8 @@ def test_the_change_page_has_the_customer_box_outside_the_fields_the_form_sends(
     page = marketer_client.get(reverse("admin:messaging_smscontent_change", args=[content.pk])).content.decode()
 
     assert '<input type="search" id="sms-counter-customer"' in page
-    box = page[page.index('id="sms-counter-customer"'):]
-    assert "name=" not in box[:box.index(">")]
+    box = page[page.index('id="sms-counter-customer"') :]
+    assert "name=" not in box[: box.index(">")]
 
 
 def test_find_customer_takes_the_newest_of_two_customers_with_one_email():
@@ -134,12 +134,21 @@ def test_the_messages_list_shows_each_message_in_its_customers_local_time(admin_
     sydney = factories.customer(phone="+61412345678", country="AU")
     content = factories.sms_content()
     Message.objects.create(
-        customer=sydney, channel=Channel.SMS, sms_content=content, category=Category.MARKETING, dedupe_key="a",
+        customer=sydney,
+        channel=Channel.SMS,
+        sms_content=content,
+        category=Category.MARKETING,
+        dedupe_key="a",
         send_after=datetime(2026, 12, 2, 21, 0, tzinfo=UTC),
     )
     Message.objects.create(
-        customer=sydney, channel=Channel.SMS, sms_content=content, category=Category.MARKETING, dedupe_key="b",
-        send_after=datetime(2026, 12, 1, 0, 0, tzinfo=UTC), sent_at=datetime(2026, 12, 1, 0, 0, 5, tzinfo=UTC),
+        customer=sydney,
+        channel=Channel.SMS,
+        sms_content=content,
+        category=Category.MARKETING,
+        dedupe_key="b",
+        send_after=datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
+        sent_at=datetime(2026, 12, 1, 0, 0, 5, tzinfo=UTC),
     )
 
     page = admin_client.get(reverse("admin:messaging_message_changelist")).content.decode()

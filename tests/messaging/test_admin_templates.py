@@ -7,7 +7,14 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from messaging.models import (
-    Category, Channel, EmailTemplate, EmailTemplateVariant, Message, Reason, SmsContent, SmsContentVariant, Status,
+    Category,
+    Channel,
+    EmailTemplate,
+    EmailTemplateVariant,
+    Message,
+    Reason,
+    SmsContent,
+    Status,
 )
 from tests import factories
 
@@ -19,10 +26,16 @@ SEGMENTS_URL = "/admin/messaging/smscontent/segments/"
 def email_form(**fields):
     """The add/change form of an e-mail template as the browser posts it, with no variant rows."""
     return {
-        "slug": "welcome", "name": "Welcome", "from_email": "", "subject": "Hi",
-        "html_body": "<p>Hi</p>", "text_body": "",
-        "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
-        "variants-MIN_NUM_FORMS": "0", "variants-MAX_NUM_FORMS": "1000",
+        "slug": "welcome",
+        "name": "Welcome",
+        "from_email": "",
+        "subject": "Hi",
+        "html_body": "<p>Hi</p>",
+        "text_body": "",
+        "variants-TOTAL_FORMS": "0",
+        "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0",
+        "variants-MAX_NUM_FORMS": "1000",
         **fields,
     }
 
@@ -49,11 +62,15 @@ def test_the_change_form_shows_an_unknown_variable_on_its_field(admin_client):
 def test_an_unknown_variable_in_a_variant_shows_on_the_variant_row(admin_client):
     response = admin_client.post(
         reverse("admin:messaging_emailtemplate_add"),
-        email_form(**{
-            "variants-TOTAL_FORMS": "1", "variants-0-language": "it",
-            "variants-0-subject": "Ciao {{ customer.nome }}", "variants-0-html_body": "<p>Ciao</p>",
-            "variants-0-text_body": "",
-        }),
+        email_form(
+            **{
+                "variants-TOTAL_FORMS": "1",
+                "variants-0-language": "it",
+                "variants-0-subject": "Ciao {{ customer.nome }}",
+                "variants-0-html_body": "<p>Ciao</p>",
+                "variants-0-text_body": "",
+            }
+        ),
     )
     [formset] = response.context["inline_admin_formsets"]
     assert formset.formset.errors[0]["subject"][0].startswith("line 1: unknown variable 'customer.nome'")
@@ -62,11 +79,15 @@ def test_an_unknown_variable_in_a_variant_shows_on_the_variant_row(admin_client)
 def test_a_template_and_its_variant_are_saved_from_one_form(admin_client):
     response = admin_client.post(
         reverse("admin:messaging_emailtemplate_add"),
-        email_form(**{
-            "variants-TOTAL_FORMS": "1", "variants-0-language": "pt-BR",
-            "variants-0-subject": "Oi {{ customer.first_name }}", "variants-0-html_body": "<p>Oi</p>",
-            "variants-0-text_body": "",
-        }),
+        email_form(
+            **{
+                "variants-TOTAL_FORMS": "1",
+                "variants-0-language": "pt-BR",
+                "variants-0-subject": "Oi {{ customer.first_name }}",
+                "variants-0-html_body": "<p>Oi</p>",
+                "variants-0-text_body": "",
+            }
+        ),
     )
     assert response.status_code == 302
     [variant] = EmailTemplateVariant.objects.all()
@@ -91,20 +112,28 @@ def test_the_preview_renders_the_template_for_the_chosen_customer(admin_client):
     customer = factories.customer(first_name="Zoe")
     response = admin_client.get(
         reverse("admin:messaging_emailtemplate_preview", args=[template.pk]),
-        {"customer": customer.pk, "values": json.dumps({"event": {"order_id": "1042"}, "links": {"shop": "https://s.example/"}})},
+        {
+            "customer": customer.pk,
+            "values": json.dumps({"event": {"order_id": "1042"}, "links": {"shop": "https://s.example/"}}),
+        },
     )
     assert response.status_code == 200
     page = response.content.decode()
     assert '<pre id="preview-subject">Order 1042 for Zoe</pre>' in page
     # The HTML is shown in a sandboxed frame, escaped once into its srcdoc attribute.
-    assert 'sandbox="" title="The HTML body" srcdoc="&lt;p&gt;Hi Zoe&lt;/p&gt;&lt;a href=&quot;https://s.example/&quot;&gt;' in page
+    assert (
+        'sandbox="" title="The HTML body" srcdoc="&lt;p&gt;Hi Zoe&lt;/p&gt;&lt;a href=&quot;https://s.example/&quot;&gt;'
+        in page
+    )
     assert "Hi Zoe\nshop (https://s.example/)" in html.unescape(page)
 
 
 def test_rendered_text_cannot_inject_markup_into_the_admin_page(admin_client):
     content = factories.sms_content(text="Hi {{ customer.first_name }}")
     customer = factories.customer(first_name="<script>alert(1)</script>")
-    response = admin_client.get(reverse("admin:messaging_smscontent_preview", args=[content.pk]), {"customer": customer.pk})
+    response = admin_client.get(
+        reverse("admin:messaging_smscontent_preview", args=[content.pk]), {"customer": customer.pk}
+    )
     page = response.content.decode()
     assert "<script>alert(1)" not in page
     assert '<pre id="preview-text">Hi &lt;script&gt;alert(1)&lt;/script&gt;</pre>' in page
@@ -151,9 +180,7 @@ def test_the_segments_endpoint_reports_encoding_and_parts(admin_client):
 def test_the_segments_endpoint_names_the_curly_apostrophe(admin_client):
     report = admin_client.get(SEGMENTS_URL, {"text": "It’s " + "a" * 70}).json()
     assert (report["encoding"], report["parts"], report["units"]) == ("UCS-2", 2, 75)
-    assert report["forced_by"] == [
-        {"character": "’", "codepoint": "U+2019", "name": "RIGHT SINGLE QUOTATION MARK"}
-    ]
+    assert report["forced_by"] == [{"character": "’", "codepoint": "U+2019", "name": "RIGHT SINGLE QUOTATION MARK"}]
     assert report["summary"] == "UCS-2 · 2 parts · 75/134 · forced by ’ (U+2019)"
 
 
@@ -180,9 +207,16 @@ def test_send_test_writes_a_transactional_message_for_the_customer_through_the_o
     assert response.status_code == 302
     [message] = Message.objects.all()
     assert (message.customer, message.channel, message.category, message.email_template) == (
-        customer, Channel.EMAIL, Category.TRANSACTIONAL, template
+        customer,
+        Channel.EMAIL,
+        Category.TRANSACTIONAL,
+        template,
     )
-    assert (message.source, message.status, message.context) == ("admin-test:admin", Status.QUEUED, {"event": {"order_id": "7"}})
+    assert (message.source, message.status, message.context) == (
+        "admin-test:admin",
+        Status.QUEUED,
+        {"event": {"order_id": "7"}},
+    )
     assert message.dedupe_key.startswith("admin-test:")
     assert len(published) == 1  # delivery is published like any message's
     [(level, text)] = flashed(response)
@@ -234,12 +268,21 @@ def test_the_message_list_finds_messages_by_customer_name_and_links_to_the_custo
     customer = factories.customer(first_name="Zoe", last_name="Quist", phone="+12125550100")
     other = factories.customer(first_name="Max")
     sms = Message.objects.create(
-        customer=customer, channel=Channel.SMS, sms_content=factories.sms_content(),
-        category=Category.TRANSACTIONAL, dedupe_key="a", send_after="2026-01-01T00:00Z", parts=3,
+        customer=customer,
+        channel=Channel.SMS,
+        sms_content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        dedupe_key="a",
+        send_after="2026-01-01T00:00Z",
+        parts=3,
     )
     Message.objects.create(
-        customer=other, channel=Channel.EMAIL, email_template=factories.email_template(),
-        category=Category.TRANSACTIONAL, dedupe_key="b", send_after="2026-01-01T00:00Z",
+        customer=other,
+        channel=Channel.EMAIL,
+        email_template=factories.email_template(),
+        category=Category.TRANSACTIONAL,
+        dedupe_key="b",
+        send_after="2026-01-01T00:00Z",
     )
     response = admin_client.get(reverse("admin:messaging_message_changelist"), {"q": "Quist"})
     assert list(response.context["cl"].result_list) == [sms]
@@ -287,11 +330,18 @@ def test_saving_an_email_template_with_a_refused_tag_or_filter_shows_the_line_on
 
 @pytest.mark.parametrize("source, error", REFUSED_SOURCES)
 def test_saving_sms_content_with_a_refused_tag_or_filter_shows_the_line_on_its_field(admin_client, source, error):
-    response = admin_client.post(reverse("admin:messaging_smscontent_add"), {
-        "slug": "hello", "name": "Hello", "text": source,
-        "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
-        "variants-MIN_NUM_FORMS": "0", "variants-MAX_NUM_FORMS": "1000",
-    })
+    response = admin_client.post(
+        reverse("admin:messaging_smscontent_add"),
+        {
+            "slug": "hello",
+            "name": "Hello",
+            "text": source,
+            "variants-TOTAL_FORMS": "0",
+            "variants-INITIAL_FORMS": "0",
+            "variants-MIN_NUM_FORMS": "0",
+            "variants-MAX_NUM_FORMS": "1000",
+        },
+    )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["text"][0].startswith(error)
     assert not SmsContent.objects.exists()
@@ -300,10 +350,15 @@ def test_saving_sms_content_with_a_refused_tag_or_filter_shows_the_line_on_its_f
 def test_a_refused_tag_in_a_variant_shows_on_the_variant_row(admin_client):
     response = admin_client.post(
         reverse("admin:messaging_emailtemplate_add"),
-        email_form(**{
-            "variants-TOTAL_FORMS": "1", "variants-0-language": "it", "variants-0-subject": "Ciao",
-            "variants-0-html_body": '<p>Ciao</p>\n{% include "../footer.html" %}', "variants-0-text_body": "",
-        }),
+        email_form(
+            **{
+                "variants-TOTAL_FORMS": "1",
+                "variants-0-language": "it",
+                "variants-0-subject": "Ciao",
+                "variants-0-html_body": '<p>Ciao</p>\n{% include "../footer.html" %}',
+                "variants-0-text_body": "",
+            }
+        ),
     )
     assert response.status_code == 200
     [formset] = response.context["inline_admin_formsets"]

@@ -45,9 +45,12 @@ def viewer(client):
 
 def sms(dedupe_key="uncertain:1") -> Message:
     return outbox.enqueue(
-        customer=factories.customer(phone=PHONE, first_name="Ann"), channel=Channel.SMS,
-        content=factories.sms_content(slug=dedupe_key.replace(":", "-")), category=Category.TRANSACTIONAL,
-        source="test", dedupe_key=dedupe_key,
+        customer=factories.customer(phone=PHONE, first_name="Ann"),
+        channel=Channel.SMS,
+        content=factories.sms_content(slug=dedupe_key.replace(":", "-")),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=dedupe_key,
     )
 
 
@@ -65,7 +68,12 @@ def sms_whose_worker_died_before_sending(dedupe_key="uncertain:1") -> Message:
     message = sms(dedupe_key)
     now = timezone.now()
     Message.objects.filter(pk=message.pk).update(
-        status=Status.SENDING, attempts=1, to_address=PHONE, body_text="Hi Ann", parts=1, sent_at=now,
+        status=Status.SENDING,
+        attempts=1,
+        to_address=PHONE,
+        body_text="Hi Ann",
+        parts=1,
+        sent_at=now,
         lease_expires_at=now,
     )
     outbox.expire_leases(now=now + timedelta(seconds=1))
@@ -244,8 +252,12 @@ def test_check_when_twilio_cannot_be_reached_says_so_and_changes_nothing(client,
 
 def test_an_email_cannot_be_checked_automatically_and_stays_as_it_is(client, operator):
     message = outbox.enqueue(
-        customer=factories.customer(), channel=Channel.EMAIL, content=factories.email_template(),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="uncertain:email",
+        customer=factories.customer(),
+        channel=Channel.EMAIL,
+        content=factories.email_template(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="uncertain:email",
     )
     Message.objects.filter(pk=message.pk).update(status=Status.UNKNOWN, reason=Reason.NO_ANSWER)
 
@@ -260,7 +272,10 @@ def test_an_email_cannot_be_checked_automatically_and_stays_as_it_is(client, ope
 
 
 def test_resend_queues_the_same_message_and_it_is_delivered_once_more(
-    client, operator, fake_twilio, django_capture_on_commit_callbacks,
+    client,
+    operator,
+    fake_twilio,
+    django_capture_on_commit_callbacks,
 ):
     message = sms_whose_answer_was_lost(fake_twilio)
 

@@ -102,20 +102,29 @@ def test_check_deploy_is_clean_with_a_complete_twilio_production_configuration()
     from tests.test_settings import PRODUCTION_ENV, manage
 
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **PRODUCTION_ENV,
         DJANGO_EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
-        TRIGGERHUB_SMS_BACKEND=TWILIO, TRIGGERHUB_TWILIO_ACCOUNT_SID="AC" + "1" * 32,
-        TRIGGERHUB_TWILIO_AUTH_TOKEN="token", TRIGGERHUB_TWILIO_FROM_NUMBER="+12125550100",
+        TRIGGERHUB_SMS_BACKEND=TWILIO,
+        TRIGGERHUB_TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TRIGGERHUB_TWILIO_AUTH_TOKEN="token",
+        TRIGGERHUB_TWILIO_FROM_NUMBER="+12125550100",
         TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL="https://triggerhub.example.com/webhooks/twilio/status/",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name, value", [
-    ("TRIGGERHUB_SEND_WINDOW", "21:00-08:00"),
-    ("TRIGGERHUB_SEND_WINDOW", "8am to 9pm"),
-    ("TRIGGERHUB_FREQUENCY_CAPS", "sms:marketing:3 per week"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("TRIGGERHUB_SEND_WINDOW", "21:00-08:00"),
+        ("TRIGGERHUB_SEND_WINDOW", "8am to 9pm"),
+        ("TRIGGERHUB_FREQUENCY_CAPS", "sms:marketing:3 per week"),
+    ],
+)
 def test_a_send_window_or_cap_that_does_not_parse_is_an_error(settings, name, value):
     from messaging.checks import check_send_rules
 
@@ -139,6 +148,7 @@ def test_production_without_a_public_address_for_links_is_an_error(settings):
 
 # --- Production must deliver -----------------------------------------------------------
 
+
 @pytest.fixture
 def production(settings):
     settings.TRIGGERHUB_MODE = "production"
@@ -158,13 +168,16 @@ def test_an_esp_and_twilio_in_production_pass(production):
     assert delivery_problems() == []
 
 
-@pytest.mark.parametrize("backend", [
-    "django.core.mail.backends.console.EmailBackend",
-    "django.core.mail.backends.locmem.EmailBackend",
-    "django.core.mail.backends.filebased.EmailBackend",
-    "django.core.mail.backends.dummy.EmailBackend",
-    "anymail.backends.test.EmailBackend",
-])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+        "anymail.backends.test.EmailBackend",
+    ],
+)
 def test_an_email_backend_that_delivers_nothing_is_an_error_in_production(production, backend):
     production.EMAIL_BACKEND = backend
 
@@ -190,10 +203,13 @@ def test_an_email_backend_that_cannot_be_imported_is_an_error_in_production(prod
     assert "postmarc" in problem.msg
 
 
-@pytest.mark.parametrize("backend", [
-    "messaging.backends.sms.console.SmsBackend",
-    "messaging.backends.sms.locmem.SmsBackend",
-])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "messaging.backends.sms.console.SmsBackend",
+        "messaging.backends.sms.locmem.SmsBackend",
+    ],
+)
 def test_an_sms_backend_that_sends_nothing_is_an_error_in_production(production, backend):
     production.TRIGGERHUB_SMS_BACKEND = backend
 

@@ -7,7 +7,7 @@ Each example plays a timeline — consent changes, messages written, deliveries 
 outbox, policy and delivery code; the backend records what it was handed and when.
 """
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,9 @@ import pytz
 import time_machine
 from django.test import override_settings
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from customers import consent
 from customers.models import ConsentAction, ConsentSource, Customer
@@ -58,19 +60,15 @@ def scenarios(draw):
         "phone": draw(st.sampled_from(PHONES)),
         "country": draw(st.sampled_from(["", "US", "AU", "IT", "JP"])),
         "timezone": draw(st.sampled_from(["", "", "", "Europe/Rome", "America/Chicago", "Asia/Tokyo"])),
-        "start": draw(
-            st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31))
-        ).replace(tzinfo=dt_timezone.utc),
+        "start": draw(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31))).replace(
+            tzinfo=UTC
+        ),
         # Mostly customers who opted in at the start, so that sends happen and caps bind.
         "consent": ([(0, "grant")] if draw(st.integers(0, 3)) else [])
         + draw(st.lists(st.tuples(minutes, st.sampled_from(["grant", "revoke"])), max_size=4)),
-        "caps": draw(
-            st.lists(st.tuples(st.integers(1, 3), st.integers(1, 72)), min_size=1, max_size=2)
-        ),
+        "caps": draw(st.lists(st.tuples(st.integers(1, 3), st.integers(1, 72)), min_size=1, max_size=2)),
         "no_weekends": draw(st.booleans()),
-        "messages": draw(
-            st.lists(st.tuples(minutes, st.integers(0, 24 * 60)), min_size=1, max_size=8)
-        ),
+        "messages": draw(st.lists(st.tuples(minutes, st.integers(0, 24 * 60)), min_size=1, max_size=8)),
     }
 
 
@@ -98,8 +96,12 @@ def play(scenario) -> Customer:
                 change(customer, Channel.SMS, ConsentSource.FORM)
             elif kind == "write":
                 written[what] = outbox.enqueue(
-                    customer=customer, channel=Channel.SMS, content=content,
-                    category=Category.MARKETING, source="property", dedupe_key=f"m{what}",
+                    customer=customer,
+                    channel=Channel.SMS,
+                    content=content,
+                    category=Category.MARKETING,
+                    source="property",
+                    dedupe_key=f"m{what}",
                 )
             elif what in written:
                 deliver(written[what].pk)
@@ -115,7 +117,8 @@ def play(scenario) -> Customer:
 def consent_at(customer, moment) -> str | None:
     record = (
         customer.consent_records.filter(channel=Channel.SMS, recorded_at__lte=moment)
-        .order_by("-recorded_at", "-pk").first()
+        .order_by("-recorded_at", "-pk")
+        .first()
     )
     return record.action if record else None
 
@@ -128,22 +131,26 @@ def candidate_zones(customer) -> list[str]:
 
 @given(scenario=scenarios())
 @hypothesis_settings(
-    max_examples=60, deadline=None,
+    max_examples=60,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_marketing_sms_leaves_without_consent_outside_the_window_or_beyond_a_cap(scenario):
     caps = ",".join(f"sms:marketing:{count}/{hours}h" for count, hours in scenario["caps"])
     handed_over.clear()
-    with rolled_back(), override_settings(
-        TRIGGERHUB_SMS_BACKEND=f"{__name__}.RecordingBackend",
-        TRIGGERHUB_FREQUENCY_CAPS=caps,
-        TRIGGERHUB_SEND_WINDOW="-".join(WINDOW),
-        TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS=scenario["no_weekends"],
+    with (
+        rolled_back(),
+        override_settings(
+            TRIGGERHUB_SMS_BACKEND=f"{__name__}.RecordingBackend",
+            TRIGGERHUB_FREQUENCY_CAPS=caps,
+            TRIGGERHUB_SEND_WINDOW="-".join(WINDOW),
+            TRIGGERHUB_SEND_WINDOW_NO_WEEKENDS=scenario["no_weekends"],
+        ),
     ):
         customer = play(scenario)
         sent_times = sorted(moment for _, moment in handed_over)
 
-        for sms, moment in handed_over:
+        for _sms, moment in handed_over:
             assert consent_at(customer, moment) == ConsentAction.GRANTED, f"sent at {moment} without consent"
             for zone in candidate_zones(customer):
                 local = moment.astimezone(ZoneInfo(zone))

@@ -33,9 +33,12 @@ def metered(settings):
 
 def enqueue_sms(key, phone="+12125550100", text="Your order shipped", publish_on_commit=None):
     return outbox.enqueue(
-        customer=factories.customer(phone=phone), channel=Channel.SMS,
+        customer=factories.customer(phone=phone),
+        channel=Channel.SMS,
         content=factories.sms_content(slug=key, text=text),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key=key,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=key,
     )
 
 

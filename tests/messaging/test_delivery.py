@@ -2,7 +2,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core import mail
 from django.utils import timezone
 
 from messaging import outbox
@@ -18,8 +17,11 @@ pytestmark = pytest.mark.django_db
 def queued_email(customer=None, **template_fields):
     return outbox.enqueue(
         customer=customer or factories.customer(first_name="Zoe", email="zoe@example.com"),
-        channel=Channel.EMAIL, content=factories.email_template(**template_fields),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="test:1",
+        channel=Channel.EMAIL,
+        content=factories.email_template(**template_fields),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="test:1",
         context={"event": {"order_id": "1042"}},
     )
 
@@ -59,8 +61,13 @@ def test_html_in_customer_data_is_escaped_in_the_html_part(mailoutbox):
 def test_a_scheduled_message_is_not_sent_before_its_time(mailoutbox):
     later = timezone.now() + timedelta(hours=1)
     message = outbox.enqueue(
-        customer=factories.customer(), channel=Channel.EMAIL, content=factories.email_template(),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="later", send_after=later,
+        customer=factories.customer(),
+        channel=Channel.EMAIL,
+        content=factories.email_template(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="later",
+        send_after=later,
     )
     assert deliver(message.pk) is None
     with time_machine.travel(later + timedelta(seconds=1)):
@@ -126,8 +133,12 @@ def test_an_sms_goes_through_the_configured_backend(settings):
     locmem.outbox.clear()
     customer = factories.customer(first_name="Zoe", phone="+12125550100")
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=factories.sms_content(text="Hi {{ customer.first_name }}!"),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="sms:1",
+        customer=customer,
+        channel=Channel.SMS,
+        content=factories.sms_content(text="Hi {{ customer.first_name }}!"),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="sms:1",
     )
     assert deliver(message.pk) == Status.SENT
     [sms] = locmem.outbox
@@ -141,8 +152,12 @@ def long_sms(settings, text):
     locmem.outbox.clear()
     customer = factories.customer(phone="+12125550100")
     return outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=factories.sms_content(text=text),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="long",
+        customer=customer,
+        channel=Channel.SMS,
+        content=factories.sms_content(text=text),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="long",
     )
 
 
@@ -170,8 +185,12 @@ def test_a_delivery_report_that_overtakes_the_send_is_not_moved_back_to_sent(set
 
     settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
     message = outbox.enqueue(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
-        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="t", dedupe_key="race",
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="t",
+        dedupe_key="race",
     )
     original_send = locmem.SmsBackend.send
 

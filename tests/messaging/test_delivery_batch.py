@@ -26,8 +26,13 @@ def template():
 
 def queued_email(template, customer=None, *, key, category=Category.TRANSACTIONAL, **fields):
     return outbox.enqueue(
-        customer=customer or factories.customer(), channel=Channel.EMAIL, content=template,
-        category=category, source="test", dedupe_key=key, **fields,
+        customer=customer or factories.customer(),
+        channel=Channel.EMAIL,
+        content=template,
+        category=category,
+        source="test",
+        dedupe_key=key,
+        **fields,
     )
 
 
@@ -85,8 +90,12 @@ def test_a_batch_leaves_messages_not_due_held_blocked_or_claimed_alone(template,
     own = queued_email(template, key="own")
     later = queued_email(template, key="later", send_after=timezone.now() + timedelta(hours=1))
     held = outbox.enqueue(
-        customer=factories.customer(), channel=Channel.EMAIL, content=template,
-        category=Category.TRANSACTIONAL, source="activity:9/enrollment:1", dedupe_key="held",
+        customer=factories.customer(),
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source="activity:9/enrollment:1",
+        dedupe_key="held",
     )
     outbox.hold(source_prefix="activity:9/")
     blocked = queued_email(template, factories.customer(email=""), key="blocked")
@@ -96,7 +105,11 @@ def test_a_batch_leaves_messages_not_due_held_blocked_or_claimed_alone(template,
     deliver_email_batch(own.pk)
 
     assert statuses(own, later, held, blocked, claimed) == [
-        Status.SENT, Status.SCHEDULED, Status.DEFERRED, Status.BLOCKED, Status.SENDING,
+        Status.SENT,
+        Status.SCHEDULED,
+        Status.DEFERRED,
+        Status.BLOCKED,
+        Status.SENDING,
     ]
     assert [email.to for email in mailoutbox] == [[own.customer.email]]
 
@@ -105,8 +118,12 @@ def test_a_batch_does_not_take_sms(template, settings, mailoutbox):
     settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
     own = queued_email(template, key="own")
     sms = outbox.enqueue(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
-        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="test", dedupe_key="sms",
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="sms",
     )
     deliver_email_batch(own.pk)
     assert statuses(own, sms) == [Status.SENT, Status.QUEUED]
@@ -130,7 +147,9 @@ def test_a_message_the_policy_blocks_in_a_batch_is_blocked_while_the_others_go(t
 def test_a_suppressed_address_in_a_batch_is_blocked_while_the_others_go(template, mailoutbox):
     first, bounced, last = (queued_email(template, key=f"suppressed:{n}") for n in range(3))
     suppressions.suppress(
-        channel=Channel.EMAIL, address=bounced.customer.email.upper(), reason=SuppressionReason.BOUNCE,
+        channel=Channel.EMAIL,
+        address=bounced.customer.email.upper(),
+        reason=SuppressionReason.BOUNCE,
     )
 
     deliver_email_batch(first.pk)
@@ -222,7 +241,10 @@ def test_workers_draining_at_once_send_each_message_once(template, mailoutbox):
 
 @pytest.mark.parametrize("category", [Category.TRANSACTIONAL, Category.MARKETING])
 def test_a_batch_costs_the_same_statements_for_three_messages_as_for_six_but_one_commit_per_send(
-    template, settings, mailoutbox, category,
+    template,
+    settings,
+    mailoutbox,
+    category,
 ):
     """No statement per message but the commit of its place in the hand-over before its
     send: a field a batch reads but did not load, or each marketing customer's consent,

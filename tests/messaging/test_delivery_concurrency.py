@@ -55,17 +55,40 @@ def twilio_workers(django_db_setup, django_db_blocker, broker_dir, fake_twilio_f
         log_path = folder / f"worker-{number}.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "triggerhub", "worker", "-Q", QUEUE,
-                 "--concurrency", "1", "--loglevel", "INFO", "-n", f"twilio-{number}-{os.getpid()}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "triggerhub",
+                    "worker",
+                    "-Q",
+                    QUEUE,
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    f"twilio-{number}-{os.getpid()}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         workers.append((process, log_path))
     try:
         for process, log_path in workers:
             wait_until(
-                lambda: "ready." in log_path.read_text() or process.poll() is not None,
-                timeout=60, message="a Twilio worker to start",
+                lambda log_path=log_path, process=process: (
+                    "ready." in log_path.read_text() or process.poll() is not None
+                ),
+                timeout=60,
+                message="a Twilio worker to start",
             )
             if process.poll() is not None:
                 pytest.fail(f"a Celery worker exited at start:\n{log_path.read_text()[-3000:]}")
@@ -86,10 +109,14 @@ def queued_sms() -> Message:
     # Written directly, not through outbox.enqueue(), whose nudge would go to the
     # shared "sms" queue: only the three workers below may take this message.
     return Message.objects.create(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
         sms_content=factories.sms_content(text="Your order shipped"),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="concurrency:1",
-        status=Status.QUEUED, send_after=timezone.now(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="concurrency:1",
+        status=Status.QUEUED,
+        send_after=timezone.now(),
     )
 
 
@@ -104,7 +131,8 @@ def finished_tasks(log_paths, task_ids) -> dict:
 
 
 def test_one_message_delivered_to_three_workers_at_once_reaches_twilio_once(
-    twilio_workers, fake_twilio_for_workers,
+    twilio_workers,
+    fake_twilio_for_workers,
 ):
     fake = fake_twilio_for_workers
     fake.reset()
@@ -114,10 +142,12 @@ def test_one_message_delivered_to_three_workers_at_once_reaches_twilio_once(
 
     task_ids = {deliver_sms.apply_async(args=[message.pk], queue=QUEUE).id for _ in range(WORKERS)}
 
-    wait_until(lambda: Message.objects.get(pk=message.pk).status == Status.SENT, timeout=30,
-               message="the message to be sent")
-    wait_until(lambda: len(finished_tasks(twilio_workers, task_ids)) == WORKERS, timeout=30,
-               message="every task to finish")
+    wait_until(
+        lambda: Message.objects.get(pk=message.pk).status == Status.SENT, timeout=30, message="the message to be sent"
+    )
+    wait_until(
+        lambda: len(finished_tasks(twilio_workers, task_ids)) == WORKERS, timeout=30, message="every task to finish"
+    )
     outcomes = finished_tasks(twilio_workers, task_ids)
     assert len(fake.requests) == 1
     assert fake.requests[0].form["Body"] == "Your order shipped"

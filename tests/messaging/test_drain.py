@@ -45,8 +45,13 @@ def published(monkeypatch, settings):
 
 def email(template, key, **fields):
     return outbox.enqueue(
-        customer=factories.customer(), channel=Channel.EMAIL, content=template,
-        category=Category.TRANSACTIONAL, source="test", dedupe_key=key, **fields,
+        customer=factories.customer(),
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=key,
+        **fields,
     )
 
 
@@ -109,8 +114,12 @@ def test_a_drain_leaves_sms_and_messages_not_yet_due(template, settings, publish
     due = email(template, "due")
     later = email(template, "later", send_after=timezone.now() + timedelta(hours=1))
     sms = outbox.enqueue(
-        customer=factories.customer(phone="+12125550100"), channel=Channel.SMS,
-        content=factories.sms_content(), category=Category.TRANSACTIONAL, source="test", dedupe_key="sms",
+        customer=factories.customer(phone="+12125550100"),
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="sms",
     )
 
     assert delivery.drain_emails() == 1
@@ -130,7 +139,9 @@ def test_enqueue_publishes_one_drain_while_one_is_pending(template, published, d
 
 
 def test_when_the_broker_refuses_a_drain_the_next_message_tries_again(
-    template, published, django_capture_on_commit_callbacks,
+    template,
+    published,
+    django_capture_on_commit_callbacks,
 ):
     published.accepts = False
     with django_capture_on_commit_callbacks(execute=True):
@@ -146,8 +157,12 @@ def test_sms_is_still_published_one_task_per_message(published, django_capture_o
     for n in range(2):
         with django_capture_on_commit_callbacks(execute=True):
             outbox.enqueue(
-                customer=factories.customer(phone=f"+1212555010{n}"), channel=Channel.SMS, content=content,
-                category=Category.TRANSACTIONAL, source="test", dedupe_key=f"sms:{n}",
+                customer=factories.customer(phone=f"+1212555010{n}"),
+                channel=Channel.SMS,
+                content=content,
+                category=Category.TRANSACTIONAL,
+                source="test",
+                dedupe_key=f"sms:{n}",
             )
     assert published == ["messaging.tasks.deliver_sms"] * 2
 
@@ -195,7 +210,11 @@ def test_drains_running_at_once_send_each_message_once(template, settings, mailo
 
 
 def test_a_message_that_cannot_be_rendered_fails_at_once_with_the_reason_and_the_drain_goes_on(
-    template, settings, published, monkeypatch, mailoutbox,
+    template,
+    settings,
+    published,
+    monkeypatch,
+    mailoutbox,
 ):
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
     bad, *good = [email(template, f"poison:{n}") for n in range(4)]
@@ -219,7 +238,11 @@ def test_a_message_that_cannot_be_rendered_fails_at_once_with_the_reason_and_the
 
 
 def test_a_message_whose_rendering_raises_something_else_waits_outside_the_batch_and_is_queued_again(
-    template, settings, published, monkeypatch, mailoutbox,
+    template,
+    settings,
+    published,
+    monkeypatch,
+    mailoutbox,
 ):
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
     odd, *good = [email(template, f"odd:{n}") for n in range(3)]
@@ -257,7 +280,11 @@ def test_a_drain_reads_its_templates_once_for_its_batches(template, settings, pu
 
 
 def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_passed(
-    template, settings, published, monkeypatch, mailoutbox,
+    template,
+    settings,
+    published,
+    monkeypatch,
+    mailoutbox,
 ):
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 2
     for n in range(6):
@@ -266,6 +293,7 @@ def test_an_edited_template_reaches_a_running_drain_once_its_reread_time_has_pas
     batches = []  # the size of each batch sent
 
     with time_machine.travel(timezone.now(), tick=False) as clock:
+
         def send_then_edit(messages, **kwargs):
             outcomes = send_emails(messages, **kwargs)
             batches.append(len(messages))

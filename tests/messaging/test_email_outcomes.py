@@ -14,9 +14,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from messaging import outbox, unsubscribe
+from messaging.delivery import deliver_email_batch, drain_emails
 from messaging.email_errors import classify_email_error
 from messaging.exceptions import OutcomeUnknown, PermanentDeliveryError, TransientDeliveryError, failed_before_sending
-from messaging.delivery import deliver_email_batch, drain_emails
 from messaging.models import Category, Channel, EmailTemplate, Message, Reason, Status
 from tests import factories
 from tests.fake_esp import EspReply, FakeEsp
@@ -38,8 +38,11 @@ def queued_email(n=1):
     template = EmailTemplate.objects.filter(slug="welcome").first() or factories.email_template()
     return outbox.enqueue(
         customer=factories.customer(email=f"zoe{n}@example.com"),
-        channel=Channel.EMAIL, content=template, category=Category.TRANSACTIONAL,
-        source="test", dedupe_key=f"outcome:{n}",
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=f"outcome:{n}",
     )
 
 
@@ -171,12 +174,15 @@ def test_an_smtp_server_that_refuses_the_connection_is_retried(settings):
         assert deliver_email_batch(queued_email().pk) == Status.QUEUED
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"greylisted, try later")}), TransientDeliveryError),
-    (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such mailbox")}), PermanentDeliveryError),
-    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), OutcomeUnknown),
-    (ConnectionRefusedError(111, "Connection refused"), TransientDeliveryError),
-])
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (451, b"greylisted, try later")}), TransientDeliveryError),
+        (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such mailbox")}), PermanentDeliveryError),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), OutcomeUnknown),
+        (ConnectionRefusedError(111, "Connection refused"), TransientDeliveryError),
+    ],
+)
 def test_smtp_errors_are_sorted_by_whether_the_message_may_have_left(error, kind):
     assert type(classify_email_error(error)) is kind
 
@@ -208,8 +214,12 @@ def test_a_sender_address_no_smtp_server_takes_fails_the_message_before_the_send
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 0.5
     template = factories.email_template(slug="bad-sender", from_email="Shop, Inc <s@example.com>")
     message = outbox.enqueue(
-        customer=factories.customer(email="zoe@example.com"), channel=Channel.EMAIL, content=template,
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="bad-sender",
+        customer=factories.customer(email="zoe@example.com"),
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="bad-sender",
     )
     try:
         assert deliver_email_batch(message.pk) == Status.FAILED

@@ -12,9 +12,12 @@ pytestmark = pytest.mark.django_db
 
 def enqueue(customer, content=None, **overrides):
     arguments = {
-        "customer": customer, "channel": Channel.EMAIL,
-        "content": content or factories.email_template(), "category": Category.TRANSACTIONAL,
-        "source": "test", "dedupe_key": "test:1",
+        "customer": customer,
+        "channel": Channel.EMAIL,
+        "content": content or factories.email_template(),
+        "category": Category.TRANSACTIONAL,
+        "source": "test",
+        "dedupe_key": "test:1",
     }
     return outbox.enqueue(**{**arguments, **overrides})
 

@@ -15,36 +15,44 @@ def found(source):
     return [(p.text, p.line, p.instead) for p in unfilled_placeholders(source)]
 
 
-@pytest.mark.parametrize("source, text, instead", [
-    ("Hi {first_name}!", "{first_name}", "{{ customer.first_name }}"),
-    ("Hi [FIRSTNAME]!", "[FIRSTNAME]", "{{ customer.first_name }}"),
-    ("Hi %FIRSTNAME%!", "%FIRSTNAME%", "{{ customer.first_name }}"),
-    ("Hi *|FNAME|*!", "*|FNAME|*", "{{ customer.first_name }}"),
-    ("Hi {{{ first_name }}}!", "{{{ first_name }}}", "{{ customer.first_name }}"),
-    ("Hi ${firstName}!", "${firstName}", "{{ customer.first_name }}"),
-    ("Hi [[LAST_NAME]]", "[[LAST_NAME]]", "{{ customer.last_name }}"),
-    ("Your code: {coupon_code}", "{coupon_code}", "{{ coupon.code }}"),
-    ("Code %PROMO_CODE%", "%PROMO_CODE%", "{{ coupon.code }}"),
-    ("<a href=\"*|UNSUB|*\">Unsubscribe</a>", "*|UNSUB|*", "{{ unsubscribe_url }}"),
-    ("From *|LIST:COMPANY|*", "*|LIST:COMPANY|*", "{{ site.name }}"),
-    ("Hi {customer.first_name}", "{customer.first_name}", "{{ customer.first_name }}"),
-])
+@pytest.mark.parametrize(
+    "source, text, instead",
+    [
+        ("Hi {first_name}!", "{first_name}", "{{ customer.first_name }}"),
+        ("Hi [FIRSTNAME]!", "[FIRSTNAME]", "{{ customer.first_name }}"),
+        ("Hi %FIRSTNAME%!", "%FIRSTNAME%", "{{ customer.first_name }}"),
+        ("Hi *|FNAME|*!", "*|FNAME|*", "{{ customer.first_name }}"),
+        ("Hi {{{ first_name }}}!", "{{{ first_name }}}", "{{ customer.first_name }}"),
+        ("Hi ${firstName}!", "${firstName}", "{{ customer.first_name }}"),
+        ("Hi [[LAST_NAME]]", "[[LAST_NAME]]", "{{ customer.last_name }}"),
+        ("Your code: {coupon_code}", "{coupon_code}", "{{ coupon.code }}"),
+        ("Code %PROMO_CODE%", "%PROMO_CODE%", "{{ coupon.code }}"),
+        ('<a href="*|UNSUB|*">Unsubscribe</a>', "*|UNSUB|*", "{{ unsubscribe_url }}"),
+        ("From *|LIST:COMPANY|*", "*|LIST:COMPANY|*", "{{ site.name }}"),
+        ("Hi {customer.first_name}", "{customer.first_name}", "{{ customer.first_name }}"),
+    ],
+)
 def test_a_placeholder_of_another_tool_is_found_with_the_variable_to_write(source, text, instead):
     assert found(source) == [(text, 1, instead)]
 
 
 def test_a_placeholder_triggerhub_has_no_name_for_points_to_attributes_or_the_event():
-    assert found("Your tier: {loyalty_tier}") == [(
-        "{loyalty_tier}", 1,
-        "{{ customer.attributes.loyalty_tier }} (a customer attribute) or {{ event.loyalty_tier }} (the event's)",
-    )]
+    assert found("Your tier: {loyalty_tier}") == [
+        (
+            "{loyalty_tier}",
+            1,
+            "{{ customer.attributes.loyalty_tier }} (a customer attribute) or {{ event.loyalty_tier }} (the event's)",
+        )
+    ]
 
 
 def test_each_placeholder_has_its_own_line_and_they_come_in_order():
     source = "Hello [FIRSTNAME],\n\nyour code is {code}\nand %EMAIL% is yours"
 
     assert [(p.text, p.line) for p in unfilled_placeholders(source)] == [
-        ("[FIRSTNAME]", 1), ("{code}", 3), ("%EMAIL%", 4),
+        ("[FIRSTNAME]", 1),
+        ("{code}", 3),
+        ("%EMAIL%", 4),
     ]
 
 
@@ -57,18 +65,21 @@ def test_the_sentence_names_the_placeholder_its_line_its_style_and_the_fix():
     )
 
 
-@pytest.mark.parametrize("source", [
-    "Hi {{ customer.first_name }}, {{customer.last_name}}",
-    "{% if coupon.code %}Code {{ coupon.code }}{% endif %}{%if x%}{%endif%}",
-    "{# a note [FIRSTNAME] {first_name} #}",
-    "{% for item in event.items %}{{ item.name }}{% endfor %}",
-    "<style>p{margin:0} a { color: red; } .x{display:none}</style>",
-    "<!--[if mso]><table><![endif]-->",
-    "Save 50% today, 20%-30% more; width=\"100%\"",
-    "Reply [STOP] to opt out. See note [1]. [Click here](https://example.com)",
-    "{{ '{first_name}' }}",
-    "",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{ customer.first_name }}, {{customer.last_name}}",
+        "{% if coupon.code %}Code {{ coupon.code }}{% endif %}{%if x%}{%endif%}",
+        "{# a note [FIRSTNAME] {first_name} #}",
+        "{% for item in event.items %}{{ item.name }}{% endfor %}",
+        "<style>p{margin:0} a { color: red; } .x{display:none}</style>",
+        "<!--[if mso]><table><![endif]-->",
+        'Save 50% today, 20%-30% more; width="100%"',
+        "Reply [STOP] to opt out. See note [1]. [Click here](https://example.com)",
+        "{{ '{first_name}' }}",
+        "",
+    ],
+)
 def test_legitimate_template_language_and_ordinary_text_are_not_warned_about(source):
     assert unfilled_placeholders(source) == []
 
@@ -97,8 +108,12 @@ def test_lone_surrogates_and_nul_characters_do_not_break_the_check():
 # --- In the admin --------------------------------------------------------------------
 
 SMS_FORM = {
-    "slug": "birthday", "name": "Birthday", "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
-    "variants-MIN_NUM_FORMS": "0", "variants-MAX_NUM_FORMS": "1000",
+    "slug": "birthday",
+    "name": "Birthday",
+    "variants-TOTAL_FORMS": "0",
+    "variants-INITIAL_FORMS": "0",
+    "variants-MIN_NUM_FORMS": "0",
+    "variants-MAX_NUM_FORMS": "1000",
 }
 
 
@@ -109,14 +124,17 @@ def flashed(response):
 @pytest.mark.django_db
 def test_saving_sms_content_with_a_placeholder_saves_it_and_warns_with_the_fix(admin_client):
     response = admin_client.post(
-        reverse("admin:messaging_smscontent_add"), {**SMS_FORM, "text": "Hi [FIRSTNAME], 10% off: {{ coupon.code }}",
-                                                     "_continue": "1"},
+        reverse("admin:messaging_smscontent_add"),
+        {**SMS_FORM, "text": "Hi [FIRSTNAME], 10% off: {{ coupon.code }}", "_continue": "1"},
         follow=True,
     )
 
     assert SmsContent.objects.get().text == "Hi [FIRSTNAME], 10% off: {{ coupon.code }}"
-    assert ("warning", "Text, line 1: [FIRSTNAME] (brackets) is not filled in by TriggerHub and would be sent as "
-                       "typed; write {{ customer.first_name }}") in flashed(response)
+    assert (
+        "warning",
+        "Text, line 1: [FIRSTNAME] (brackets) is not filled in by TriggerHub and would be sent as "
+        "typed; write {{ customer.first_name }}",
+    ) in flashed(response)
     # The change page it lands on shows the warning in the form too.
     page = response.content.decode()
     assert 'id="placeholder-warnings"' in page
@@ -140,9 +158,18 @@ def test_the_change_page_of_a_template_warns_about_its_placeholders_and_its_vari
 def test_a_form_sent_back_with_an_error_warns_about_the_text_typed(admin_client):
     response = admin_client.post(
         reverse("admin:messaging_emailtemplate_add"),
-        {"slug": "", "name": "X", "from_email": "", "subject": "Hi {first_name}", "html_body": "<p>x</p>",
-         "text_body": "", "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0",
-         "variants-MIN_NUM_FORMS": "0", "variants-MAX_NUM_FORMS": "1000"},
+        {
+            "slug": "",
+            "name": "X",
+            "from_email": "",
+            "subject": "Hi {first_name}",
+            "html_body": "<p>x</p>",
+            "text_body": "",
+            "variants-TOTAL_FORMS": "0",
+            "variants-INITIAL_FORMS": "0",
+            "variants-MIN_NUM_FORMS": "0",
+            "variants-MAX_NUM_FORMS": "1000",
+        },
     )
 
     assert response.status_code == 200 and not EmailTemplate.objects.exists()
@@ -152,7 +179,8 @@ def test_a_form_sent_back_with_an_error_warns_about_the_text_typed(admin_client)
 @pytest.mark.django_db
 def test_a_template_with_only_template_language_gets_no_warning(admin_client):
     response = admin_client.post(
-        reverse("admin:messaging_smscontent_add"), {**SMS_FORM, "text": "Hi {{ customer.first_name }}"},
+        reverse("admin:messaging_smscontent_add"),
+        {**SMS_FORM, "text": "Hi {{ customer.first_name }}"},
     )
 
     assert response.status_code == 302

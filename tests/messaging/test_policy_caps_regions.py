@@ -47,8 +47,13 @@ def texter(**fields):
 def send_now(customer, content, key, category=Category.MARKETING, **kwargs):
     """Write a message now and run its delivery; return it refreshed."""
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=content, category=category,
-        source="test", dedupe_key=key, **kwargs,
+        customer=customer,
+        channel=Channel.SMS,
+        content=content,
+        category=category,
+        source="test",
+        dedupe_key=key,
+        **kwargs,
     )
     deliver(message.pk)
     message.refresh_from_db()
@@ -97,7 +102,9 @@ def test_a_cap_that_frees_after_the_window_closes_defers_to_the_next_morning(con
         send_now(customer, content, "evening", rules={"send_window": {"end": "21:00"}})
     rules = {"send_window": {"end": "20:30"}}  # the cap frees at 20:50, after this window shuts
 
-    decision = decide(customer, Channel.SMS, Category.MARKETING, datetime(2026, 11, 25, 9, 0, tzinfo=NEW_YORK), rules=rules)
+    decision = decide(
+        customer, Channel.SMS, Category.MARKETING, datetime(2026, 11, 25, 9, 0, tzinfo=NEW_YORK), rules=rules
+    )
 
     assert (decision.action, decision.reason) == (Action.DEFER, Reason.FREQUENCY_CAP)
     morning = datetime(2026, 11, 26, 8, 0, tzinfo=NEW_YORK)
@@ -147,12 +154,24 @@ def test_site_caps_are_a_setting_and_apply_to_email_too():
     consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
     template = factories.email_template()
     with time_machine.travel(NOON, tick=False) as clock:
-        first = outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
-                               category=Category.MARKETING, source="t", dedupe_key="e1")
+        first = outbox.enqueue(
+            customer=customer,
+            channel=Channel.EMAIL,
+            content=template,
+            category=Category.MARKETING,
+            source="t",
+            dedupe_key="e1",
+        )
         deliver(first.pk)
         clock.shift(timedelta(hours=2))
-        second = outbox.enqueue(customer=customer, channel=Channel.EMAIL, content=template,
-                                category=Category.MARKETING, source="t", dedupe_key="e2")
+        second = outbox.enqueue(
+            customer=customer,
+            channel=Channel.EMAIL,
+            content=template,
+            category=Category.MARKETING,
+            source="t",
+            dedupe_key="e2",
+        )
     assert (second.status, second.reason) == (Status.DEFERRED, Reason.FREQUENCY_CAP)
 
 
@@ -182,7 +201,9 @@ def test_customers_who_may_be_in_an_excluded_region_are_skipped(content, phone, 
 
 def test_customers_outside_the_excluded_regions_are_not_skipped(content):
     customer = texter()
-    decision = decide(customer, Channel.SMS, Category.MARKETING, NOON, rules={"excluded_regions": ["Asia", "Australia"]})
+    decision = decide(
+        customer, Channel.SMS, Category.MARKETING, NOON, rules={"excluded_regions": ["Asia", "Australia"]}
+    )
     assert decision.action == Action.SEND
 
 
@@ -193,12 +214,14 @@ def test_region_exclusion_applies_to_email_by_the_customers_country():
 
 
 def test_send_rules_errors_name_every_problem():
-    errors = SendRules.errors_in({
-        "send_window": {"start": "25:00", "end": "08:00"},
-        "caps": [{"channel": "fax", "category": "marketing", "count": -1}],
-        "excluded_regions": ["Atlantis"],
-        "colour": "blue",
-    })
+    errors = SendRules.errors_in(
+        {
+            "send_window": {"start": "25:00", "end": "08:00"},
+            "caps": [{"channel": "fax", "category": "marketing", "count": -1}],
+            "excluded_regions": ["Atlantis"],
+            "colour": "blue",
+        }
+    )
     assert errors == [
         "unknown send rule 'colour': use send_window, caps or excluded_regions",
         "send_window.start must be a time such as 08:00, not '25:00'",

@@ -69,8 +69,12 @@ def test_transactional_email_without_an_address_is_blocked_as_no_address():
 
 def marketing_email(customer):
     return outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, content=factories.email_template(slug="promo"),
-        category=Category.MARKETING, source="test", dedupe_key="promo:1",
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=factories.email_template(slug="promo"),
+        category=Category.MARKETING,
+        source="test",
+        dedupe_key="promo:1",
     )
 
 

@@ -160,8 +160,12 @@ def test_a_message_written_at_night_waits_in_the_outbox_and_goes_at_0800():
     customer = texter()
     with time_machine.travel(datetime(2026, 11, 24, 23, 0, tzinfo=NEW_YORK), tick=False) as clock:
         message = outbox.enqueue(
-            customer=customer, channel=Channel.SMS, content=factories.sms_content(),
-            category=Category.MARKETING, source="test", dedupe_key="night",
+            customer=customer,
+            channel=Channel.SMS,
+            content=factories.sms_content(),
+            category=Category.MARKETING,
+            source="test",
+            dedupe_key="night",
         )
         assert (message.status, message.reason) == (Status.DEFERRED, Reason.QUIET_HOURS)
         assert deliver(message.pk) is None  # not due: nothing happens
@@ -178,8 +182,12 @@ def test_a_message_due_at_noon_but_picked_up_at_night_is_deferred_at_send_time()
     customer = texter()
     with time_machine.travel(datetime(2026, 11, 24, 12, 0, tzinfo=NEW_YORK), tick=False) as clock:
         message = outbox.enqueue(
-            customer=customer, channel=Channel.SMS, content=factories.sms_content(),
-            category=Category.MARKETING, source="test", dedupe_key="late-worker",
+            customer=customer,
+            channel=Channel.SMS,
+            content=factories.sms_content(),
+            category=Category.MARKETING,
+            source="test",
+            dedupe_key="late-worker",
         )
         assert message.status == Status.QUEUED
         clock.move_to(datetime(2026, 11, 24, 22, 0, tzinfo=NEW_YORK))  # the worker was down all day

@@ -32,8 +32,10 @@ def test_outside_its_home_only_settings_level_references_and_shims_name_twilio()
     naming = {
         path.relative_to(MESSAGING).as_posix()
         for path in MESSAGING.rglob("*")
-        if path.is_file() and path.suffix in {".py", ".html", ".txt", ".js"}
-        and TWILIO_HOME not in path.parents and "twilio" in path.read_text(encoding="utf-8").lower()
+        if path.is_file()
+        and path.suffix in {".py", ".html", ".txt", ".js"}
+        and TWILIO_HOME not in path.parents
+        and "twilio" in path.read_text(encoding="utf-8").lower()
     }
 
     assert naming <= set(MAY_NAME_TWILIO), f"Twilio code outside its home: {sorted(naming - set(MAY_NAME_TWILIO))}"
@@ -57,9 +59,14 @@ def test_the_status_callback_url_routes_to_twilios_view_through_its_old_name():
 
 
 def test_a_failed_callback_for_a_stop_reply_reads_as_a_refusal_by_an_opted_out_recipient():
-    report = twilio_webhooks.report_from({
-        "MessageSid": "SM1", "MessageStatus": "Failed", "ErrorCode": "21610", "To": "+12125550100",
-    })
+    report = twilio_webhooks.report_from(
+        {
+            "MessageSid": "SM1",
+            "MessageStatus": "Failed",
+            "ErrorCode": "21610",
+            "To": "+12125550100",
+        }
+    )
 
     assert (report.channel, report.provider_message_id, report.status) == (Channel.SMS, "SM1", Status.FAILED)
     assert (report.error_code, report.recipient_action) == (21610, status.RecipientAction.UNSUBSCRIBED)
@@ -86,8 +93,15 @@ def test_a_status_twilio_has_not_invented_yet_moves_nothing():
 
 def tracking_event(event_type="bounced", esp_event=None, **fields):
     defaults = {
-        "event_type": event_type, "message_id": "pm-1", "metadata": {}, "recipient": "sam@example.com",
-        "description": "", "mta_response": "", "click_url": None, "timestamp": None, "esp_event": esp_event or {},
+        "event_type": event_type,
+        "message_id": "pm-1",
+        "metadata": {},
+        "recipient": "sam@example.com",
+        "description": "",
+        "mta_response": "",
+        "click_url": None,
+        "timestamp": None,
+        "esp_event": esp_event or {},
     }
     return SimpleNamespace(**{**defaults, **fields})
 
@@ -105,16 +119,25 @@ def test_a_complaint_reads_as_delivered_with_the_recipients_complaint():
     assert (report.status, report.recipient_action) == (Status.DELIVERED, status.RecipientAction.COMPLAINED)
 
 
-@pytest.mark.parametrize("ours, expected", [
-    ("42", 42), (42, 42), ("", None), ("forty-two", None), (None, None), ("9" * 40, int("9" * 40)),
-])
+@pytest.mark.parametrize(
+    "ours, expected",
+    [
+        ("42", 42),
+        (42, 42),
+        ("", None),
+        ("forty-two", None),
+        (None, None),
+        ("9" * 40, int("9" * 40)),
+    ],
+)
 def test_our_message_id_comes_back_in_the_metadata_or_is_none(ours, expected):
     assert email.our_message_id({"triggerhub_message": ours}) == expected
 
 
 @pytest.mark.django_db
 def test_a_report_whose_own_id_is_beyond_any_row_is_for_no_message_of_ours():
-    report = email.report_from(tracking_event("delivered", message_id="", metadata={"triggerhub_message": "9" * 40}),
-                               "Postmark")
+    report = email.report_from(
+        tracking_event("delivered", message_id="", metadata={"triggerhub_message": "9" * 40}), "Postmark"
+    )
 
     assert status.apply_report(report) is None

@@ -14,8 +14,8 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 AWKWARD = [
-    'quotes " and \' and a backslash \\ at the end \\',
-    "braces {a,b} and commas, NULL, and a \"quoted, element\" [1, 2]",
+    "quotes \" and ' and a backslash \\ at the end \\",
+    'braces {a,b} and commas, NULL, and a "quoted, element" [1, 2]',
     "NULL",
     "",
     "lines\nand\ttabs, and unicode: è 😀 ’ \u2028",
@@ -25,8 +25,14 @@ AWKWARD = [
 
 def sending(template, key):
     return Message.objects.create(
-        customer=factories.customer(), channel="email", category="transactional", email_template=template,
-        dedupe_key=key, send_after=timezone.now(), status=Status.SENDING, attempts=1,
+        customer=factories.customer(),
+        channel="email",
+        category="transactional",
+        email_template=template,
+        dedupe_key=key,
+        send_after=timezone.now(),
+        status=Status.SENDING,
+        attempts=1,
     )
 
 
@@ -36,7 +42,12 @@ def test_each_row_gets_its_own_texts_and_provider_id_and_a_sent_event():
     untouched = sending(template, "record:untouched")
     sent_at = timezone.now()
     for message, text in zip(messages, AWKWARD):
-        message.to_address, message.subject, message.body_text, message.body_html = "a@example.com", text[:300], text, text
+        message.to_address, message.subject, message.body_text, message.body_html = (
+            "a@example.com",
+            text[:300],
+            text,
+            text,
+        )
         message.sent_at = sent_at
 
     outcomes = delivery._record_sent([(message, f"esp-{text}") for message, text in zip(messages, AWKWARD)])

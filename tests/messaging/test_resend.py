@@ -34,9 +34,13 @@ def frozen_clock():
 def sent_email(provider_id="esp-1") -> Message:
     customer = factories.customer(email="zoe@example.com")
     message = outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, content=factories.email_template(),
-        category=Category.TRANSACTIONAL, source="activity:1/enrollment:7/step:0",
-        dedupe_key="order-confirmation:1042", context={"event": {"order_id": "1042"}},
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=factories.email_template(),
+        category=Category.TRANSACTIONAL,
+        source="activity:1/enrollment:7/step:0",
+        dedupe_key="order-confirmation:1042",
+        context={"event": {"order_id": "1042"}},
     )
     Message.objects.filter(pk=message.pk).update(
         status=Status.SENT, sent_at=NOW, to_address=customer.email, provider_message_id=provider_id
@@ -64,7 +68,10 @@ def test_an_undelivered_email_is_written_again_for_after_the_configured_hours():
     assert resent.dedupe_key == "order-confirmation:1042:resend:1"
     assert (resent.status, resent.send_after) == (Status.SCHEDULED, NOW + timedelta(hours=24))
     assert (resent.email_template, resent.category, resent.context, resent.source) == (
-        original.email_template, original.category, original.context, original.source,
+        original.email_template,
+        original.category,
+        original.context,
+        original.source,
     )
 
 
@@ -106,8 +113,12 @@ def test_a_resend_is_asked_the_send_policy_again():
 def test_an_undelivered_sms_is_not_resent():
     customer = factories.customer(phone="+12125550100")
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=factories.sms_content(),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="sms:1",
+        customer=customer,
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="sms:1",
     )
     Message.objects.filter(pk=message.pk).update(status=Status.SENT)
     assert undelivered(message) is None
@@ -115,8 +126,12 @@ def test_an_undelivered_sms_is_not_resent():
 
 def report(event_type, **fields):
     event = AnymailTrackingEvent(
-        event_type=event_type, message_id="esp-1", recipient="zoe@example.com", timestamp=NOW,
-        esp_event={"event": event_type}, **fields,
+        event_type=event_type,
+        message_id="esp-1",
+        recipient="zoe@example.com",
+        timestamp=NOW,
+        esp_event={"event": event_type},
+        **fields,
     )
     tracking.send(sender=object, event=event, esp_name="SendGrid")
 

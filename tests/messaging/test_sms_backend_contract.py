@@ -66,21 +66,25 @@ def twilio_harness(capsys, settings, fake: FakeTwilio, path="messaging.backends.
         fake.stop()
 
     return Harness(
-        path, lambda: [(sms["to"], sms["body"]) for sms in fake.accepted],
+        path,
+        lambda: [(sms["to"], sms["body"]) for sms in fake.accepted],
         failures={
             "not configured": (unconfigured, TransientDeliveryError),
             "unreachable": (unreachable, TransientDeliveryError),
             "rate limited": (lambda: fake.reply_with(429), TransientDeliveryError),
             "a server error": (lambda: fake.reply_with(500), TransientDeliveryError),
             "an invalid number": (
-                lambda: fake.reply_with(FakeTwilio.error(21211, "Invalid 'To' Phone Number")), PermanentDeliveryError,
+                lambda: fake.reply_with(FakeTwilio.error(21211, "Invalid 'To' Phone Number")),
+                PermanentDeliveryError,
             ),
             "an opted-out recipient": (
                 lambda: fake.reply_with(FakeTwilio.error(21610, "Attempt to send to unsubscribed recipient")),
                 RecipientOptedOut,
             ),
-            "wrong credentials": (lambda: setattr(settings, "TRIGGERHUB_TWILIO_AUTH_TOKEN", "wrong"),
-                                  PermanentDeliveryError),
+            "wrong credentials": (
+                lambda: setattr(settings, "TRIGGERHUB_TWILIO_AUTH_TOKEN", "wrong"),
+                PermanentDeliveryError,
+            ),
             "the answer lost": (lambda: fake.reply_with(Reply(201, drop=True)), OutcomeUnknown),
             "a gateway timeout": (lambda: fake.reply_with(504), OutcomeUnknown),
         },
@@ -93,12 +97,15 @@ def twilio_at_its_home(capsys, settings, fake) -> Harness:
 
 
 HARNESSES = {
-    "console": console_harness, "locmem": locmem_harness,
-    "twilio": twilio_harness, "twilio at its home": twilio_at_its_home,
+    "console": console_harness,
+    "locmem": locmem_harness,
+    "twilio": twilio_harness,
+    "twilio at its home": twilio_at_its_home,
 }
 FAILURES = [
     (name, failure)
-    for name in HARNESSES if name.startswith("twilio")
+    for name in HARNESSES
+    if name.startswith("twilio")
     for failure in twilio_harness(None, None, None).failures
 ]
 
@@ -179,13 +186,18 @@ def test_a_backend_that_can_find_answers_nothing_for_an_id_it_does_not_know(sett
     settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
 
     found = sms_backends.get_backend().find(
-        to=PHONE, body="", since=timezone.now(), provider_message_id="SM" + "0" * 32,
+        to=PHONE,
+        body="",
+        since=timezone.now(),
+        provider_message_id="SM" + "0" * 32,
     )
 
     assert found == []
 
 
-@pytest.mark.parametrize("path", ["messaging.backends.sms.console.SmsBackend", "messaging.backends.sms.locmem.SmsBackend"])
+@pytest.mark.parametrize(
+    "path", ["messaging.backends.sms.console.SmsBackend", "messaging.backends.sms.locmem.SmsBackend"]
+)
 def test_a_backend_that_cannot_ask_its_provider_has_no_find(settings, path):
     settings.TRIGGERHUB_SMS_BACKEND = path
 

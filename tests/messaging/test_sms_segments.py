@@ -18,7 +18,14 @@ from messaging.admin import segment_report
 from messaging.delivery import deliver
 from messaging.models import Category, Channel, SmsRate, Status
 from messaging.sms import (
-    GSM7_EXTENSION, PART_LIMIT, SINGLE_LIMIT, LongSmsPolicy, apply_long_policy, segment, truncate, unit_cost,
+    GSM7_EXTENSION,
+    PART_LIMIT,
+    SINGLE_LIMIT,
+    LongSmsPolicy,
+    apply_long_policy,
+    segment,
+    truncate,
+    unit_cost,
 )
 from tests import factories
 
@@ -169,9 +176,12 @@ def test_a_message_with_a_flag_across_a_part_end_is_debited_counted_and_shown_as
     with time_machine.travel(NOON, tick=False):
         credits.add(Decimal("10"))
         message = outbox.enqueue(
-            customer=factories.customer(phone="+393471234567"), channel=Channel.SMS,
+            customer=factories.customer(phone="+393471234567"),
+            channel=Channel.SMS,
             content=factories.sms_content(slug="flag", text=text),
-            category=Category.TRANSACTIONAL, source="test", dedupe_key="flag",
+            category=Category.TRANSACTIONAL,
+            source="test",
+            dedupe_key="flag",
         )
         assert deliver(message.pk) == Status.SENT
     message.refresh_from_db()

@@ -24,13 +24,20 @@ _keys = count(1)
 
 def message_in(status=Status.SENT, channel=Channel.SMS) -> Message:
     customer = factories.customer(phone="+12125550100")
-    content = {"sms_content": factories.sms_content(slug=f"sms-{next(_keys)}")} if channel == Channel.SMS else {
-        "email_template": factories.email_template(slug=f"mail-{next(_keys)}")
-    }
+    content = (
+        {"sms_content": factories.sms_content(slug=f"sms-{next(_keys)}")}
+        if channel == Channel.SMS
+        else {"email_template": factories.email_template(slug=f"mail-{next(_keys)}")}
+    )
     return Message.objects.create(
-        customer=customer, channel=channel, category=Category.TRANSACTIONAL,
-        dedupe_key=f"order:{next(_keys)}", status=status, send_after=timezone.now(),
-        sent_at=timezone.now() if status == Status.SENT else None, **content,
+        customer=customer,
+        channel=channel,
+        category=Category.TRANSACTIONAL,
+        dedupe_key=f"order:{next(_keys)}",
+        status=status,
+        send_after=timezone.now(),
+        sent_at=timezone.now() if status == Status.SENT else None,
+        **content,
     )
 
 
@@ -116,23 +123,45 @@ def test_the_event_keeps_the_providers_time_and_raw_payload():
     assert (event.at, event.payload) == (at, {"MessageSid": "SM1"})
 
 
-@pytest.mark.parametrize("reported, ours", [
-    ("accepted", Status.SENT), ("scheduled", Status.SENT), ("queued", Status.SENT),
-    ("sending", Status.SENT), ("sent", Status.SENT), ("delivered", Status.DELIVERED),
-    ("read", Status.DELIVERED), ("undelivered", Status.UNDELIVERED), ("failed", Status.FAILED),
-    ("canceled", Status.FAILED), ("receiving", None),
-])
+@pytest.mark.parametrize(
+    "reported, ours",
+    [
+        ("accepted", Status.SENT),
+        ("scheduled", Status.SENT),
+        ("queued", Status.SENT),
+        ("sending", Status.SENT),
+        ("sent", Status.SENT),
+        ("delivered", Status.DELIVERED),
+        ("read", Status.DELIVERED),
+        ("undelivered", Status.UNDELIVERED),
+        ("failed", Status.FAILED),
+        ("canceled", Status.FAILED),
+        ("receiving", None),
+    ],
+)
 def test_twilio_message_statuses_map_to_ours(reported, ours):
     assert twilio_status(reported) == ours
 
 
-@pytest.mark.parametrize("event_type, ours", [
-    ("queued", Status.SENT), ("sent", Status.SENT), ("rejected", Status.FAILED),
-    ("failed", Status.UNDELIVERED), ("bounced", Status.BOUNCED), ("deferred", Status.DEFERRED),
-    ("delivered", Status.DELIVERED), ("autoresponded", Status.DELIVERED), ("opened", Status.DELIVERED),
-    ("clicked", Status.DELIVERED), ("complained", Status.DELIVERED), ("unsubscribed", None),
-    ("subscribed", None), ("unknown", None),
-])
+@pytest.mark.parametrize(
+    "event_type, ours",
+    [
+        ("queued", Status.SENT),
+        ("sent", Status.SENT),
+        ("rejected", Status.FAILED),
+        ("failed", Status.UNDELIVERED),
+        ("bounced", Status.BOUNCED),
+        ("deferred", Status.DEFERRED),
+        ("delivered", Status.DELIVERED),
+        ("autoresponded", Status.DELIVERED),
+        ("opened", Status.DELIVERED),
+        ("clicked", Status.DELIVERED),
+        ("complained", Status.DELIVERED),
+        ("unsubscribed", None),
+        ("subscribed", None),
+        ("unknown", None),
+    ],
+)
 def test_anymail_event_types_map_to_ours(event_type, ours):
     assert anymail_status(event_type) == ours
 
@@ -168,8 +197,9 @@ def test_two_callbacks_at_once_cannot_move_a_message_backwards():
 
     for message in messages:
         start = threading.Barrier(2)
-        threads = [threading.Thread(target=report, args=(message, status, start))
-                   for status in (Status.DELIVERED, Status.SENT)]
+        threads = [
+            threading.Thread(target=report, args=(message, status, start)) for status in (Status.DELIVERED, Status.SENT)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

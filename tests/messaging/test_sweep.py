@@ -16,16 +16,19 @@ STALE = timedelta(minutes=2)
 
 def a_message(key="m", **fields):
     message = outbox.enqueue(
-        customer=factories.customer(), channel=Channel.EMAIL,
+        customer=factories.customer(),
+        channel=Channel.EMAIL,
         content=factories.email_template(slug=f"t-{key}"),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key=key,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=key,
     )
     Message.objects.filter(pk=message.pk).update(**fields)
     return message
 
 
 def test_queued_messages_nobody_picked_up_are_published_again_once_stale():
-    fresh = a_message("fresh")
+    a_message("fresh")
     stale = a_message("stale")
     now = timezone.now()
     Message.objects.filter(pk=stale.pk).update(updated_at=now - timedelta(minutes=5))
@@ -47,7 +50,8 @@ def test_deferred_and_scheduled_messages_whose_time_came_are_released():
     assert outbox.sweep(stale_after=STALE, now=now)["released"] == 2
 
     assert set(Message.objects.filter(status=Status.QUEUED).values_list("dedupe_key", flat=True)) == {
-        "deferred", "scheduled",
+        "deferred",
+        "scheduled",
     }
     later.refresh_from_db()
     assert later.status == Status.SCHEDULED
@@ -56,7 +60,10 @@ def test_deferred_and_scheduled_messages_whose_time_came_are_released():
 def test_a_message_whose_worker_died_after_committing_its_send_becomes_unknown_and_is_not_resent(mailoutbox):
     now = timezone.now()
     message = a_message(
-        "lost", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=1,
+        "lost",
+        status=Status.SENDING,
+        lease_expires_at=now - timedelta(seconds=1),
+        attempts=1,
         sent_at=now - timedelta(minutes=6),  # written in a commit just before the send
     )
 
@@ -74,7 +81,11 @@ def test_a_message_whose_worker_died_before_handing_it_over_goes_back_to_the_que
     message = a_message("claimed", status=Status.SENDING, lease_expires_at=now - timedelta(seconds=1), attempts=1)
 
     assert outbox.sweep(stale_after=STALE, now=now) | {"released": 0, "republished": 0} == {
-        "taken": 0, "unknown": 0, "returned": 1, "released": 0, "republished": 0,
+        "taken": 0,
+        "unknown": 0,
+        "returned": 1,
+        "released": 0,
+        "republished": 0,
     }
 
     message.refresh_from_db()
@@ -108,7 +119,11 @@ def test_a_dead_workers_batch_is_settled_by_how_far_it_got(mailoutbox):
     assert outbox.sweep(stale_after=STALE, now=now)["unknown"] == 1
 
     assert [Message.objects.get(pk=pk).status for pk in ids] == [
-        Status.SENT, Status.SENT, Status.UNKNOWN, Status.QUEUED, Status.QUEUED,
+        Status.SENT,
+        Status.SENT,
+        Status.UNKNOWN,
+        Status.QUEUED,
+        Status.QUEUED,
     ]
     assert Message.objects.get(pk=ids[0]).detail == handovers.TAKEN
     assert not Handover.objects.exists()
@@ -121,7 +136,11 @@ def test_a_live_batch_is_left_alone_though_its_messages_leases_have_passed():
     now = timezone.now()
     handover = new_handover_id()
     message = a_message(
-        "slow", status=Status.SENDING, attempts=1, lease_expires_at=now - timedelta(seconds=1), handover_id=handover,
+        "slow",
+        status=Status.SENDING,
+        attempts=1,
+        lease_expires_at=now - timedelta(seconds=1),
+        handover_id=handover,
     )
     handovers.begin(handover, [message.pk], now)
     handovers.starting(handover, 0)  # renewed: the worker is still sending
@@ -132,15 +151,23 @@ def test_a_live_batch_is_left_alone_though_its_messages_leases_have_passed():
 
 
 def test_a_worker_silent_past_its_lease_sends_no_more_of_a_batch_the_sweeper_settled(
-    settings, monkeypatch, mailoutbox,
+    settings,
+    monkeypatch,
+    mailoutbox,
 ):
     """A worker paused longer than the lease is taken for dead; when it wakes, the rest of its
     batch belongs to the queue, and another drain sends it: once."""
     settings.TRIGGERHUB_DELIVERY_BATCH_SIZE = 4
     template = factories.email_template(slug="paused")
     batch = [
-        outbox.enqueue(customer=factories.customer(), channel=Channel.EMAIL, content=template,
-                       category=Category.TRANSACTIONAL, source="test", dedupe_key=f"paused:{n}")
+        outbox.enqueue(
+            customer=factories.customer(),
+            channel=Channel.EMAIL,
+            content=template,
+            category=Category.TRANSACTIONAL,
+            source="test",
+            dedupe_key=f"paused:{n}",
+        )
         for n in range(4)
     ]
     hand_to_backend = delivery._hand_to_backend
@@ -171,8 +198,12 @@ def test_an_sms_whose_claim_the_sweeper_settled_before_its_send_is_not_sent_by_t
     settings.TRIGGERHUB_SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
     customer = factories.customer(phone="+12125550100")
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=factories.sms_content(), category=Category.TRANSACTIONAL,
-        source="test", dedupe_key="late-sms",
+        customer=customer,
+        channel=Channel.SMS,
+        content=factories.sms_content(),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="late-sms",
     )
     render = delivery._render
 
@@ -209,7 +240,10 @@ def test_a_dead_batch_does_not_settle_a_message_another_batch_has_claimed_since(
 def test_a_batch_whose_hand_over_vanished_with_a_database_restart_is_unknown_not_resent(mailoutbox):
     now = timezone.now()
     message = a_message(
-        "vanished", status=Status.SENDING, attempts=1, handover_id=new_handover_id(),
+        "vanished",
+        status=Status.SENDING,
+        attempts=1,
+        handover_id=new_handover_id(),
         lease_expires_at=now - timedelta(seconds=1),
     )  # its hand-over row is gone: the unlogged table was emptied by a crash
 

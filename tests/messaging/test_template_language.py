@@ -65,9 +65,7 @@ def test_an_unknown_tag_is_refused_with_the_closest_allowed_one():
 
 def test_an_unknown_filter_is_refused_with_the_closest_allowed_one():
     [problem] = template_problems("Hi\n{{ customer.first_name|uppr }}")
-    assert problem.startswith(
-        "line 2: the filter 'uppr' is not one message templates can use — did you mean upper?"
-    )
+    assert problem.startswith("line 2: the filter 'uppr' is not one message templates can use — did you mean upper?")
 
 
 def test_safe_is_refused_because_values_are_always_escaped_in_html():
@@ -98,18 +96,17 @@ def test_the_allowed_tags_and_filters_render_as_before():
     assert template_problems(source) == []
     values = {
         "customer": {"first_name": "zoe", "last_name": ""},
-        "event": {"items": [{"name": "cup", "price": 3}, {"name": "pot", "price": 12.5}], "note": "Hello world", "paid": True,
-                  "tags": ["new", "gift"]},
+        "event": {
+            "items": [{"name": "cup", "price": 3}, {"name": "pot", "price": 12.5}],
+            "note": "Hello world",
+            "paid": True,
+            "tags": ["new", "gift"],
+        },
     }
     content = SmsContent(text=source)
     assert render_sms(content, values, language="") == (
-        "odd Cup 3.00even Pot 12.50\n"
-        "2 items\n"
-        "friend ZOE\n"
-        "Hello w… new, gift paid\n"
-        "hello<p><b>x</b></p> 11"
+        "odd Cup 3.00even Pot 12.50\n2 items\nfriend ZOE\nHello w… new, gift paid\nhello<p><b>x</b></p> 11"
     )
-
 
 
 def test_the_list_filters_render_as_before_within_the_budget():
@@ -119,14 +116,21 @@ def test_the_list_filters_render_as_before_within_the_budget():
         "{{ event.when|date:'Y-m-d' }} {{ event.note|wordwrap:5|linebreaksbr }}"
     )
     assert template_problems(source) == []
-    values = {**VALUES, "event": {
-        "items": [{"name": "pot"}, {"name": "cup"}, {"name": "mug"}], "tags": ["new", "gift"], "more": ["sale"],
-        "when": datetime.date(2026, 5, 1), "note": "a b c d e f",
-    }}
+    values = {
+        **VALUES,
+        "event": {
+            "items": [{"name": "pot"}, {"name": "cup"}, {"name": "mug"}],
+            "tags": ["new", "gift"],
+            "more": ["sale"],
+            "when": datetime.date(2026, 5, 1),
+            "note": "a b c d e f",
+        },
+    }
     assert render_email(EmailTemplate(slug="l", subject="s", html_body=source), values, language="")[2] == (
         "{&#x27;name&#x27;: &#x27;cup&#x27;} {&#x27;name&#x27;: &#x27;cup&#x27;} new,gift,sale 2 GIFT 2026-05-01 "
         "a b c<br>d e f"
     )
+
 
 @pytest.mark.django_db
 def test_a_stored_template_with_a_now_refused_tag_fails_to_render_naming_the_template_and_the_line():
@@ -142,7 +146,9 @@ def test_a_stored_template_with_a_now_refused_tag_fails_to_render_naming_the_tem
 @pytest.mark.django_db
 def test_a_render_failure_in_a_variant_names_its_language():
     template = factories.email_template(slug="old")
-    EmailTemplateVariant.objects.create(template=template, language="it", subject="Ciao {% lorem %}", html_body="<p>Ciao</p>")
+    EmailTemplateVariant.objects.create(
+        template=template, language="it", subject="Ciao {% lorem %}", html_body="<p>Ciao</p>"
+    )
     with pytest.raises(RenderFailed) as failure:
         render_email(template, VALUES, language="it")
     assert str(failure.value).startswith("e-mail template 'old' in 'it', subject: line 1: {% lorem %} is not allowed")
@@ -191,7 +197,8 @@ def test_the_size_limit_is_one_megabyte_by_default(settings):
 
 def test_loops_that_run_too_often_fail_with_render_failed():
     content = SmsContent(
-        slug="loops", text="{% for a in event.items %}{% for b in event.items %}{% for c in event.items %}"
+        slug="loops",
+        text="{% for a in event.items %}{% for b in event.items %}{% for c in event.items %}"
         "{% endfor %}{% endfor %}{% endfor %}",
     )
     with pytest.raises(RenderFailed) as failure:
@@ -247,9 +254,12 @@ def test_a_join_whose_value_would_be_over_the_budget_fails_before_making_it(sett
 
 def test_adds_in_nested_withs_fail_at_the_add_that_makes_a_value_over_the_budget():
     levels = 20
-    source = "{% with v0=site.name %}\n" + "".join(
-        f"{{% with v{n + 1}=v{n}|add:v{n} %}}\n" for n in range(levels)
-    ) + f"{{{{ v{levels}|length }}}}" + "{% endwith %}" * (levels + 1)
+    source = (
+        "{% with v0=site.name %}\n"
+        + "".join(f"{{% with v{n + 1}=v{n}|add:v{n} %}}\n" for n in range(levels))
+        + f"{{{{ v{levels}|length }}}}"
+        + "{% endwith %}" * (levels + 1)
+    )
     assert template_problems(source) == []
     with pytest.raises(RenderFailed) as failure:
         render_sms(_sms(source), VALUES, language="")
@@ -321,10 +331,14 @@ def test_a_filter_over_the_budget_inside_a_condition_still_fails_the_render():
 
 def test_a_loop_writing_a_big_value_over_and_over_fails_before_the_text_is_built():
     # 234,376 characters, written 2,000 times: 470 MB of text before the final size check.
-    content = EmailTemplate(slug="loop", subject="Hi", html_body=(
-        "{% with big=site.name" + "|join:site.name" * 7 + " %}{% for item in event.items %}"
-        "<p>{{ big }}</p>{% endfor %}{% endwith %}"
-    ))
+    content = EmailTemplate(
+        slug="loop",
+        subject="Hi",
+        html_body=(
+            "{% with big=site.name" + "|join:site.name" * 7 + " %}{% for item in event.items %}"
+            "<p>{{ big }}</p>{% endfor %}{% endwith %}"
+        ),
+    )
     with _memory_peak() as peak, pytest.raises(RenderFailed) as failure:
         render_email(content, {**VALUES, "event": {"items": list(range(2_000))}}, language="")
     assert str(failure.value).startswith("e-mail template 'loop', HTML body: line 1: the rendered text is more than")
@@ -342,9 +356,12 @@ def test_a_text_repeating_a_big_value_fails_before_the_text_is_built():
 def test_lists_made_by_filters_count_their_items():
     # add of two lists doubles a list: 2^11 copies of 600 characters is over 1 MiB.
     levels = 11
-    source = "{% with v0=event.items %}" + "".join(
-        f"{{% with v{n + 1}=v{n}|add:v{n} %}}" for n in range(levels)
-    ) + f"{{{{ v{levels}|length }}}}" + "{% endwith %}" * (levels + 1)
+    source = (
+        "{% with v0=event.items %}"
+        + "".join(f"{{% with v{n + 1}=v{n}|add:v{n} %}}" for n in range(levels))
+        + f"{{{{ v{levels}|length }}}}"
+        + "{% endwith %}" * (levels + 1)
+    )
     with pytest.raises(RenderFailed) as failure:
         render_sms(_sms(source), {**VALUES, "event": {"items": ["x" * 600]}}, language="")
     assert "the filter 'add' made a value of more than 1 MiB" in str(failure.value)

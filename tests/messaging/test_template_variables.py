@@ -11,7 +11,13 @@ from customers.models import Customer
 from messaging import outbox, rendering
 from messaging.delivery import deliver
 from messaging.models import (
-    Category, Channel, EmailTemplate, EmailTemplateVariant, SmsContent, SmsContentVariant, Status,
+    Category,
+    Channel,
+    EmailTemplate,
+    EmailTemplateVariant,
+    SmsContent,
+    SmsContentVariant,
+    Status,
 )
 from messaging.rendering import template_problems
 from tests import factories
@@ -55,10 +61,13 @@ def test_a_name_with_nothing_close_lists_what_templates_can_use():
 
 
 def test_anything_under_attributes_event_and_links_is_allowed():
-    assert template_problems(
-        "{{ customer.attributes.tier }} {{ event.order_id }} {{ event.items.0.name }} {{ links.shop }}"
-        " {{ coupon.code }} {{ coupon.percent_off }} {{ unsubscribe_url }} {{ site.name }} {{ site.url }}"
-    ) == []
+    assert (
+        template_problems(
+            "{{ customer.attributes.tier }} {{ event.order_id }} {{ event.items.0.name }} {{ links.shop }}"
+            " {{ coupon.code }} {{ coupon.percent_off }} {{ unsubscribe_url }} {{ site.name }} {{ site.url }}"
+        )
+        == []
+    )
 
 
 def test_loop_and_with_variables_are_allowed_inside_their_block():
@@ -107,7 +116,10 @@ def test_a_block_filter_is_not_mistaken_for_a_variable():
 @pytest.mark.django_db
 def test_each_error_is_on_the_field_that_has_it():
     template = EmailTemplate(
-        slug="w", name="W", subject="Hi {{ customer.frist_name }}", html_body="<p>{{ coupon.code }}</p>",
+        slug="w",
+        name="W",
+        subject="Hi {{ customer.frist_name }}",
+        html_body="<p>{{ coupon.code }}</p>",
         text_body="Line one\n{{ unsubscribe }}",
     )
     with pytest.raises(ValidationError) as error:
@@ -125,7 +137,10 @@ def test_sms_content_and_every_variant_are_checked_too():
     checked = [
         (SmsContent(slug="s", name="S", text="{{ cupon.code }}"), "text"),
         (SmsContentVariant(content=content, language="it", text="Ciao {{ customer.nome }}"), "text"),
-        (EmailTemplateVariant(template=template, language="it", subject="Ciao", html_body="{{ evento.x }}"), "html_body"),
+        (
+            EmailTemplateVariant(template=template, language="it", subject="Ciao", html_body="{{ evento.x }}"),
+            "html_body",
+        ),
     ]
     for instance, field in checked:
         with pytest.raises(ValidationError) as error:
@@ -158,7 +173,8 @@ MUTATING = (
 def _message_values():
     return {
         "event": {
-            "order_id": "1042", "items": [{"sku": "cup", "qty": 2}, {"sku": "pot", "qty": 1}, {"sku": "mug", "qty": 3}],
+            "order_id": "1042",
+            "items": [{"sku": "cup", "qty": 2}, {"sku": "pot", "qty": 1}, {"sku": "mug", "qty": 3}],
         },
         "links": {"cart": "https://shop.example/cart", "shop": "https://shop.example/"},
         "coupon": {"code": "TEN", "percent_off": 10},
@@ -183,7 +199,11 @@ def test_a_template_calling_methods_leaves_the_delivered_message_context_as_it_w
     FlakyEmailBackend.failures_left = 1
     customer = factories.customer(first_name="Zoe", email="zoe@example.com", attributes={"tags": ["a", "b"]})
     message = outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, category=Category.TRANSACTIONAL, source="test", dedupe_key="m:1",
+        customer=customer,
+        channel=Channel.EMAIL,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="m:1",
         content=factories.email_template(subject="Order {{ event.order_id }}", html_body=f"<p>{MUTATING}</p>"),
         context=_message_values(),
     )

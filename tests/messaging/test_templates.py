@@ -9,7 +9,9 @@ from tests import factories
 @pytest.mark.django_db
 def test_a_template_with_a_syntax_error_is_refused_with_the_line():
     template = EmailTemplate(
-        slug="broken", name="Broken", subject="Hi",
+        slug="broken",
+        name="Broken",
+        subject="Hi",
         html_body="<p>Hello</p>\n<p>{% if customer.first_name %}unclosed</p>",
     )
     with pytest.raises(ValidationError) as error:
@@ -42,7 +44,10 @@ def test_a_preview_renders_what_the_customer_would_get_with_the_values_given():
     customer = factories.customer(first_name="Zoe")
     preview = preview_email(template, customer, context={"event": {"order_id": "1042"}, "coupon": {"code": "TEN"}})
     assert (preview.subject, preview.html, preview.text, preview.error) == (
-        "Order 1042", "<p>Hi Zoe, use TEN</p>", "Hi Zoe, use TEN", ""
+        "Order 1042",
+        "<p>Hi Zoe, use TEN</p>",
+        "Hi Zoe, use TEN",
+        "",
     )
     assert preview.version == template
 

@@ -29,8 +29,11 @@ CALLBACK = "https://triggerhub.example.com/webhooks/twilio/status/"
 def transactional_sms(customer=None, text="Order {{ event.order_id }} shipped"):
     return outbox.enqueue(
         customer=customer or factories.customer(phone=PHONE),
-        channel=Channel.SMS, content=factories.sms_content(text=text),
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="twilio:1",
+        channel=Channel.SMS,
+        content=factories.sms_content(text=text),
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="twilio:1",
         context={"event": {"order_id": "1042"}},
     )
 
@@ -46,8 +49,10 @@ def test_the_sms_goes_to_twilio_with_the_messaging_service_and_status_callback(f
     assert request.account_sid == FakeTwilio.account_sid
     assert request.auth == (FakeTwilio.account_sid, FakeTwilio.auth_token)
     assert request.form == {
-        "To": PHONE, "Body": "Your code is 1234",
-        "MessagingServiceSid": FakeTwilio.messaging_service_sid, "StatusCallback": CALLBACK,
+        "To": PHONE,
+        "Body": "Your code is 1234",
+        "MessagingServiceSid": FakeTwilio.messaging_service_sid,
+        "StatusCallback": CALLBACK,
     }
     assert result.provider_message_id.startswith("SM") and len(result.provider_message_id) == 34
 
@@ -75,7 +80,8 @@ def test_the_message_records_twilios_sid_as_its_provider_id(fake_twilio):
 
 
 def test_two_server_errors_then_acceptance_send_on_the_third_attempt_with_growing_backoff(
-    fake_twilio, settings,
+    fake_twilio,
+    settings,
 ):
     settings.TRIGGERHUB_RETRY_BACKOFF_SECONDS = 60
     fake_twilio.reply_with(500, 500, 201)
@@ -169,14 +175,17 @@ def test_a_message_whose_send_timed_out_is_marked_unknown_for_ops(fake_twilio, s
     assert len(fake_twilio.requests) == 1
 
 
-@pytest.mark.parametrize("reply, code", [
-    (Reply(429), "20429"),
-    (FakeTwilio.error(20429, "Too Many Requests", status=429), "20429"),
-    (Reply(503), "20503"),
-    (FakeTwilio.error(30001, "Queue overflow", status=400), "30001"),
-    (FakeTwilio.error(20500, "Internal Server Error", status=500), "20500"),
-    (Reply(502, {"message": "Bad Gateway"}), "502"),  # no Twilio code: the HTTP status stands in
-])
+@pytest.mark.parametrize(
+    "reply, code",
+    [
+        (Reply(429), "20429"),
+        (FakeTwilio.error(20429, "Too Many Requests", status=429), "20429"),
+        (Reply(503), "20503"),
+        (FakeTwilio.error(30001, "Queue overflow", status=400), "30001"),
+        (FakeTwilio.error(20500, "Internal Server Error", status=500), "20500"),
+        (Reply(502, {"message": "Bad Gateway"}), "502"),  # no Twilio code: the HTTP status stands in
+    ],
+)
 def test_rate_limits_server_errors_and_queue_overflow_are_worth_retrying(fake_twilio, reply, code):
     fake_twilio.reply_with(reply)
 
@@ -187,12 +196,15 @@ def test_rate_limits_server_errors_and_queue_overflow_are_worth_retrying(fake_tw
     assert raised.value.payload["provider"] == "twilio"
 
 
-@pytest.mark.parametrize("code, words", [
-    (21211, "not a valid 'To' number"),
-    (21614, "not a mobile number"),
-    (21408, "geo permissions"),
-    (21606, "see the error's page"),  # any other 4xx
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (21211, "not a valid 'To' number"),
+        (21614, "not a mobile number"),
+        (21408, "geo permissions"),
+        (21606, "see the error's page"),  # any other 4xx
+    ],
+)
 def test_a_refused_number_or_region_is_permanent_and_says_what_to_do(fake_twilio, code, words):
     fake_twilio.reply_with(FakeTwilio.error(code, f"Twilio's words for {code}"))
 

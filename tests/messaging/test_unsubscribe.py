@@ -36,8 +36,13 @@ def subscriber():
 def marketing_email(customer, key="promo:1", category=Category.MARKETING, context=None):
     template = factories.email_template(slug=key.replace(":", "-"), html_body=FOOTER)
     return outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, content=template, category=category,
-        source="test", dedupe_key=key, context=context,
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=template,
+        category=category,
+        source="test",
+        dedupe_key=key,
+        context=context,
     )
 
 
@@ -102,7 +107,11 @@ def test_confirming_revokes_email_consent_with_source_unsubscribe(subscriber, li
     assert response.status_code == 200
     assert "You are unsubscribed" in response.content.decode()
     record = ConsentRecord.objects.filter(customer=subscriber).latest("pk")
-    assert (record.channel, record.action, record.source) == (Channel.EMAIL, ConsentAction.REVOKED, ConsentSource.UNSUBSCRIBE)
+    assert (record.channel, record.action, record.source) == (
+        Channel.EMAIL,
+        ConsentAction.REVOKED,
+        ConsentSource.UNSUBSCRIBE,
+    )
     assert f"message {message_id}" in record.evidence
     assert (record.ip_address, record.user_agent) == ("203.0.113.7", "Firefox")
 
@@ -122,9 +131,7 @@ def test_after_unsubscribing_marketing_email_is_blocked_as_opted_out(client, sub
 def test_a_mail_clients_one_click_unsubscribe_works_without_a_csrf_token(subscriber, link):
     mail_provider = Client(enforce_csrf_checks=True)
 
-    response = mail_provider.post(
-        link, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
-    )
+    response = mail_provider.post(link, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
 
     assert response.status_code == 200
     assert subscriber.consent_state(Channel.EMAIL) == ConsentAction.REVOKED
@@ -137,7 +144,8 @@ def test_unsubscribing_twice_records_one_revocation(client, subscriber, link):
 
     assert "You are unsubscribed" in response.content.decode()
     assert ledger(subscriber) == [
-        (ConsentAction.GRANTED, ConsentSource.FORM), (ConsentAction.REVOKED, ConsentSource.UNSUBSCRIBE),
+        (ConsentAction.GRANTED, ConsentSource.FORM),
+        (ConsentAction.REVOKED, ConsentSource.UNSUBSCRIBE),
     ]
 
 
@@ -160,14 +168,18 @@ def test_a_tampered_link_is_refused_with_400_and_changes_nothing(client, subscri
     assert ledger(subscriber) == before
 
 
-@pytest.mark.parametrize("token", [
-    "1",  # a guessed message id
-    "WzEsMSwiZW1haWwiXQ",  # a payload without a signature
-    signing.Signer(salt="another.purpose").sign_object([1, 1, "email"]),  # our key, another salt
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "1",  # a guessed message id
+        "WzEsMSwiZW1haWwiXQ",  # a payload without a signature
+        signing.Signer(salt="another.purpose").sign_object([1, 1, "email"]),  # our key, another salt
+    ],
+)
 def test_a_link_we_did_not_sign_is_refused(client, subscriber, token):
-    response = client.post(f"/unsubscribe/{token}/", "List-Unsubscribe=One-Click",
-                            content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/unsubscribe/{token}/", "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     assert subscriber.has_consent(Channel.EMAIL)
 
@@ -209,7 +221,10 @@ def test_an_sms_link_unsubscribes_from_sms(client, settings):
     consent.grant(customer, Channel.SMS, ConsentSource.KEYWORD)
     consent.grant(customer, Channel.EMAIL, ConsentSource.FORM)
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, category=Category.TRANSACTIONAL, source="test",
+        customer=customer,
+        channel=Channel.SMS,
+        category=Category.TRANSACTIONAL,
+        source="test",
         content=factories.sms_content(text="Your order shipped. Stop offers: {{ unsubscribe_url }}"),
         dedupe_key="sms:1",
     )

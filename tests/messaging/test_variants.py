@@ -24,8 +24,12 @@ def template():
 def delivered_email(template, language, mailoutbox):
     customer = factories.customer(first_name="Zoe", language=language)
     message = outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, content=template,
-        category=Category.TRANSACTIONAL, source="test", dedupe_key=f"variant:{language}",
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=template,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key=f"variant:{language}",
     )
     assert deliver(message.pk) == Status.SENT
     [email] = mailoutbox
@@ -43,8 +47,9 @@ def test_brazilian_portuguese_falls_back_to_portuguese(template, mailoutbox):
 
 
 def test_an_exact_regional_variant_wins_over_its_base_language(template, mailoutbox):
-    EmailTemplateVariant.objects.create(template=template, language="pt-br", subject="Oi {{ customer.first_name }}",
-                                        html_body="<p>Bem-vinda!</p>")
+    EmailTemplateVariant.objects.create(
+        template=template, language="pt-br", subject="Oi {{ customer.first_name }}", html_body="<p>Bem-vinda!</p>"
+    )
     email = delivered_email(template, "pt-BR", mailoutbox)
     assert email.subject == "Oi Zoe"
 
@@ -72,8 +77,12 @@ def test_an_sms_is_sent_in_the_customers_language(settings):
     SmsContentVariant.objects.create(content=content, language="it", text="Ciao {{ customer.first_name }}")
     customer = factories.customer(first_name="Zoe", phone="+393471234567", country="IT", language="it-IT")
     message = outbox.enqueue(
-        customer=customer, channel=Channel.SMS, content=content,
-        category=Category.TRANSACTIONAL, source="test", dedupe_key="variant:sms",
+        customer=customer,
+        channel=Channel.SMS,
+        content=content,
+        category=Category.TRANSACTIONAL,
+        source="test",
+        dedupe_key="variant:sms",
     )
     assert deliver(message.pk) == Status.SENT
     assert [sms.body for sms in locmem.outbox] == ["Ciao Zoe"]

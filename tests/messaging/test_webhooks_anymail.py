@@ -29,46 +29,77 @@ def webhook_secret(settings):
 def sent_email(customer=None, provider_id=POSTMARK_ID, category=Category.TRANSACTIONAL) -> Message:
     customer = customer or factories.customer(email="John@Example.com")
     return Message.objects.create(
-        customer=customer, channel=Channel.EMAIL, category=category,
+        customer=customer,
+        channel=Channel.EMAIL,
+        category=category,
         email_template=factories.email_template(slug=f"t-{provider_id[:8]}"),
-        dedupe_key=f"email:{provider_id}", status=Status.SENT, send_after=timezone.now(),
-        sent_at=timezone.now(), to_address=customer.email, provider_message_id=provider_id,
+        dedupe_key=f"email:{provider_id}",
+        status=Status.SENT,
+        send_after=timezone.now(),
+        sent_at=timezone.now(),
+        to_address=customer.email,
+        provider_message_id=provider_id,
     )
 
 
 def postmark_bounce(bounce_type="HardBounce", email="John@Example.com", **fields):
     """A bounce webhook body as Postmark sends it (postmarkapp.com/developer/webhooks/bounce-webhook)."""
     return {
-        "RecordType": "Bounce", "MessageStream": "outbound", "ID": 4323372036854775807,
-        "Type": bounce_type, "TypeCode": 1, "Name": "Hard bounce", "Tag": "welcome",
-        "MessageID": POSTMARK_ID, "Metadata": {}, "ServerID": 23,
+        "RecordType": "Bounce",
+        "MessageStream": "outbound",
+        "ID": 4323372036854775807,
+        "Type": bounce_type,
+        "TypeCode": 1,
+        "Name": "Hard bounce",
+        "Tag": "welcome",
+        "MessageID": POSTMARK_ID,
+        "Metadata": {},
+        "ServerID": 23,
         "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
         "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
-        "Email": email, "From": "hello@triggerhub.example.com",
-        "BouncedAt": timezone.now().isoformat(), "DumpAvailable": True, "Inactive": True,
-        "CanActivate": True, "Subject": "Welcome", **fields,
+        "Email": email,
+        "From": "hello@triggerhub.example.com",
+        "BouncedAt": timezone.now().isoformat(),
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "Welcome",
+        **fields,
     }
 
 
 def postmark_complaint(email="John@Example.com"):
     return postmark_bounce(
-        "SpamComplaint", email, RecordType="SpamComplaint", TypeCode=512, Name="Spam complaint",
-        Description="", Details="Test spam complaint details",
+        "SpamComplaint",
+        email,
+        RecordType="SpamComplaint",
+        TypeCode=512,
+        Name="Spam complaint",
+        Description="",
+        Details="Test spam complaint details",
     )
 
 
 def postmark_delivery():
     return {
-        "RecordType": "Delivery", "ServerID": 23, "MessageStream": "outbound", "MessageID": POSTMARK_ID,
-        "Recipient": "john@example.com", "Tag": "welcome", "DeliveredAt": timezone.now().isoformat(),
-        "Details": "Test delivery webhook details", "Metadata": {},
+        "RecordType": "Delivery",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "MessageID": POSTMARK_ID,
+        "Recipient": "john@example.com",
+        "Tag": "welcome",
+        "DeliveredAt": timezone.now().isoformat(),
+        "Details": "Test delivery webhook details",
+        "Metadata": {},
     }
 
 
 def post_tracking(client, payload, auth=WEBHOOK_SECRET):
     credentials = b64encode(auth.encode()).decode()
     return client.post(
-        TRACKING_URL, json.dumps(payload), content_type="application/json",
+        TRACKING_URL,
+        json.dumps(payload),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Basic {credentials}",
     )
 
@@ -89,7 +120,10 @@ def test_a_hard_bounce_marks_the_message_bounced_suppresses_the_address_and_revo
     assert "550 5.1.1" in message.detail
     suppression = Suppression.objects.get()
     assert (suppression.channel, suppression.address, suppression.reason, suppression.message) == (
-        Channel.EMAIL, "john@example.com", SuppressionReason.BOUNCE, message,
+        Channel.EMAIL,
+        "john@example.com",
+        SuppressionReason.BOUNCE,
+        message,
     )
     record = latest_email_consent(customer)
     assert (record.action, record.source) == (ConsentAction.REVOKED, ConsentSource.BOUNCE)
@@ -104,8 +138,12 @@ def test_after_a_hard_bounce_new_email_to_the_address_is_blocked_as_suppressed(c
     post_tracking(client, postmark_bounce())
 
     later = outbox.enqueue(
-        customer=customer, channel=Channel.EMAIL, content=factories.email_template(slug="next"),
-        category=category, source="test", dedupe_key="after-bounce",
+        customer=customer,
+        channel=Channel.EMAIL,
+        content=factories.email_template(slug="next"),
+        category=category,
+        source="test",
+        dedupe_key="after-bounce",
     )
 
     assert (later.status, later.reason) == (Status.BLOCKED, Reason.SUPPRESSED)
@@ -222,8 +260,9 @@ def test_the_receiver_finds_the_message_by_the_esp_message_id():
 
 def test_the_receiver_finds_the_message_by_our_own_id_in_the_metadata():
     message = sent_email(provider_id="")
-    send_tracking(event_type="delivered", message_id="esp-id-we-never-saw",
-                  metadata={"triggerhub_message": str(message.pk)})
+    send_tracking(
+        event_type="delivered", message_id="esp-id-we-never-saw", metadata={"triggerhub_message": str(message.pk)}
+    )
     message.refresh_from_db()
     assert message.status == Status.DELIVERED
 
@@ -254,8 +293,12 @@ def test_an_unsubscribe_at_the_esp_revokes_email_consent_without_changing_the_st
 
 def test_a_rejection_by_the_esp_fails_the_message_as_rejected_by_the_provider():
     message = sent_email()
-    send_tracking(event_type="rejected", message_id=POSTMARK_ID, reject_reason="blocked",
-                  description="Recipient is on the ESP's block list")
+    send_tracking(
+        event_type="rejected",
+        message_id=POSTMARK_ID,
+        reject_reason="blocked",
+        description="Recipient is on the ESP's block list",
+    )
     message.refresh_from_db()
     assert (message.status, message.reason) == (Status.FAILED, Reason.PROVIDER_REJECTED)
     assert "block list" in message.detail

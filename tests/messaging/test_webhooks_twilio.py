@@ -27,17 +27,30 @@ def twilio_auth_token(settings):
 def sent_sms(customer=None, sid=SID) -> Message:
     customer = customer or factories.customer(phone="+12125550100")
     return Message.objects.create(
-        customer=customer, channel=Channel.SMS, category=Category.MARKETING,
-        sms_content=factories.sms_content(), dedupe_key=f"sms:{sid}", status=Status.SENT,
-        send_after=timezone.now(), sent_at=timezone.now(), to_address=customer.phone,
+        customer=customer,
+        channel=Channel.SMS,
+        category=Category.MARKETING,
+        sms_content=factories.sms_content(),
+        dedupe_key=f"sms:{sid}",
+        status=Status.SENT,
+        send_after=timezone.now(),
+        sent_at=timezone.now(),
+        to_address=customer.phone,
         provider_message_id=sid,
     )
 
 
 def callback(client, *, url=URL, token=AUTH_TOKEN, signature=None, **fields):
     """POST a status callback as Twilio does: form-encoded, signed over the URL and fields."""
-    params = {"MessageSid": SID, "SmsSid": SID, "AccountSid": "AC123", "From": "+15005550006",
-              "To": "+12125550100", "ApiVersion": "2010-04-01", **fields}
+    params = {
+        "MessageSid": SID,
+        "SmsSid": SID,
+        "AccountSid": "AC123",
+        "From": "+15005550006",
+        "To": "+12125550100",
+        "ApiVersion": "2010-04-01",
+        **fields,
+    }
     if signature is None:
         signature = RequestValidator(token).compute_signature(url, params)
     headers = {"HTTP_X_TWILIO_SIGNATURE": signature} if signature else {}

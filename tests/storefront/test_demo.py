@@ -81,7 +81,10 @@ def start_demo(tmp_path, port):
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "demo", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     return process, log_path
 
@@ -92,8 +95,9 @@ def demo(tmp_path):
     process, log_path = start_demo(tmp_path, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: "ready." in log_path.read_text() and _answers(base), timeout=90,
-                   message="the demo's web and worker")
+        wait_until(
+            lambda: "ready." in log_path.read_text() and _answers(base), timeout=90, message="the demo's web and worker"
+        )
         yield process, base, log_path
     finally:
         if process.poll() is None:
@@ -115,10 +119,17 @@ def test_demo_registration_email_shows_as_sent_in_the_admin_and_ctrl_c_stops_eve
     assert f"password '{PASSWORD}'" in log_path.read_text()
 
     shopper = Browser(base)
-    status, url, _ = shopper.post_form("/register/", {
-        "username": "newcomer", "email": "newcomer@example.com", "first_name": "Nia",
-        "country": "US", "password1": "a-Long-secret-9", "password2": "a-Long-secret-9",
-    })
+    status, url, _ = shopper.post_form(
+        "/register/",
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "first_name": "Nia",
+            "country": "US",
+            "password1": "a-Long-secret-9",
+            "password2": "a-Long-secret-9",
+        },
+    )
     assert (status, url) == (200, base + "/")
     registered_at = time.monotonic()
 
@@ -177,8 +188,11 @@ def test_demo_whose_port_is_taken_stops_with_the_web_servers_error_and_leaves_no
             print(log_path.read_text()[-4000:])
 
     log = log_path.read_text()
-    assert re.search(r"\[demo\] web died within 10 s of its start 5 times in a row; giving up\. Its last output:\n"
-                     r"(\[web   \] .*\n)*\[web   \] Error: That port is already in use\.\n", log)
+    assert re.search(
+        r"\[demo\] web died within 10 s of its start 5 times in a row; giving up\. Its last output:\n"
+        r"(\[web   \] .*\n)*\[web   \] Error: That port is already in use\.\n",
+        log,
+    )
     started = [int(pid) for pid in re.findall(r"\[demo\] \w+ started \(pid (\d+)\)", log)]
     assert not [pid for pid in started if is_alive(pid)]
     assert re.search(r"\[demo\] stopped\.", log)

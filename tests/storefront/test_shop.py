@@ -9,8 +9,13 @@ from examples.storefront.models import Order, Product
 pytestmark = pytest.mark.django_db
 
 REGISTRATION = {
-    "username": "zoe", "email": "Zoe@Example.com", "first_name": "Zoe", "last_name": "Zed",
-    "country": "it", "password1": "a-Long-secret-9", "password2": "a-Long-secret-9",
+    "username": "zoe",
+    "email": "Zoe@Example.com",
+    "first_name": "Zoe",
+    "last_name": "Zed",
+    "country": "it",
+    "password1": "a-Long-secret-9",
+    "password2": "a-Long-secret-9",
 }
 
 
@@ -63,7 +68,7 @@ def test_a_quantity_that_is_not_a_number_is_refused_and_the_cart_kept(client, pr
     client.post(f"/cart/add/{product.slug}/")
     response = client.post("/cart/", {f"quantity-{product.pk}": "two"}, follow=True)
     assert "&#x27;two&#x27; is not a quantity for Moka pot." in response.content.decode()
-    assert "value=\"1\"" in response.content.decode()
+    assert 'value="1"' in response.content.decode()
 
 
 def test_checkout_places_the_order_and_tells_triggerhub(client, product):

@@ -97,9 +97,7 @@ def leftover_processes():
             os.killpg(pid, signal.SIGKILL)
 
 
-def test_a_process_that_keeps_dying_at_start_stops_the_demo_with_its_name_and_last_output(
-    tmp_path, leftover_processes
-):
+def test_a_process_that_keeps_dying_at_start_stops_the_demo_with_its_name_and_last_output(tmp_path, leftover_processes):
     terminal = Terminal()
 
     code = supervise({"web": DIES_AT_ONCE, "beat": SLEEPER}, cwd=tmp_path, out=terminal, backoff=quick_backoff)
@@ -152,8 +150,13 @@ def test_sighup_stops_the_demo_and_its_processes_as_sigterm_does(tmp_path, lefto
     )
     log_path = tmp_path / "demo.log"
     with open(log_path, "w") as log:
-        demo = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        demo = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         wait_until(lambda: "[demo] beat started" in log_path.read_text(), message="the demo to start beat")
         beat = int(re.search(r"pid (\d+)", log_path.read_text())[1])

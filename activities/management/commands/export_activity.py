@@ -22,8 +22,14 @@ class Command(BaseCommand):
         if activity is None:
             names = ", ".join(repr(each) for each in Activity.objects.values_list("name", flat=True)[:20])
             raise CommandError(f"There is no activity named {name!r}. Activities: {names or 'none yet'}.")
-        file_format = files.FileFormat(format) if format else (
-            files.FileFormat.YAML if output and output.lower().endswith(files.YAML_SUFFIXES) else files.FileFormat.JSON
+        file_format = (
+            files.FileFormat(format)
+            if format
+            else (
+                files.FileFormat.YAML
+                if output and output.lower().endswith(files.YAML_SUFFIXES)
+                else files.FileFormat.JSON
+            )
         )
         text = files.render(activity, file_format=file_format)
         if output is None:

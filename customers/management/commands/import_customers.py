@@ -30,7 +30,8 @@ class Command(BaseCommand):
             binary.seek(0)
             try:
                 result = import_customers(
-                    open_csv_upload(binary), filename=path.name,
+                    open_csv_upload(binary),
+                    filename=path.name,
                     progress=lambda so_far: self._show_progress(so_far.last_line, total_lines),
                 )
             except ImportFileError as exc:

@@ -9,8 +9,6 @@ class SmsBackend(BaseSmsBackend):
 
     def send(self, sms: OutgoingSms) -> SmsResult:
         provider_id = f"console-{uuid.uuid4().hex[:12]}"
-        sys.stdout.write(
-            f"--- SMS to {sms.to} (message {sms.message_id}, {provider_id}) ---\n{sms.body}\n---\n"
-        )
+        sys.stdout.write(f"--- SMS to {sms.to} (message {sms.message_id}, {provider_id}) ---\n{sms.body}\n---\n")
         sys.stdout.flush()
         return SmsResult(provider_id)

@@ -62,7 +62,8 @@ class SmsBackend(BaseSmsBackend):
             # been sent, and a retry could text the customer twice.
             lost = (
                 f"Twilio did not answer within {settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS}s"
-                if isinstance(exc, requests.Timeout) else "Twilio's answer was lost"
+                if isinstance(exc, requests.Timeout)
+                else "Twilio's answer was lost"
             )
             raise OutcomeUnknown(
                 f"{lost} ({type(exc).__name__}: {exc}); the SMS may have been sent, so it is not "
@@ -108,10 +109,15 @@ def _found(sms) -> FoundSms:
     """Twilio's ``MessageInstance`` in our words."""
     reported = str(sms.status or "")
     return FoundSms(
-        provider_message_id=sms.sid, status=statuses.status_of(reported), provider_status=reported,
-        error_code=sms.error_code, created_at=sms.date_created,
+        provider_message_id=sms.sid,
+        status=statuses.status_of(reported),
+        provider_status=reported,
+        error_code=sms.error_code,
+        created_at=sms.date_created,
         payload={
-            "sid": sms.sid, "twilio_status": reported, "error_code": sms.error_code,
+            "sid": sms.sid,
+            "twilio_status": reported,
+            "error_code": sms.error_code,
             "date_created": sms.date_created,
         },
     )
@@ -137,13 +143,17 @@ def _classify(exc: TwilioRestException | TwilioServiceException):
     else:
         said = (exc.msg or "").removeprefix("Unable to create record: ")
     payload = {
-        "provider": "twilio", "http_status": status, "twilio_code": code,
+        "provider": "twilio",
+        "http_status": status,
+        "twilio_code": code,
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
     }
     if status == GATEWAY_TIMEOUT:
         return OutcomeUnknown(
             f"Twilio: {said} (HTTP {status}); a gateway gave up waiting on Twilio, which may have taken "
-            "the SMS, so it is not retried.", code=code, payload=payload,
+            "the SMS, so it is not retried.",
+            code=code,
+            payload=payload,
         )
     if code in TRANSIENT_CODES or status == 429 or status >= 500:
         why = TRANSIENT_CODES.get(code, "Twilio could not take the message now")
@@ -166,7 +176,10 @@ def _configured_client() -> Client:
             "TRIGGERHUB_TWILIO_AUTH_TOKEN (see `manage.py check`)."
         )
     return _client(
-        account_sid, auth_token, settings.TRIGGERHUB_TWILIO_API_BASE, settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
+        account_sid,
+        auth_token,
+        settings.TRIGGERHUB_TWILIO_API_BASE,
+        settings.TRIGGERHUB_TWILIO_TIMEOUT_SECONDS,
     )
 
 
@@ -174,7 +187,9 @@ def _configured_client() -> Client:
 def _client(account_sid: str, auth_token: str, api_base: str, timeout: float) -> Client:
     """One client (and HTTP connection pool) per configuration and process."""
     return Client(
-        username=account_sid, password=auth_token, account_sid=account_sid,
+        username=account_sid,
+        password=auth_token,
+        account_sid=account_sid,
         http_client=_ApiBaseHttpClient(api_base, timeout=timeout),
     )
 
@@ -192,8 +207,11 @@ class _ApiBaseHttpClient(TwilioHttpClient):
 
     def request(self, method, url, *args, **kwargs):
         requested = urlsplit(url)
-        url = urlunsplit(requested._replace(
-            scheme=self.api_base.scheme, netloc=self.api_base.netloc,
-            path=self.api_base.path + requested.path,
-        ))
+        url = urlunsplit(
+            requested._replace(
+                scheme=self.api_base.scheme,
+                netloc=self.api_base.netloc,
+                path=self.api_base.path + requested.path,
+            )
+        )
         return super().request(method, url, *args, **kwargs)

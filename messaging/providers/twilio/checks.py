@@ -19,43 +19,53 @@ E164 = re.compile(r"\+[1-9]\d{1,14}")
 def settings_problems() -> list[checks.CheckMessage]:
     problems = []
     if not settings.TRIGGERHUB_TWILIO_ACCOUNT_SID:
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no account SID.",
-            hint="Set TRIGGERHUB_TWILIO_ACCOUNT_SID to the Account SID (AC...) from the Twilio console.",
-            id="triggerhub.E002",
-        ))
+        problems.append(
+            checks.Error(
+                "The Twilio SMS backend has no account SID.",
+                hint="Set TRIGGERHUB_TWILIO_ACCOUNT_SID to the Account SID (AC...) from the Twilio console.",
+                id="triggerhub.E002",
+            )
+        )
     if not settings.TRIGGERHUB_TWILIO_AUTH_TOKEN:
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no auth token.",
-            hint="Set TRIGGERHUB_TWILIO_AUTH_TOKEN to the account's Auth Token from the Twilio console.",
-            id="triggerhub.E003",
-        ))
+        problems.append(
+            checks.Error(
+                "The Twilio SMS backend has no auth token.",
+                hint="Set TRIGGERHUB_TWILIO_AUTH_TOKEN to the account's Auth Token from the Twilio console.",
+                id="triggerhub.E003",
+            )
+        )
     from_number = settings.TRIGGERHUB_TWILIO_FROM_NUMBER
     if not (settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID or from_number):
-        problems.append(checks.Error(
-            "The Twilio SMS backend has no sender.",
-            hint="Set TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID (MG..., preferred) or "
-                 "TRIGGERHUB_TWILIO_FROM_NUMBER (a Twilio number in E.164, e.g. +12125550100).",
-            id="triggerhub.E004",
-        ))
+        problems.append(
+            checks.Error(
+                "The Twilio SMS backend has no sender.",
+                hint="Set TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID (MG..., preferred) or "
+                "TRIGGERHUB_TWILIO_FROM_NUMBER (a Twilio number in E.164, e.g. +12125550100).",
+                id="triggerhub.E004",
+            )
+        )
     elif from_number and not settings.TRIGGERHUB_TWILIO_MESSAGING_SERVICE_SID:
         problem = e164_problem(from_number)
         if problem:
-            problems.append(checks.Error(
-                f"TRIGGERHUB_TWILIO_FROM_NUMBER is not a valid sender: {problem}",
-                hint="Write the Twilio number in E.164: + and the country calling code, no spaces "
-                     "(e.g. +12125550100).",
-                id="triggerhub.E005",
-            ))
+            problems.append(
+                checks.Error(
+                    f"TRIGGERHUB_TWILIO_FROM_NUMBER is not a valid sender: {problem}",
+                    hint="Write the Twilio number in E.164: + and the country calling code, no spaces "
+                    "(e.g. +12125550100).",
+                    id="triggerhub.E005",
+                )
+            )
     callback = settings.TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL
     if callback and settings.TRIGGERHUB_MODE == "production" and not callback.startswith("https://"):
-        problems.append(checks.Warning(
-            f"TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL {callback!r} is not HTTPS: Twilio's delivery "
-            "reports, with customers' phone numbers, would cross the internet unencrypted.",
-            hint="Set TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL to an https:// address of this site, "
-                 "e.g. https://triggerhub.example.com/webhooks/twilio/status/.",
-            id="triggerhub.W001",
-        ))
+        problems.append(
+            checks.Warning(
+                f"TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL {callback!r} is not HTTPS: Twilio's delivery "
+                "reports, with customers' phone numbers, would cross the internet unencrypted.",
+                hint="Set TRIGGERHUB_TWILIO_STATUS_CALLBACK_URL to an https:// address of this site, "
+                "e.g. https://triggerhub.example.com/webhooks/twilio/status/.",
+                id="triggerhub.W001",
+            )
+        )
     return problems
 
 

@@ -46,9 +46,14 @@ def report_from(params) -> status.StatusReport:
     error_code = _int_or_none(params.get("ErrorCode"))
     opted_out = error_code == statuses.OPTED_OUT_CODE
     return status.StatusReport(
-        channel=Channel.SMS, provider="Twilio", event=reported, status=ours,
+        channel=Channel.SMS,
+        provider="Twilio",
+        event=reported,
+        status=ours,
         description=statuses.describe(reported, error_code),
-        provider_message_id=sid, error_code=error_code, recipient=params.get("To", ""),
+        provider_message_id=sid,
+        error_code=error_code,
+        recipient=params.get("To", ""),
         recipient_action=status.RecipientAction.UNSUBSCRIBED if opted_out else None,
         payload={name: params.get(name) for name in params},
     )
@@ -57,9 +62,7 @@ def report_from(params) -> status.StatusReport:
 def is_signed_by_twilio(request) -> bool:
     auth_token = getattr(settings, "TRIGGERHUB_TWILIO_AUTH_TOKEN", "")
     if not auth_token:
-        log.error(
-            "Twilio status callback refused: set TRIGGERHUB_TWILIO_AUTH_TOKEN to check its signature."
-        )
+        log.error("Twilio status callback refused: set TRIGGERHUB_TWILIO_AUTH_TOKEN to check its signature.")
         return False
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:

@@ -39,9 +39,22 @@ class Command(BaseCommand):
         python = sys.executable
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            "worker": [python, "-m", "celery", "-A", "triggerhub", "worker", "-Q", WORKER_QUEUES,
-                       "--concurrency", "2", "--loglevel", "INFO", "-n", "demo@%h"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "triggerhub",
+                "worker",
+                "-Q",
+                WORKER_QUEUES,
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "-n",
+                "demo@%h",
+            ],
             "beat": [python, "-m", "celery", "-A", "triggerhub", "beat", "--loglevel", "INFO"],
         }
         sys.exit(supervise(commands, cwd=settings.BASE_DIR, out=self.stdout))
-
