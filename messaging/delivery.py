@@ -21,13 +21,14 @@ import logging
 import random
 import time
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import sanitize_address
 from django.db import connections, router, transaction
-from django.db.models import F
+from django.db.models import F, Field
 from django.utils import timezone
 from django.utils.functional import lazy
 
@@ -194,7 +195,7 @@ def _sending(now) -> dict:
 
 def _deliver_due_emails(
     now, *, limit: int, first: int | None = None, when_full=None, templates: EmailTemplates | None = None
-) -> dict[int, Status]:
+) -> dict[int, Status | None]:
     """Take up to ``limit`` due e-mails (``first`` among them if it is due), decide, send and record them.
 
     Returns each taken message's final status. One transaction claims the messages
@@ -210,14 +211,16 @@ def _deliver_due_emails(
     as soon as a full batch is claimed (a drain publishes its helper); ``templates``: a
     drain's templates for its run of batches (else they are read for this one).
     """
-    outcomes, approved, handover = {}, [], new_handover_id()
+    outcomes: dict[int, Status | None] = {}
+    approved: list[Message] = []
+    handover = new_handover_id()
     with transaction.atomic():
         messages = _claim_due_emails(now, limit=limit, first=first, handover=handover)
         if not messages:
             return outcomes
         if when_full is not None and len(messages) == limit:
             when_full()
-        customers = (
+        query = (
             Customer.objects.only(*_CUSTOMER_FIELDS)
             .filter(pk__in={message.customer_id for message in messages})
             .order_by("pk")
@@ -225,11 +228,11 @@ def _deliver_due_emails(
         capped = {message.pk for message in messages if policy.capped(message.channel, message.category, message.rules)}
         if capped:
             # Decided under the customer's lock: see _approve().
-            customers = customers.select_for_update()
+            query = query.select_for_update()
         if any(message.category == Category.MARKETING for message in messages):
-            customers = with_consent_state(customers, Channel.EMAIL)  # not a query per message
-        customers = {customer.pk: customer for customer in customers}
-        templates = (templates or EmailTemplates()).get({message.email_template_id for message in messages}, now)
+            query = with_consent_state(query, Channel.EMAIL)  # not a query per message
+        customers = {customer.pk: customer for customer in query}
+        email_templates = (templates or EmailTemplates()).get({message.email_template_id for message in messages}, now)
         suppressed = set(
             Suppression.objects.filter(
                 channel=Channel.EMAIL,
@@ -238,10 +241,13 @@ def _deliver_due_emails(
                 ],
             ).values_list("address", flat=True)
         )
-        taking, taking_customers, broken = [], set(), []
+        taking: list[Message] = []
+        taking_customers: set[int] = set()
+        broken: list[Message] = []
         for message in messages:
             message.customer = customers[message.customer_id]
-            message.email_template = templates[message.email_template_id]
+            # An e-mail always has its template (the constraint message_content_matches_channel).
+            message.email_template = email_templates[cast(int, message.email_template_id)]
             if message.customer_id in taking_customers:
                 # A cap must count the customer's message approved just before this one.
                 _count_for_caps(taking, now, capped=capped)
@@ -313,7 +319,7 @@ def _claim_rows(due, now, handover: int) -> list[Message]:
     database = _database()
     quote = database.ops.quote_name
     ids, params = due.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
-    columns = ", ".join(quote(Message._meta.get_field(name).column) for name in ("id", *_BATCH_FIELDS))
+    columns = ", ".join(quote(cast(Field, Message._meta.get_field(name)).column) for name in ("id", *_BATCH_FIELDS))
     return list(
         Message.objects.raw(
             f"UPDATE {quote(Message._meta.db_table)} SET status = %s, attempts = attempts + 1, "
@@ -381,7 +387,7 @@ def _values(message) -> dict:
 _lazy_unsubscribe_url = lazy(unsubscribe.unsubscribe_url, str)
 
 
-def _send_emails(messages, *, handover: int) -> dict[int, Status]:
+def _send_emails(messages, *, handover: int) -> dict[int, Status | None]:
     """Hand ``messages`` (approved, in "sending", in the order of their hand-over ``handover``)
     to the e-mail backend over one connection; each one's status."""
     outcomes, sent = {}, []
@@ -441,7 +447,7 @@ def _close_quietly(connection) -> None:
         log.info("closing the e-mail connection failed: %s", exc)
 
 
-def _record_refusal(message, decision: policy.Decision, *, claim_held=False) -> Status:
+def _record_refusal(message, decision: policy.Decision, *, claim_held=False) -> Status | None:
     """Write the policy's refusal back: claimed only to be refused, which is not an attempt."""
     if decision.action == policy.Action.BLOCK:
         return record(
@@ -493,14 +499,15 @@ def _record_sent(sent: list[tuple[Message, str]], *, handover: int | None = None
     this write, or the two could deadlock.
     """
     if not sent:
-        Handover.objects.filter(pk=handover).delete()
+        if handover is not None:
+            Handover.objects.filter(pk=handover).delete()
         return {}
     now = timezone.now()
     for message, provider_id in sent:
         message.provider_message_id, message.lease_expires_at, message.updated_at = provider_id, None, now
     database = _database()
     write = _record_sent_in_one_statement if database.vendor == "postgresql" else _record_sent_row_by_row
-    statuses = write(database, [message for message, _ in sent], now, handover)
+    statuses: dict[int, Status | None] = dict(write(database, [message for message, _ in sent], now, handover))
     for message, _ in sent:
         status = statuses.setdefault(message.pk, None)
         if status is not None and status != message.status:
@@ -582,7 +589,7 @@ def _record_sent_row_by_row(database, messages, now, handover) -> dict[int, Stat
     """Elsewhere (SQLite): the rows locked, one UPDATE per row through ``executemany``, the events
     inserted, the hand-over deleted."""
     quote = database.ops.quote_name
-    fields = [Message._meta.get_field(name) for name in _DELIVERED_FIELDS]
+    fields = [cast(Field, Message._meta.get_field(name)) for name in _DELIVERED_FIELDS]
     with transaction.atomic(using=database.alias):
         Handover.objects.using(database.alias).filter(pk=handover).delete()
         claims = {message.pk: message.attempts for message in messages}
@@ -709,10 +716,10 @@ def _build_email(message, connection=None) -> EmailMultiAlternatives:
             headers={"X-TriggerHub-Message": str(message.pk), **unsubscribe.list_unsubscribe_headers(message)},
         )
         # ESPs echo metadata (not headers) in their tracking events; anymail sends it, Django ignores it.
-        email.metadata = {"triggerhub_message": str(message.pk)}
+        cast(Any, email).metadata = {"triggerhub_message": str(message.pk)}
         email.attach_alternative(message.body_html, "text/html")
         email.connection = connection or get_connection()
-        email.own_connection = connection is None
+        cast(Any, email).own_connection = connection is None  # read by _hand_to_backend
         if isinstance(email.connection, SmtpBackend):
             for address in (email.from_email, *email.to):
                 sanitize_address(address, email.encoding or settings.DEFAULT_CHARSET)

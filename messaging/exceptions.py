@@ -13,7 +13,7 @@ class DeliveryError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: str = "", payload: dict | None = None):
+    def __init__(self, message: str, *, code: str | int = "", payload: dict | None = None):
         super().__init__(message)
         self.code = str(code or "")
         self.payload = payload or {}
@@ -73,7 +73,8 @@ def failed_before_sending(exc: BaseException) -> bool:
     around urllib3's MaxRetryError around NewConnectionError; anymail's error raised
     from requests').
     """
-    seen, pending = set(), [exc]
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
     while pending:
         error = pending.pop()
         if error is None or id(error) in seen:

@@ -93,7 +93,7 @@ def settle_abandoned(*, now) -> dict[str, list[int]]:
     ``returned`` (queued again, due now: the caller publishes a drain). Safe to run
     twice at once: the hand-over rows are taken with SKIP LOCKED.
     """
-    settled = {"taken": [], "unknown": [], "returned": []}
+    settled: dict[str, list[int]] = {"taken": [], "unknown": [], "returned": []}
     with transaction.atomic():
         abandoned = list(
             Handover.objects.select_for_update(skip_locked=True).filter(lease_expires_at__lt=now).order_by("pk")

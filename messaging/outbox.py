@@ -131,6 +131,7 @@ def enqueue(
     if decision.action == policy.Action.BLOCK:
         message.status, message.reason, message.detail = Status.BLOCKED, decision.reason, decision.detail
     elif decision.action == policy.Action.DEFER:
+        assert decision.until is not None  # Decision.defer always says until when
         message.status, message.reason, message.detail, message.send_after = (
             Status.DEFERRED,
             decision.reason,

@@ -119,7 +119,9 @@ def _placeholder(line_starts: list[int], match: re.Match, style: _Style) -> Plac
 
 
 def _name_in(text: str) -> str:
-    return re.search(_IDENTIFIER, text).group(0).lower().replace("-", "_").replace(":", "_")
+    found = re.search(_IDENTIFIER, text)
+    assert found is not None  # a placeholder's text holds its name
+    return found.group(0).lower().replace("-", "_").replace(":", "_")
 
 
 def _spelling(name: str) -> str:

@@ -30,6 +30,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytz
@@ -130,7 +131,7 @@ class SendRules:
         """These rules with an activity's ``overrides`` (the shape ``problems_in()`` accepts)."""
         if not overrides:
             return self
-        changed = {}
+        changed: dict[str, Any] = {}  # SendRules fields, each of its own type
         if "send_window" in overrides:
             window = overrides["send_window"]
             if "start" in window:

@@ -29,6 +29,7 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from typing import TypeAlias, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -58,12 +59,15 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "full_name", "email", "phone", "co
 #: Below a name marked so, any name is allowed (its content varies by event, link set, customer).
 ANYTHING = "anything"
 
+#: What is below a name in ``TEMPLATE_VARIABLES``: the names below it, ``None`` or ``ANYTHING``.
+Known: TypeAlias = "dict[str, Known] | str | None"
+
 #: Every variable a template may use: a dict lists the names below a variable, ``None`` is
 #: a value with nothing below it. Who fills them in: ``customer`` comes from
 #: ``customer_context()``; ``event``, ``coupon`` and ``links`` from the activity that wrote
 #: the message (``Message.context``); ``unsubscribe_url`` and ``site`` from delivery.
 #: docs/templates.md, "Template variables", documents this list for marketers.
-TEMPLATE_VARIABLES = {
+TEMPLATE_VARIABLES: dict[str, Known] = {
     "customer": {**dict.fromkeys(CUSTOMER_FIELDS), "attributes": ANYTHING},
     "event": ANYTHING,
     "coupon": {"code": None, "percent_off": None, "amount_off": None, "expires_at": None},
@@ -160,7 +164,7 @@ def template_problems(source: str) -> list[str]:
     except Exception as exc:  # a marketer's text: whatever Django makes of it, they read a sentence, never a 500
         return [_problem(exc)]
     nodes = list(_all_nodes(template.nodelist))
-    used = []
+    used: list[tuple[int | None, tuple[str, ...], frozenset[str]]] = []
     _collect_variables(template.nodelist, frozenset(_assigned_names(nodes)), None, used, set())
     block_names = _block_names(nodes)
     problems = []
@@ -287,7 +291,7 @@ def _assigned_names(nodes) -> set[str]:
 
 def _block_names(nodes) -> set[str]:
     """Names defined only inside a block: {% for item in ... %}, {% with total=... %}."""
-    names = set()
+    names: set[str] = set()
     for node in nodes:
         if isinstance(node, ForNode):
             names.update(node.loopvars)
@@ -305,7 +309,7 @@ def _unknown_variable(lookups: tuple[str, ...], scope, block_names=()) -> str | 
             f"'{'.'.join(lookups)}' is used outside the {{% for %}} or {{% with %}} block that defines "
             f"{lookups[0]}; move it inside the block."
         )
-    known = TEMPLATE_VARIABLES
+    known: Known = TEMPLATE_VARIABLES
     for depth, name in enumerate(lookups):
         if known is ANYTHING:
             return None
@@ -320,9 +324,9 @@ def _explain(lookups, depth, scope) -> str:
     suggestion = difflib.get_close_matches(dotted, _candidates(lookups, scope), n=1, cutoff=0.6)
     problem = f"unknown variable '{dotted}'" + (f" — did you mean {suggestion[0]}?" if suggestion else ".")
     parent = lookups[:depth]
-    known = TEMPLATE_VARIABLES
+    known: Known = TEMPLATE_VARIABLES
     for name in parent:
-        known = known[name]
+        known = cast(dict, known)[name]  # _unknown_variable found a dict at each name above ``depth``
     if parent and isinstance(known, dict):
         return f"{problem} {'.'.join(parent)} has {_and_list(_names_below(known))}"
     if parent:

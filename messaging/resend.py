@@ -23,6 +23,7 @@ or a full frequency cap stops it like any other message. Its dedupe key is
 """
 
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -58,5 +59,5 @@ def _chain_start(message: Message) -> tuple[Message, int]:
     """The first message of the chain ``message`` belongs to, and how many resends lead to it."""
     first, resends = message, 0
     while first.resend_of_id is not None:
-        first, resends = first.resend_of, resends + 1
+        first, resends = cast(Message, first.resend_of), resends + 1  # resend_of_id is set
     return first, resends

@@ -35,6 +35,7 @@ import difflib
 import functools
 import re
 from contextvars import ContextVar
+from typing import Any, cast
 
 from django.conf import settings
 from django.template import Library, Node, TemplateSyntaxError, defaultfilters, defaulttags
@@ -159,9 +160,10 @@ class RenderBudget:
     __slots__ = ("limit", "left", "failure", "runs", "written", "_token")
 
     def __init__(self, limit: int):
-        self.limit, self.left, self.failure = limit, FILTER_VALUES_PER_TEXT * limit, None
+        self.limit, self.left = limit, FILTER_VALUES_PER_TEXT * limit
+        self.failure: OverLimit | None = None
         self.runs = 0  # iterations of all loops
-        self.written = {}  # each running loop's (_LoopBody's) text so far
+        self.written: dict[Node, int] = {}  # each running loop's (_LoopBody's) text so far
 
     def __enter__(self):
         self._token = _budget.set(self)
@@ -302,14 +304,14 @@ def _within_budget(name: str, function):
                 budget.over(name, made)
         return result
 
-    filter_within_budget.message_filter_name = name
+    cast(Any, filter_within_budget).message_filter_name = name  # read by argument_problem
     return filter_within_budget
 
 
 def argument_problem(function, argument) -> str | None:
     """What is wrong with ``argument``, written in a template for the filter ``function``
     (one of this library's), or None."""
-    check = _ARGUMENT_CHECKS.get(getattr(function, "message_filter_name", None))
+    check = _ARGUMENT_CHECKS.get(getattr(function, "message_filter_name", ""))
     return check(argument) if check else None
 
 
@@ -434,7 +436,8 @@ def problem_in(error: TemplateSyntaxError) -> str:
 def refused_tag(name: str) -> str:
     if name in _INSTEAD_OF_TAG:
         return f"{{% {name} %}} is not allowed in a message template; {_INSTEAD_OF_TAG[name]}"
-    [closest] = difflib.get_close_matches(name, ALLOWED_TAGS, n=1, cutoff=0.6) or [None]
+    matches = difflib.get_close_matches(name, ALLOWED_TAGS, n=1, cutoff=0.6)
+    closest = matches[0] if matches else None
     hint = f" — did you mean {{% {closest} %}}?" if closest else "."
     return f"{{% {name} %}} is not a tag message templates can use{hint} They can use {_TAG_NAMES}."
 
@@ -442,6 +445,7 @@ def refused_tag(name: str) -> str:
 def refused_filter(name: str) -> str:
     if name in _INSTEAD_OF_FILTER:
         return f"the filter '{name}' is not allowed in a message template; {_INSTEAD_OF_FILTER[name]}"
-    [closest] = difflib.get_close_matches(name, ALLOWED_FILTERS, n=1, cutoff=0.6) or [None]
+    matches = difflib.get_close_matches(name, ALLOWED_FILTERS, n=1, cutoff=0.6)
+    closest = matches[0] if matches else None
     hint = f" — did you mean {closest}?" if closest else "."
     return f"the filter '{name}' is not one message templates can use{hint} They can use {_FILTER_NAMES}."

@@ -17,7 +17,7 @@ E164 = re.compile(r"\+[1-9]\d{1,14}")
 
 
 def settings_problems() -> list[checks.CheckMessage]:
-    problems = []
+    problems: list[checks.CheckMessage] = []
     if not settings.TRIGGERHUB_TWILIO_ACCOUNT_SID:
         problems.append(
             checks.Error(
