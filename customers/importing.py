@@ -218,7 +218,7 @@ class _Record:
 
     line: int
     last_line: int  # records with quoted line breaks run over several lines
-    cells: dict | None
+    cells: dict[str, str] | None  # None when the record could not be read
     errors: list[str] = field(default_factory=list)
 
 
@@ -329,6 +329,7 @@ def _check_row(record: _Record) -> _Row:
     """Every problem of one row, or its clean values. No database: duplicates come later."""
     row = _Row(record.line)
     cells = record.cells
+    assert cells is not None  # only records that could be read are checked
     errors = row.errors
     if not any(cells.get(column) for column in IDENTIFIER_COLUMNS):
         errors.append("Give an external_id, email or phone to identify the customer.")

@@ -96,8 +96,10 @@ def _as_utc(moment: datetime) -> tuple[datetime | None, str]:
     if timezone.is_naive(moment):
         return None, "Give a time zone offset, e.g. 2026-05-01T12:00:00Z or +02:00."
     # Real offsets run from -12:00 to +14:00; PostgreSQL refuses anything past ±15:59.
-    if abs(moment.utcoffset()) > timedelta(hours=14):
-        return None, f"{moment.utcoffset()} is not a real time zone offset (they run from -12:00 to +14:00)."
+    offset = moment.utcoffset()
+    assert offset is not None  # not naive
+    if abs(offset) > timedelta(hours=14):
+        return None, f"{offset} is not a real time zone offset (they run from -12:00 to +14:00)."
     try:
         return moment.astimezone(UTC), ""
     except OverflowError:
@@ -112,7 +114,7 @@ def accept_events(checked: list[tuple[int, CheckedEvent]], *, source: str) -> li
         customers = _resolve_customers([event.customer for _, event in checked])
         outcomes, new_events = [], []
         seen_keys = _existing_event_ids(source, [e.idempotency_key for _, e in checked if e.idempotency_key])
-        pending = {}
+        pending: dict[str, list[Outcome]] = {}  # idempotency key -> the outcomes waiting for its event
         now = timezone.now()
         for (index, event), customer in zip(checked, customers):
             key = event.idempotency_key

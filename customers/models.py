@@ -380,7 +380,9 @@ class Segment(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(unique=True)
     description = models.TextField(blank=True)
-    customers = models.ManyToManyField(Customer, through="SegmentMembership", related_name="segments")
+    customers: "models.ManyToManyField[Customer, SegmentMembership]" = models.ManyToManyField(
+        Customer, through="SegmentMembership", related_name="segments"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -81,4 +81,4 @@ def country_of(e164: str) -> str:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     except NumberParseException:
         return ""
-    return "" if region in (None, "001", "ZZ") else region
+    return "" if region is None or region in ("001", "ZZ") else region

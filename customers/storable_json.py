@@ -22,6 +22,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 MAX_DEPTH = 100
 _NOT_NUMBERS = ("NaN", "Infinity", "-Infinity")
@@ -103,20 +104,28 @@ def with_stand_ins(value):
     return _walk(value, copy=True)[1]
 
 
+# A path kept as (parent's path, key or (index,)), None at the root.
+_Path = tuple["_Path", Any] | None
+# Where a value's copy goes: its parent's copy (None when not copying), at a key or an index.
+_Copy = dict[Any, object] | list[object] | None
+# A value still to check: (value, its path, its depth, its parent's copy, its key or index there).
+_Pending = tuple[object, _Path, int, _Copy, Any]
+
+
 def _walk(value, *, copy: bool) -> tuple[list[Problem], object]:
     # Iterative, so that a deep document cannot hit the recursion limit here. A path is
     # kept as (parent's path, key) and spelt out only for a problem: most values have none.
     problems = []
-    root = [None]
-    stack = [(value, None, 0, root, 0)]
+    root: list[object] = [None]
+    stack: list[_Pending] = [(value, None, 0, root, 0)]
     while stack:
         item, path, depth, parent, slot = stack.pop()
         if isinstance(item, (dict, list, tuple)) and depth >= MAX_DEPTH:
             problems.append(Problem(_spelt(path), f"Nested more than {MAX_DEPTH} levels deep; flatten it."))
             item = None
         elif isinstance(item, dict):
-            inner_copy = {} if copy else None
-            children = []
+            inner_copy: _Copy = {} if copy else None
+            children: list[_Pending] = []
             for key, inner in item.items():
                 inner_path = (path, key)
                 problem = _text_problem(key) if isinstance(key, str) else ""
@@ -138,11 +147,12 @@ def _walk(value, *, copy: bool) -> tuple[list[Problem], object]:
                 problems.append(Problem(_spelt(path), message))
                 item = _shown(item) if isinstance(item, str) else 0
         if copy:
+            assert parent is not None  # every value's parent has a copy when copying
             parent[slot] = item
     return problems, root[0]
 
 
-def _spelt(path) -> str:
+def _spelt(path: _Path) -> str:
     """A path kept as nested (parent, key or (index,)) pairs, written e.g. properties.items[0].price."""
     parts = []
     while path is not None:
