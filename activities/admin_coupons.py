@@ -9,6 +9,7 @@ line. The new codes go in with one bulk insert per batch, never one query per co
 
 import unicodedata
 from dataclasses import dataclass, field
+from typing import cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,7 +25,7 @@ from customers.admin import ReadOnlyAdmin
 
 from .models import Coupon, CouponPool
 
-CODE_MAX_LENGTH = Coupon._meta.get_field("code").max_length
+CODE_MAX_LENGTH = cast(int, Coupon._meta.get_field("code").max_length)  # the field has one
 #: What separates codes on a line: commas and semicolons (CSV) and ASCII blanks.
 SEPARATORS = ",; \t\f\v"
 #: A first line naming the column, as a spreadsheet exports it, is not a code.
@@ -105,7 +106,8 @@ def codes_in(text: str) -> tuple[list[tuple[int, str]], list[RefusedCode], bool]
 
 
 def _split(line: str) -> list[str]:
-    pieces, current = [], []
+    pieces: list[str] = []
+    current: list[str] = []
     for character in line:
         if character in SEPARATORS:
             pieces.append("".join(current))
@@ -128,7 +130,7 @@ def add_codes(pool: CouponPool, text: str) -> CodesReport:
         else:
             seen.add(code)
             unique.append(code)
-    stored = set()
+    stored: set[str] = set()
     for batch in _batches(unique):
         stored.update(Coupon.objects.filter(code__in=batch).values_list("code", flat=True))
     new = [code for code in unique if code not in stored]
@@ -136,7 +138,7 @@ def add_codes(pool: CouponPool, text: str) -> CodesReport:
     Coupon.objects.bulk_create(
         [Coupon(code=code, pool=pool) for code in new], batch_size=BATCH_SIZE, ignore_conflicts=True
     )
-    inserted = set()
+    inserted: set[str] = set()
     for batch in _batches(new):
         inserted.update(Coupon.objects.filter(pool=pool, code__in=batch).values_list("code", flat=True))
     report.added = len(inserted)

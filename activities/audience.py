@@ -24,6 +24,7 @@ warning about another active activity on the same trigger).
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
@@ -98,7 +99,7 @@ def reachable_q(channel, category, *, at: datetime) -> Q:
     allowed = ~Q(**{address: ""})
     if channel == Channel.EMAIL:
         suppressed = Suppression.objects.filter(channel=channel, address=Lower(Trim(OuterRef("email"))))
-        allowed &= ~Exists(suppressed)
+        allowed = cast(Q, allowed & ~Exists(suppressed))  # a Q at run time; the stubs say Combinable
     if category == Category.MARKETING:
         allowed &= conditions.to_q([{"field": f"consent.{channel}", "op": "is", "value": True}], at=at)
     return allowed

@@ -17,6 +17,7 @@ in a file) is kept as it is and shown in words; the advanced view edits it.
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import conditions
 from .steps import STEPS
@@ -112,7 +113,7 @@ class Group:
     scope: str = "customer"
     match: str = "all"
     rows: list = field(default_factory=list)
-    kept: object = None
+    kept: Any = None  # the conditions as read (any JSON value), when rows cannot show them
 
     @property
     def fields(self):
@@ -130,7 +131,7 @@ class Group:
             group.kept = value
             return group
         group.rows = rows
-        problems = []
+        problems: list[str] = []
         if group.conditions("", problems) != value or problems:
             # Rows would read it back otherwise (a value with a comma in a list): kept as it is.
             group.rows, group.match, group.kept = [], "all", value
@@ -182,7 +183,7 @@ class Group:
         return leaves
 
     def describe(self) -> str:
-        problems = []
+        problems: list[str] = []
         return conditions.describe(self.conditions("", problems)) if not problems else "(being edited)"
 
     def kept_json(self) -> str:
@@ -244,7 +245,7 @@ def _leaf_of(row: Row, where, problems) -> dict | None:
     if "<property>" in row.field and not row.prop:
         problems.append(f"{where}: name the property to add up")
         return None
-    leaf = {"field": _join_field(row), "op": row.op}
+    leaf: dict[str, Any] = {"field": _join_field(row), "op": row.op}
     template = _split_field(leaf["field"])[0]
     text = row.value.strip()
     if row.op in TRUE_FALSE_OPS:
@@ -375,7 +376,7 @@ def _step_of(block: StepBlock, where, problems) -> dict:
     if block.kept is not None:
         return json.loads(json.dumps(block.kept))  # a copy: the definition is not the page's
     values, kind = block.values, block.type
-    step = {"type": kind}
+    step: dict[str, Any] = {"type": kind}
     if values.get("name", "").strip():
         step["name"] = values["name"].strip()
     here = f"{where} ({block.label.lower()})"
@@ -470,10 +471,10 @@ class Builder:
 
     trigger: dict = field(default_factory=dict)
     trigger_kept: dict | None = None
-    trigger_where: Group = None
-    target: Group = None
+    trigger_where: Group = field(default_factory=lambda: Group("trigger-where", "event"))
+    target: Group = field(default_factory=lambda: Group("target"))
     goal_event: str = ""
-    goal_where: Group = None
+    goal_where: Group = field(default_factory=lambda: Group("goal-where", "event"))
     steps: list = field(default_factory=list)
     rules: dict = field(default_factory=dict)
     caps: list = field(default_factory=list)
@@ -515,7 +516,7 @@ class Builder:
             if isinstance(cap, dict)
         ]
         builder.regions = list(rules.get("excluded_regions") or [])
-        problems = []
+        problems: list[str] = []
         if builder._trigger(problems) != trigger or problems:
             builder.trigger_kept = trigger
         problems = []
@@ -537,7 +538,7 @@ class Builder:
         if block.type == "branch":
             block.condition = Group.from_conditions(f"step-{block.id}-if", step.get("if"))
             block.lanes = {arm: [self._block_of(inner) for inner in step.get(arm) or []] for arm in ("then", "else")}
-        problems = []
+        problems: list[str] = []
         if _step_of(block, "", problems) != step or problems:
             block.kept, block.lanes, block.condition = step, {}, None
         return block
@@ -613,7 +614,7 @@ class Builder:
 
     def definition_parts(self) -> tuple[dict, list[str]]:
         """The trigger, target, goal, steps and send rules, and what could not be read."""
-        problems = []
+        problems: list[str] = []
         parts = {
             "trigger": self._trigger(problems),
             "target": self.target.conditions("Who", problems),
@@ -692,7 +693,7 @@ class Builder:
     def _send_rules(self, problems) -> dict:
         if self.rules_kept is not None:
             return json.loads(json.dumps(self.rules_kept))
-        rules = {}
+        rules: dict[str, Any] = {}
         window = {name: self.rules[name] for name in ("start", "end") if self.rules.get(name)}
         if self.rules.get("no_weekends"):
             window["no_weekends"] = True
@@ -854,7 +855,7 @@ class Builder:
     @property
     def where_kept_json(self) -> str:
         """The event trigger's conditions, carried while another trigger type is shown."""
-        problems = []
+        problems: list[str] = []
         where = self.trigger_where.conditions("", problems)
         return json.dumps(where, ensure_ascii=False) if where and not problems else ""
 

@@ -12,7 +12,7 @@ and must be confirmed to activate.
 import re
 import time
 
-import pytz
+import pytz  # type: ignore[import-untyped]  # no stubs: types-pytz is not a dev dependency
 from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -177,11 +177,11 @@ def finding_block(finding) -> str:
 #: The event names with their counts are one GROUP BY over every stored event: a page reads
 #: them at most once a minute per process (a name stored meanwhile can still be typed).
 EVENTS_FOR = 60
-_events_read = {}
+_events_read: dict[str, tuple[float, list[vocabulary.KnownEvent]]] = {}
 
 
 def known_events() -> list:
-    read_at, events = _events_read.get(connection.alias, (None, None))
+    read_at, events = _events_read.get(connection.alias, (None, []))
     if read_at is None or time.monotonic() - read_at > EVENTS_FOR:
         events = vocabulary.known_events()
         _events_read[connection.alias] = (time.monotonic(), events)

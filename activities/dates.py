@@ -42,6 +42,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
+    Field,
     IntegerField,
     JSONField,
     OuterRef,
@@ -140,7 +141,7 @@ def send_moments(trigger: DateTrigger, start: datetime, end: datetime) -> dict:
 
     Every zone a customer may hold is tried; zones whose clocks agree share a moment.
     """
-    found = defaultdict(lambda: defaultdict(list))
+    found: defaultdict[date, defaultdict[datetime, list[str]]] = defaultdict(lambda: defaultdict(list))
     for name, zone in _zones().items():
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         for days in range((last - first).days + 1):
@@ -234,7 +235,7 @@ def _insert_enrollments(rows) -> int:
     """INSERT … SELECT of ``rows`` (annotated ``e_<field>``) into enrollments; an occurrence already there is kept."""
     select_sql, params = rows.values(*(f"e_{name}" for name in _ENROLLMENT_FIELDS)).query.sql_with_params()
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(Enrollment._meta.get_field(name).column) for name in _ENROLLMENT_FIELDS)
+    columns = ", ".join(quote(_column(name)) for name in _ENROLLMENT_FIELDS)
     picked = ", ".join(quote(f"e_{name}") for name in _ENROLLMENT_FIELDS)
     # WHERE TRUE: SQLite needs it to read ON CONFLICT after INSERT … SELECT.
     sql = (
@@ -244,6 +245,13 @@ def _insert_enrollments(rows) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _column(name: str) -> str:
+    """The database column of an Enrollment field (each of _ENROLLMENT_FIELDS is a concrete field)."""
+    model_field = Enrollment._meta.get_field(name)
+    assert isinstance(model_field, Field) and model_field.column is not None
+    return model_field.column
 
 
 # Which customers' date comes round on an occurrence ----------------------------------
@@ -263,11 +271,11 @@ def _comes_round_on(trigger: DateTrigger, occurrence: date) -> Q:
         return any_day & source.before_year(occurrence.year)
     # Every N months: a whole number of periods since the date, its day clamped to the month's length.
     month_number = occurrence.year * 12 + occurrence.month - 1
-    day = source.day_is(occurrence.day)
+    on_day = source.day_is(occurrence.day)
     if occurrence.day == calendar.monthrange(occurrence.year, occurrence.month)[1]:
-        day |= source.day_after(occurrence.day)
+        on_day |= source.day_after(occurrence.day)
     periods = Mod(Value(month_number) - source.month_number(), Value(trigger.every_months))
-    return day & Q(Exact(periods, 0)) & Q(LessThan(source.month_number(), month_number))
+    return on_day & Q(Exact(periods, 0)) & Q(LessThan(source.month_number(), month_number))
 
 
 class _BirthDate:

@@ -48,7 +48,7 @@ _YEARLY_HORIZON = timedelta(days=400)
 #: Local days asked of the database at once when looking for a date's next occurrence.
 _DAYS_PER_QUERY = 92
 
-_ACTION_OF_STATUS = {
+_ACTION_OF_STATUS: dict[str, policy.Action] = {
     Status.BLOCKED: policy.Action.BLOCK,
     Status.DEFERRED: policy.Action.DEFER,
 }
@@ -412,9 +412,11 @@ class _DryRun:
             source=step_source(self.enrollment, key)
         )
         action = _ACTION_OF_STATUS.get(message.status, policy.Action.SEND)
+        content = message.email_template or message.sms_content
+        assert content is not None  # a constraint: a message has its channel's template or content
         preview = SendPreview(
             channel=message.channel,
-            content=(message.email_template or message.sms_content).slug,
+            content=content.slug,
             action=action,
             reason=message.reason,
             detail=message.detail,
@@ -423,6 +425,7 @@ class _DryRun:
         )
         _render(preview, message, self.customer)
         if action == policy.Action.DEFER:
+            assert preview.until is not None  # a deferral's moment: the message's send_after
             # Delivery asks again when the deferral ends: a cap or credits may still say no.
             later = policy.decide(
                 self.customer,

@@ -180,7 +180,7 @@ def _variables_of(template) -> set[str]:
     # rendering's own walk, the one that refuses unknown variables at save: every tag's
     # nodes and filter arguments, with the names {% for %} and {% with %} define in scope.
     nodes = list(rendering._all_nodes(template.nodelist))
-    used = []
+    used: list[tuple[int | None, tuple[str, ...], frozenset[str]]] = []
     rendering._collect_variables(template.nodelist, frozenset(rendering._assigned_names(nodes)), None, used, set())
     return {".".join(lookups) for _, lookups, scope in used if lookups[0] not in scope}
 
@@ -202,7 +202,7 @@ class _Placed(NamedTuple):
 
 def placed_steps(steps) -> list[_Placed]:
     """Every step of ``steps`` (branches included, in reading order), with the coupon that reaches it."""
-    placed = []
+    placed: list[_Placed] = []
     _place(steps, "steps", None, placed)
     return placed
 
@@ -364,12 +364,12 @@ class _Review:
                 yield from (replace(finding, where=where) for finding in measured[key])
 
     def _load_contents(self) -> dict:
-        wanted = {Channel.EMAIL: set(), Channel.SMS: set()}
+        wanted: dict[Channel, set[str]] = {Channel.EMAIL: set(), Channel.SMS: set()}
         for _, step, _ in self.placed:
             key = _content_key(step)
             if key is not None and vocabulary._storable(key[1]):
                 wanted[key[0]].add(key[1])
-        contents = {}
+        contents: dict[tuple[Channel, str], EmailTemplate | SmsContent] = {}
         if wanted[Channel.EMAIL]:
             for template in EmailTemplate.objects.filter(slug__in=wanted[Channel.EMAIL]).prefetch_related("variants"):
                 contents[(Channel.EMAIL, template.slug)] = template

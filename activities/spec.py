@@ -30,7 +30,7 @@ class SpecError(ValueError):
 
 
 #: The keys each trigger type reads.
-TRIGGER_KEYS = {
+TRIGGER_KEYS: dict[str, set[str]] = {
     TriggerType.EVENT: {"event", "where"},
     TriggerType.DATE: {"field", "offset_days", "recurrence", "at"},
     TriggerType.THRESHOLD: {"field", "value", "direction", "days"},
@@ -41,11 +41,12 @@ def trigger_problems(trigger) -> list[str]:
     if not isinstance(trigger, dict):
         return ["trigger must be an object with a type: event, date or threshold"]
     kind = trigger.get("type")
-    unknown = sorted(set(trigger) - TRIGGER_KEYS.get(kind, set(trigger)) - {"type"})
-    if unknown:
+    keys = TRIGGER_KEYS.get(kind) if isinstance(kind, str) else None  # a list or an object is no type
+    unknown = sorted(set(trigger) - keys - {"type"}) if keys is not None else []
+    if keys is not None and unknown:
         return [
             f"trigger: a {kind} trigger does not take {', '.join(map(repr, unknown))}; "
-            f"it takes {', '.join(sorted(TRIGGER_KEYS[kind]))}"
+            f"it takes {', '.join(sorted(keys))}"
         ] + _trigger_problems(trigger, kind)
     return _trigger_problems(trigger, kind)
 

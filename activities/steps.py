@@ -11,8 +11,10 @@ problem of a list of steps; each step type's checker is ``<type>_problems``.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import TextChoices
@@ -126,6 +128,7 @@ def send_problems(step, where) -> list[str]:
 
 def run_send(enrollment, step, key, now) -> Outcome:
     channel = Channel(step["channel"])
+    content: EmailTemplate | SmsContent
     if channel == Channel.EMAIL:
         content = EmailTemplate.objects.get(slug=step["template"])
     else:
@@ -215,8 +218,8 @@ def _moment_of(enrollment, path) -> datetime | None:
     if value is None:
         return None
     moment = parse_datetime(value)
-    if moment is None and parse_date(value) is not None:
-        moment = datetime.combine(parse_date(value), datetime.min.time())
+    if moment is None and (day := parse_date(value)) is not None:
+        moment = datetime.combine(day, datetime.min.time())
     if moment is not None and timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_default_timezone())
     return moment
@@ -336,6 +339,7 @@ def _issue(enrollment, step, key, now) -> Coupon | None:
             if coupon is None:
                 return None
             pool = coupon.pool
+            assert pool is not None  # the filter above is on the pool's slug
             coupon.enrollment, coupon.customer, coupon.step_key, coupon.issued_at = (
                 enrollment,
                 enrollment.customer,
@@ -389,8 +393,8 @@ def run_remove_from_segment(enrollment, step, key, now) -> Outcome:
 
 @dataclass(frozen=True)
 class StepKind:
-    problems: object
-    run: object
+    problems: Callable[[Any, str], list[str]]  # (step, where)
+    run: Callable[[Any, Any, str, datetime], Outcome]  # (enrollment, step, key, now)
 
 
 STEPS = {
@@ -430,7 +434,8 @@ def problems_in(steps, where="steps") -> list[str]:
         if not isinstance(step, dict):
             problems.append(f"{here} must be an object with a 'type'")
             continue
-        kind = STEPS.get(step.get("type"))
+        type_ = step.get("type")
+        kind = STEPS.get(type_) if isinstance(type_, str) else None  # a list or an object is no type
         if kind is None:
             problems.append(f"{here}: unknown step type {step.get('type')!r}; known: {', '.join(STEPS)}")
             continue

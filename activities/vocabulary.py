@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-import pytz
+import pytz  # type: ignore[import-untyped]  # no stubs: types-pytz is not a dev dependency
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
@@ -46,7 +46,7 @@ class KnownEvent(NamedTuple):
     """
 
     name: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose (the field's public name)
 
     @property
     def from_code(self) -> bool:
@@ -118,7 +118,7 @@ def attribute_stats() -> dict[str, AttributeStats]:
     """
     if connection.vendor == "postgresql":
         return _attribute_stats_in_sql()
-    stats = {}
+    stats: dict[str, tuple[int, int, int, int]] = {}
     for attributes in Customer.objects.order_by("-pk").values_list("attributes", flat=True)[:SAMPLE_SIZE]:
         if not isinstance(attributes, dict):
             continue
