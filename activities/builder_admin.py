@@ -12,7 +12,7 @@ and must be confirmed to activate.
 import re
 import time
 
-import pytz  # type: ignore[import-untyped]  # no stubs: types-pytz is not a dev dependency
+import pytz
 from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote

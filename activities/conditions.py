@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-import pytz  # type: ignore[import-untyped]  # no stubs: types-pytz is not a dev dependency
+import pytz
 from django.db import NotSupportedError
 from django.db.models import (
     BooleanField,

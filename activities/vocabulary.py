@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-import pytz  # type: ignore[import-untyped]  # no stubs: types-pytz is not a dev dependency
+import pytz
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q

@@ -172,6 +172,7 @@ STORAGES = {
     },
 }
 
+LOGOUT_REDIRECT_URL: str | None
 if TRIGGERHUB_EXAMPLE_SHOP:
     LOGIN_URL = "storefront:login"
     LOGIN_REDIRECT_URL = "storefront:products"

@@ -577,3 +577,17 @@ def test_the_readme_example_loads(contents):
     example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
     activity = spec.load(json.loads(example))
     assert activity.version == 1
+
+
+@pytest.mark.parametrize("odd_type", [["send"], {"a": 1}, None, 3])
+def test_a_step_or_trigger_type_that_is_not_a_word_is_a_problem_not_a_crash(odd_type):
+    problems = spec.definition_problems(
+        {
+            "category": "marketing",
+            "trigger": {"type": odd_type},
+            "steps": [{"type": odd_type}],
+            "reentry": "once",
+        }
+    )
+    assert any(problem.startswith("trigger.type must be event, date or threshold") for problem in problems)
+    assert any("unknown step type" in problem for problem in problems)
