@@ -3,6 +3,7 @@
 import logging
 from datetime import timedelta
 
+from celery import signature
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -59,10 +60,13 @@ def emit(
     return event
 
 
-def _process_event_task():
-    from .tasks import process_event as task  # tasks import this module
+#: Evaluation runs as this task (customers/tasks.py). It is published by name: tasks, the
+#: top of the app, import this module, never the other way round.
+PROCESS_EVENT_TASK = "customers.tasks.process_event"
 
-    return task
+
+def _process_event_task():
+    return signature(PROCESS_EVENT_TASK)
 
 
 def process_event(event_id: int) -> None:
