@@ -22,6 +22,7 @@ from django.forms.utils import ErrorDict
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 
+from customers import storable_json
 from customers.models import Segment
 from messaging import sms
 from messaging.models import EmailTemplate, SmsContent
@@ -82,7 +83,8 @@ class ActivityForm(forms.ModelForm):
                 setattr(self.instance, name, cleaned[name])
         definition = self.instance.definition()
         problems += [for_people(problem) for problem in spec.definition_problems(definition)]
-        problems += unstorable_text(parts)
+        # A NUL or a lone surrogate typed into a field: no database stores it (PostgreSQL refuses).
+        problems += [for_people(problem) for problem in storable_json.messages_about(parts)]
         if cleaned.get("starts_at") and cleaned.get("ends_at") and cleaned["ends_at"] <= cleaned["starts_at"]:
             self.add_error("ends_at", "It must end after it starts.")
         for problem in problems:
@@ -113,19 +115,6 @@ class ActivityForm(forms.ModelForm):
             if not errors.error_dict:
                 return
         super()._update_errors(errors)
-
-
-def unstorable_text(value, where="") -> list[str]:
-    """A NUL or a lone surrogate anywhere in the definition: no database stores it (PostgreSQL refuses)."""
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= character <= "\udfff" for character in value):
-            return [f"{where or 'A field'}: {value[:40]!r} holds a character that cannot be stored; type it again"]
-        return []
-    if isinstance(value, dict):
-        return [problem for key, inner in value.items() for problem in unstorable_text(inner, where or str(key))]
-    if isinstance(value, list):
-        return [problem for inner in value for problem in unstorable_text(inner, where)]
-    return []
 
 
 _PATH = re.compile(r"steps((?:\[\d+\](?:\.(?:then|else))?)+)")
@@ -300,7 +289,7 @@ def review_of(parts, form, activity) -> list:
     }
     if data.get("reentry_days", "").isdigit():
         definition["reentry_days"] = int(data["reentry_days"])
-    if spec.definition_problems(definition) or unstorable_text(parts):
+    if spec.definition_problems(definition) or storable_json.problems_in(parts):
         return []
     return review.review(definition, activity=activity if activity is not None and activity.pk else None)
 
